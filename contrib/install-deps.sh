@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages preforkctl builds and tests with, if any is missing.
+set -euo pipefail
+
+packages=(g++ cmake ninja-build pkg-config libboost-dev libcli11-dev libspdlog-dev libfmt-dev
+          libtomlplusplus-dev libgtest-dev libgmock-dev asciidoctor util-linux curl)
+packages+=("$@")
+
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,151 @@
+#include "app/cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+
+#include "sys/exit_code.hpp"
+
+namespace preforkctl::app {
+
+namespace {
+
+constexpr const char* kDescription =
+    "preforkctl runs N copies of an unmodified server program behind one listening address: it binds the "
+    "address once and hands the socket to every worker as fd 3 (systemd LISTEN_FDS protocol), pins workers "
+    "to CPUs, restarts workers that die and merges their output line by line.";
+
+constexpr const char* kFooter =
+    "Signals: TERM/INT stop gracefully (a second one kills); HUP, USR1, USR2 and WINCH are forwarded to every "
+    "worker.\nExit status: 0 clean stop, 2 usage, 3 config file, 4 socket, 5 restart threshold, 126/127 command "
+    "not executable/not found.\nSee preforkctl(1).";
+
+}  // namespace
+
+CommandLine parse_command_line(int argc, char** argv) {
+    CLI::App app(kDescription, "preforkctl");
+    app.footer(kFooter);
+    app.set_version_flag("-V,--version", std::string("preforkctl ") + PREFORKCTL_VERSION);
+    app.get_formatter()->column_width(36);
+
+    std::string workers, cpus, socket_mode, restart, restart_window, backoff, min_uptime, on_threshold;
+    std::string stop_signal, stop_timeout, log_format, color, name, chdir, config_file;
+    std::int64_t max_restarts = 0;
+    std::int64_t max_line = 0;
+    std::vector<std::string> listen, env, command;
+    bool affinity = false;
+    bool timestamps = false;
+    bool print_plan = false;
+    int verbose = 0;
+    int quiet = 0;
+
+    auto* o_workers = app.add_option("-n,--workers", workers, "Number of worker slots, or 'auto' (default auto: "
+                                     "the CPUs this process may use, cgroup quota included)");
+    auto* o_cpus = app.add_option("--cpus", cpus, "Use only these CPUs, e.g. 0-3,8 (must be allowed to this process)");
+    auto* o_affinity = app.add_flag("--affinity", affinity, "Pin slot i to one CPU, physical cores before SMT siblings");
+    auto* o_listen = app.add_option("-l,--listen", listen,
+                                    "Listen address, repeatable: HOST:PORT, :PORT, [V6]:PORT or unix:/path, with "
+                                    "options ,name=N ,backlog=N ,mode=0660; port 0 = ephemeral");
+    auto* o_socket_mode = app.add_option("--socket-mode", socket_mode, "How workers get sockets: shared (default)");
+    auto* o_restart = app.add_option("--restart", restart, "always (default), on-failure or never");
+    auto* o_max_restarts = app.add_option("--max-restarts", max_restarts,
+                                          "Restarts allowed per slot within --restart-window (default 10)");
+    auto* o_restart_window = app.add_option("--restart-window", restart_window, "Sliding window (default 60s)");
+    auto* o_backoff = app.add_option("--backoff", backoff, "Restart delay MIN..MAX, doubling (default 100ms..10s)");
+    auto* o_min_uptime = app.add_option("--min-uptime", min_uptime,
+                                        "Uptime after which the delay resets to MIN (default 2s)");
+    auto* o_on_threshold = app.add_option("--on-threshold", on_threshold,
+                                          "exit (default: stop all, exit 5) or park (the slot stays down)");
+    auto* o_stop_signal = app.add_option("--stop-signal", stop_signal, "Graceful stop signal (default TERM)");
+    auto* o_stop_timeout = app.add_option("--stop-timeout", stop_timeout,
+                                          "Time to wait before SIGKILL on stop (default 10s)");
+    auto* o_log_format = app.add_option("--log-format", log_format,
+                                        "prefix (default: 'NAME.SLOT | line'), json, raw or inherit (no pipes)");
+    auto* o_timestamps = app.add_flag("--timestamps", timestamps, "Prefix each line with a UTC timestamp");
+    auto* o_color = app.add_option("--color", color, "auto (default: on a tty without NO_COLOR), always or never");
+    auto* o_max_line = app.add_option("--max-line", max_line,
+                                      "Split lines longer than this many bytes (default 16384); pieces after the "
+                                      "first are marked '+'");
+    auto* o_name = app.add_option("--name", name, "NAME in the output prefix (default: the command's basename)");
+    auto* o_chdir = app.add_option("--chdir", chdir, "Working directory of the workers");
+    auto* o_env = app.add_option("-e,--env", env, "Extra worker environment K=V, repeatable");
+    app.add_flag("--print-plan", print_plan, "Print the resolved plan and exit");
+    app.add_option("-c,--config", config_file, "TOML config file (keys = long options; the command line wins)");
+    app.add_flag("-v,--verbose", verbose, "More diagnostics (repeatable)");
+    app.add_flag("-q,--quiet", quiet, "Only warnings and errors");
+    app.add_option("command", command, "The server command and its arguments, after --");
+
+    // Everything after the first "--" is the command, verbatim: CLI11 alone would still match a command
+    // argument such as "-c" (sh -c) against preforkctl's own options.
+    std::vector<std::string> own_args;
+    std::vector<std::string> after_separator;
+    bool separator_seen = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (!separator_seen && arg == "--") {
+            separator_seen = true;
+        } else {
+            (separator_seen ? after_separator : own_args).push_back(arg);
+        }
+    }
+    std::reverse(own_args.begin(), own_args.end());  // CLI11 takes a reversed vector
+
+    CommandLine result;
+    try {
+        app.parse(own_args);
+        if (separator_seen) {
+            if (!command.empty()) {
+                throw CLI::ExtrasError({command.front() + " (the command goes after --)"});
+            }
+            command = after_separator;
+        }
+    } catch (const CLI::CallForHelp& e) {
+        result.exit_now = app.exit(e);
+        return result;
+    } catch (const CLI::CallForVersion& e) {
+        result.exit_now = app.exit(e);
+        return result;
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "preforkctl: error: %s\n", e.what());
+        result.exit_now = to_int(ExitCode::usage);
+        return result;
+    }
+
+    config::Settings& s = result.settings;
+    auto text = [](CLI::Option* option, const std::string& value, std::optional<config::Setting<std::string>>& into) {
+        if (option->count() > 0) into = config::Setting<std::string>{value, option->get_name()};
+    };
+    auto flag = [](CLI::Option* option, bool value, std::optional<config::Setting<bool>>& into) {
+        if (option->count() > 0) into = config::Setting<bool>{value, option->get_name()};
+    };
+    auto number = [](CLI::Option* option, std::int64_t value, std::optional<config::Setting<std::int64_t>>& into) {
+        if (option->count() > 0) into = config::Setting<std::int64_t>{value, option->get_name()};
+    };
+    text(o_workers, workers, s.workers);
+    text(o_cpus, cpus, s.cpus);
+    flag(o_affinity, affinity, s.affinity);
+    for (const std::string& value : listen) s.listen.push_back({value, o_listen->get_name()});
+    text(o_socket_mode, socket_mode, s.socket_mode);
+    text(o_restart, restart, s.restart);
+    number(o_max_restarts, max_restarts, s.max_restarts);
+    text(o_restart_window, restart_window, s.restart_window);
+    text(o_backoff, backoff, s.backoff);
+    text(o_min_uptime, min_uptime, s.min_uptime);
+    text(o_on_threshold, on_threshold, s.on_threshold);
+    text(o_stop_signal, stop_signal, s.stop_signal);
+    text(o_stop_timeout, stop_timeout, s.stop_timeout);
+    text(o_log_format, log_format, s.log_format);
+    flag(o_timestamps, timestamps, s.timestamps);
+    text(o_color, color, s.color);
+    number(o_max_line, max_line, s.max_line);
+    text(o_name, name, s.name);
+    text(o_chdir, chdir, s.chdir);
+    for (const std::string& value : env) s.env.push_back({value, o_env->get_name()});
+    if (!command.empty()) s.command = config::Setting<std::vector<std::string>>{command, "command line"};
+    s.print_plan = print_plan;
+    s.verbosity = verbose - quiet;
+    if (!config_file.empty()) s.config_file = config_file;
+    return result;
+}
+
+}  // namespace preforkctl::app

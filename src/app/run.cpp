@@ -1,0 +1,97 @@
+#include "app/run.hpp"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+
+#include "app/cli.hpp"
+#include "config/toml_settings.hpp"
+#include "net/listeners.hpp"
+#include "plan/make_plan.hpp"
+#include "supervise/supervisor.hpp"
+#include "sys/fd.hpp"
+#include "sys/host.hpp"
+#include "sys/signals.hpp"
+
+namespace preforkctl::app {
+
+namespace {
+
+// preforkctl's own messages go to stderr as "preforkctl: LEVEL: text", unlike worker lines ("NAME.SLOT | ").
+void set_up_logging() {
+    auto logger = spdlog::stderr_logger_st("preforkctl");
+    logger->set_pattern("preforkctl: %l: %v");
+    spdlog::set_default_logger(logger);
+}
+
+void set_verbosity(int verbosity) {
+    spdlog::set_level(verbosity > 0 ? spdlog::level::debug
+                                    : verbosity < 0 ? spdlog::level::warn : spdlog::level::info);
+}
+
+int fail(const Error& error) {
+    spdlog::error("{}", error.message);
+    return to_int(error.exit);
+}
+
+Result<config::Settings> load_settings(int argc, char** argv, std::optional<int>& exit_now) {
+    CommandLine command_line = parse_command_line(argc, argv);
+    if (command_line.exit_now) {
+        exit_now = command_line.exit_now;
+        return config::Settings{};
+    }
+    if (!command_line.settings.config_file) {
+        return std::move(command_line.settings);
+    }
+    auto from_file = config::load_toml_settings(*command_line.settings.config_file);
+    if (!from_file) {
+        return from_file.error();
+    }
+    return config::merge(std::move(*from_file), command_line.settings);
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+    // A stop signal during start-up stays pending until the event loop handles it (§7).
+    sys::block_handled_signals();
+    std::signal(SIGPIPE, SIG_IGN);  // a closed stdout must not kill the supervisor
+    sys::ensure_standard_fds_open();
+    set_up_logging();
+    try {
+        std::optional<int> exit_now;
+        auto settings = load_settings(argc, argv, exit_now);
+        if (exit_now) return *exit_now;
+        if (!settings) return fail(settings.error());
+        set_verbosity(settings->verbosity);
+
+        const std::string command = settings->command && !settings->command->value.empty()
+                                        ? settings->command->value.front()
+                                        : std::string();
+        const plan::HostFacts facts = sys::gather_host_facts(command);
+        auto plan = plan::make_plan(*settings, facts);
+        if (!plan) return fail(plan.error());
+        if (plan->print_plan) {
+            std::fputs(plan::describe_plan(*plan).c_str(), stdout);
+            return 0;
+        }
+
+        auto listeners = net::acquire_listeners(plan->listeners);
+        if (!listeners) return fail(listeners.error());
+        for (std::size_t i = 0; i < listeners->size(); ++i) {
+            spdlog::info("listening on {} (fd {} in workers, name {})", (*listeners)[i].address(), 3 + i,
+                         (*listeners)[i].spec.name);
+        }
+        spdlog::info("starting {} worker{} of {} ({})", plan->workers, plan->workers == 1 ? "" : "s",
+                     plan->command.front(), plan->workers_source);
+        return supervise::supervise(*plan, *listeners);
+    } catch (const std::exception& error) {
+        spdlog::error("unexpected failure: {}", error.what());
+        return to_int(ExitCode::internal);
+    }
+}
+
+}  // namespace preforkctl::app

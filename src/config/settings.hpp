@@ -1,0 +1,51 @@
+#pragma once
+// Settings: what the user wrote, on the command line or in the config file, with where each value came
+// from. Values stay as written (strings for lists, durations, enums); make_plan validates them.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace preforkctl::config {
+
+/// One value and where it was written: "--workers" or "prefork.toml:3:11".
+template <class T>
+struct Setting {
+    T value{};
+    std::string origin;
+};
+
+/// Everything a long option (or config key) can set. Empty optional = not given.
+struct Settings {
+    std::optional<Setting<std::string>> workers;       // "auto" or a number
+    std::optional<Setting<std::string>> cpus;          // CPU list
+    std::optional<Setting<bool>> affinity;
+    std::vector<Setting<std::string>> listen;          // "ADDR[,opt=val...]"
+    std::optional<Setting<std::string>> socket_mode;
+    std::optional<Setting<std::string>> restart;
+    std::optional<Setting<std::int64_t>> max_restarts;
+    std::optional<Setting<std::string>> restart_window;
+    std::optional<Setting<std::string>> backoff;       // "MIN..MAX"
+    std::optional<Setting<std::string>> min_uptime;
+    std::optional<Setting<std::string>> on_threshold;
+    std::optional<Setting<std::string>> stop_signal;
+    std::optional<Setting<std::string>> stop_timeout;
+    std::optional<Setting<std::string>> log_format;
+    std::optional<Setting<bool>> timestamps;
+    std::optional<Setting<std::string>> color;
+    std::optional<Setting<std::int64_t>> max_line;
+    std::optional<Setting<std::string>> name;          // prefix of output lines; default: command basename
+    std::optional<Setting<std::string>> chdir;
+    std::vector<Setting<std::string>> env;             // "K=V"
+    std::optional<Setting<std::vector<std::string>>> command;
+    bool print_plan = false;
+    int verbosity = 0;                                 // -v: +1, -q: -1
+    std::optional<std::string> config_file;
+};
+
+/// Values of `overrides` replace those of `base`; `env` entries accumulate (later wins per key at plan
+/// time); `listen` and `command` from `overrides` replace the base lists when given.
+Settings merge(Settings base, const Settings& overrides);
+
+}  // namespace preforkctl::config

@@ -1,0 +1,291 @@
+#include "config/toml_settings.hpp"
+
+#include <functional>
+#include <map>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace preforkctl::config {
+
+Settings merge(Settings base, const Settings& overrides) {
+    auto take = [](auto& into, const auto& from) {
+        if (from) {
+            into = from;
+        }
+    };
+    take(base.workers, overrides.workers);
+    take(base.cpus, overrides.cpus);
+    take(base.affinity, overrides.affinity);
+    if (!overrides.listen.empty()) {
+        base.listen = overrides.listen;
+    }
+    take(base.socket_mode, overrides.socket_mode);
+    take(base.restart, overrides.restart);
+    take(base.max_restarts, overrides.max_restarts);
+    take(base.restart_window, overrides.restart_window);
+    take(base.backoff, overrides.backoff);
+    take(base.min_uptime, overrides.min_uptime);
+    take(base.on_threshold, overrides.on_threshold);
+    take(base.stop_signal, overrides.stop_signal);
+    take(base.stop_timeout, overrides.stop_timeout);
+    take(base.log_format, overrides.log_format);
+    take(base.timestamps, overrides.timestamps);
+    take(base.color, overrides.color);
+    take(base.max_line, overrides.max_line);
+    take(base.name, overrides.name);
+    take(base.chdir, overrides.chdir);
+    base.env.insert(base.env.end(), overrides.env.begin(), overrides.env.end());
+    take(base.command, overrides.command);
+    base.print_plan = base.print_plan || overrides.print_plan;
+    base.verbosity += overrides.verbosity;
+    if (overrides.config_file) {
+        base.config_file = overrides.config_file;
+    }
+    return base;
+}
+
+namespace {
+
+std::string where(const std::string& path, const toml::source_region& source) {
+    std::ostringstream out;
+    out << path << ':' << source.begin.line << ':' << source.begin.column;
+    return out.str();
+}
+
+Error config_error(const std::string& at, const std::string& what) {
+    return Error{at + ": " + what, 0, ExitCode::config};
+}
+
+const char* type_name(const toml::node& node) {
+    switch (node.type()) {
+        case toml::node_type::string: return "a string";
+        case toml::node_type::integer: return "an integer";
+        case toml::node_type::floating_point: return "a float";
+        case toml::node_type::boolean: return "a boolean";
+        case toml::node_type::array: return "an array";
+        case toml::node_type::table: return "a table";
+        case toml::node_type::date:
+        case toml::node_type::time:
+        case toml::node_type::date_time: return "a date/time";
+        case toml::node_type::none: break;
+    }
+    return "nothing";
+}
+
+// Reads one config key into Settings. Each reader knows the types its key accepts.
+class Reader {
+public:
+    Reader(std::string path, Settings& settings) : path_(std::move(path)), settings_(settings) {}
+
+    Status read_key(const std::string& key, const toml::source_region& key_source, const toml::node& node);
+
+private:
+    Status wrong_type(const std::string& key, const toml::node& node, const char* wanted) {
+        return config_error(where(path_, node.source()),
+                            "'" + key + "' must be " + wanted + ", not " + type_name(node));
+    }
+
+    Status text(const std::string& key, const toml::node& node, std::optional<Setting<std::string>>& into) {
+        if (!node.is_string()) {
+            return wrong_type(key, node, "a string");
+        }
+        into = Setting<std::string>{node.as_string()->get(), where(path_, node.source())};
+        return Ok{};
+    }
+
+    // Durations and worker counts may be written as a bare integer (seconds / count) or a string.
+    Status text_or_integer(const std::string& key, const toml::node& node,
+                           std::optional<Setting<std::string>>& into, const char* integer_suffix) {
+        if (node.is_integer()) {
+            into = Setting<std::string>{std::to_string(node.as_integer()->get()) + integer_suffix,
+                                        where(path_, node.source())};
+            return Ok{};
+        }
+        return text(key, node, into);
+    }
+
+    Status integer(const std::string& key, const toml::node& node, std::optional<Setting<std::int64_t>>& into) {
+        if (!node.is_integer()) {
+            return wrong_type(key, node, "an integer");
+        }
+        into = Setting<std::int64_t>{node.as_integer()->get(), where(path_, node.source())};
+        return Ok{};
+    }
+
+    Status boolean(const std::string& key, const toml::node& node, std::optional<Setting<bool>>& into) {
+        if (!node.is_boolean()) {
+            return wrong_type(key, node, "true or false");
+        }
+        into = Setting<bool>{node.as_boolean()->get(), where(path_, node.source())};
+        return Ok{};
+    }
+
+    Status listen(const std::string& key, const toml::node& node);
+    Status listen_table(const toml::table& table);
+    Status env(const std::string& key, const toml::node& node);
+    Status command(const std::string& key, const toml::node& node);
+
+    std::string path_;
+    Settings& settings_;
+};
+
+Status Reader::listen_table(const toml::table& table) {
+    std::string text;
+    std::string origin = where(path_, table.source());
+    std::string options;
+    for (auto&& [raw_key, value] : table) {
+        const std::string key(raw_key.str());
+        const std::string at = where(path_, value.source());
+        if (key == "address") {
+            if (!value.is_string()) {
+                return wrong_type("listen.address", value, "a string");
+            }
+            text = value.as_string()->get();
+            origin = at;
+        } else if (key == "name" || key == "mode") {
+            if (!value.is_string()) {
+                return wrong_type("listen." + key, value, "a string");
+            }
+            options += "," + key + "=" + value.as_string()->get();
+        } else if (key == "backlog") {
+            if (!value.is_integer()) {
+                return wrong_type("listen.backlog", value, "an integer");
+            }
+            options += ",backlog=" + std::to_string(value.as_integer()->get());
+        } else {
+            return config_error(where(path_, raw_key.source()), "unknown key 'listen." + key + "'");
+        }
+    }
+    if (text.empty()) {
+        return config_error(origin, "listener table needs 'address'");
+    }
+    settings_.listen.push_back({text + options, origin});
+    return Ok{};
+}
+
+Status Reader::listen(const std::string& key, const toml::node& node) {
+    if (node.is_string()) {
+        settings_.listen.push_back({node.as_string()->get(), where(path_, node.source())});
+        return Ok{};
+    }
+    if (node.is_table()) {
+        return listen_table(*node.as_table());
+    }
+    if (!node.is_array()) {
+        return wrong_type(key, node, "a string, an array or a table");
+    }
+    for (const toml::node& item : *node.as_array()) {
+        if (item.is_string()) {
+            settings_.listen.push_back({item.as_string()->get(), where(path_, item.source())});
+        } else if (item.is_table()) {
+            if (auto status = listen_table(*item.as_table()); !status) {
+                return status;
+            }
+        } else {
+            return wrong_type(key + " element", item, "a string or a table");
+        }
+    }
+    return Ok{};
+}
+
+Status Reader::env(const std::string& key, const toml::node& node) {
+    if (node.is_table()) {
+        for (auto&& [name, value] : *node.as_table()) {
+            if (!value.is_string()) {
+                return wrong_type("env." + std::string(name.str()), value, "a string");
+            }
+            settings_.env.push_back({std::string(name.str()) + "=" + value.as_string()->get(),
+                                     where(path_, value.source())});
+        }
+        return Ok{};
+    }
+    if (!node.is_array()) {
+        return wrong_type(key, node, "a table or an array of \"K=V\" strings");
+    }
+    for (const toml::node& item : *node.as_array()) {
+        if (!item.is_string()) {
+            return wrong_type(key + " element", item, "a string");
+        }
+        settings_.env.push_back({item.as_string()->get(), where(path_, item.source())});
+    }
+    return Ok{};
+}
+
+Status Reader::command(const std::string& key, const toml::node& node) {
+    if (!node.is_array()) {
+        return wrong_type(key, node, "an array of strings");
+    }
+    Setting<std::vector<std::string>> command{{}, where(path_, node.source())};
+    for (const toml::node& item : *node.as_array()) {
+        if (!item.is_string()) {
+            return wrong_type(key + " element", item, "a string");
+        }
+        command.value.push_back(item.as_string()->get());
+    }
+    if (command.value.empty()) {
+        return config_error(command.origin, "'command' must not be empty");
+    }
+    settings_.command = std::move(command);
+    return Ok{};
+}
+
+Status Reader::read_key(const std::string& key, const toml::source_region& key_source, const toml::node& node) {
+    Settings& s = settings_;
+    if (key == "workers") return text_or_integer(key, node, s.workers, "");
+    if (key == "cpus") return text_or_integer(key, node, s.cpus, "");
+    if (key == "affinity") return boolean(key, node, s.affinity);
+    if (key == "listen") return listen(key, node);
+    if (key == "socket-mode") return text(key, node, s.socket_mode);
+    if (key == "restart") return text(key, node, s.restart);
+    if (key == "max-restarts") return integer(key, node, s.max_restarts);
+    if (key == "restart-window") return text_or_integer(key, node, s.restart_window, "s");
+    if (key == "backoff") return text(key, node, s.backoff);
+    if (key == "min-uptime") return text_or_integer(key, node, s.min_uptime, "s");
+    if (key == "on-threshold") return text(key, node, s.on_threshold);
+    if (key == "stop-signal") return text_or_integer(key, node, s.stop_signal, "");
+    if (key == "stop-timeout") return text_or_integer(key, node, s.stop_timeout, "s");
+    if (key == "log-format") return text(key, node, s.log_format);
+    if (key == "timestamps") return boolean(key, node, s.timestamps);
+    if (key == "color") return text(key, node, s.color);
+    if (key == "max-line") return integer(key, node, s.max_line);
+    if (key == "name") return text(key, node, s.name);
+    if (key == "chdir") return text(key, node, s.chdir);
+    if (key == "env") return env(key, node);
+    if (key == "command") return command(key, node);
+    return config_error(where(path_, key_source), "unknown key '" + key + "'");
+}
+
+}  // namespace
+
+Result<Settings> load_toml_settings(const std::string& path) {
+    toml::table table;
+    try {
+        table = toml::parse_file(path);
+    } catch (const toml::parse_error& error) {
+        const auto& begin = error.source().begin;
+        if (begin.line == 0) {
+            // toml++ reports a file it cannot open at 0:0.
+            return Error{"cannot read config file " + path + ": " + std::string(error.description()), 0,
+                         ExitCode::config};
+        }
+        return config_error(where(path, error.source()), std::string(error.description()));
+    }
+
+    Settings settings;
+    settings.config_file = path;
+    Reader reader(path, settings);
+    for (auto&& [raw_key, node] : table) {
+        std::string key(raw_key.str());
+        for (char& c : key) {
+            if (c == '_') {
+                c = '-';
+            }
+        }
+        if (Status status = reader.read_key(key, raw_key.source(), node); !status) {
+            return status.error();
+        }
+    }
+    return settings;
+}
+
+}  // namespace preforkctl::config

@@ -1,0 +1,319 @@
+#include "plan/make_plan.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <set>
+
+namespace preforkctl::plan {
+
+namespace {
+
+constexpr int kMaxWorkers = 4096;
+
+// An error about one setting: flags are usage errors, config-file values are config errors.
+template <class T>
+Error setting_error(const config::Setting<T>& setting, const std::string& option, const std::string& why) {
+    if (setting.origin.starts_with("-")) {
+        return Error{setting.origin + ": " + why, 0, ExitCode::usage};
+    }
+    return Error{setting.origin + ": " + option + ": " + why, 0, ExitCode::config};
+}
+
+template <class T, class Parse>
+auto parse_setting(const std::optional<config::Setting<std::string>>& setting, const std::string& option,
+                   T fallback, Parse parse) -> Result<T> {
+    if (!setting) {
+        return fallback;
+    }
+    auto parsed = parse(setting->value);
+    if (!parsed) {
+        return setting_error(*setting, option, parsed.error().message);
+    }
+    return *parsed;
+}
+
+template <class Enum>
+Result<Enum> parse_choice(const std::optional<config::Setting<std::string>>& setting, const std::string& option,
+                          Enum fallback, std::initializer_list<std::pair<const char*, Enum>> choices) {
+    return parse_setting<Enum>(setting, option, fallback, [&](const std::string& value) -> Result<Enum> {
+        std::string names;
+        for (const auto& [name, choice] : choices) {
+            if (value == name) {
+                return choice;
+            }
+            names += names.empty() ? name : std::string("|") + name;
+        }
+        return Error{"must be one of " + names + ", got '" + value + "'"};
+    });
+}
+
+Result<Millis> parse_duration_setting(const std::optional<config::Setting<std::string>>& setting,
+                                      const std::string& option, Millis fallback) {
+    return parse_setting<Millis>(setting, option, fallback, [](const std::string& v) { return parse_duration(v); });
+}
+
+struct Backoff {
+    Millis min;
+    Millis max;
+};
+
+Result<Backoff> parse_backoff(const std::string& text) {
+    const std::size_t dots = text.find("..");
+    if (dots == std::string::npos) {
+        return Error{"expected MIN..MAX, e.g. 100ms..10s, got '" + text + "'"};
+    }
+    auto min = parse_duration(text.substr(0, dots));
+    auto max = parse_duration(text.substr(dots + 2));
+    if (!min) return min.error();
+    if (!max) return max.error();
+    if (min->count() == 0) {
+        return Error{"MIN must be above 0 (a restart loop needs a delay), got '" + text + "'"};
+    }
+    if (*max < *min) {
+        return Error{"MAX is below MIN in '" + text + "'"};
+    }
+    return Backoff{*min, *max};
+}
+
+bool is_ours(const std::string& entry) {
+    static const char* const kOwned[] = {"LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", "LISTEN_PIDFDID=",
+                                         "PREFORK_SLOT=", "PREFORK_WORKERS=", "PREFORK_CPUS=",
+                                         "PREFORK_GENERATION="};
+    for (const char* prefix : kOwned) {
+        if (entry.starts_with(prefix)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void set_variable(std::vector<std::string>& environment, const std::string& entry) {
+    const std::string key = entry.substr(0, entry.find('=') + 1);
+    for (std::string& existing : environment) {
+        if (existing.starts_with(key)) {
+            existing = entry;
+            return;
+        }
+    }
+    environment.push_back(entry);
+}
+
+std::string basename_of(const std::string& path) {
+    const std::size_t slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+Result<int> parse_workers(const std::string& value, int auto_workers) {
+    if (value == "auto") {
+        return auto_workers;
+    }
+    int workers = 0;
+    auto [rest, ec] = std::from_chars(value.data(), value.data() + value.size(), workers);
+    if (ec != std::errc{} || rest != value.data() + value.size() || workers < 1 || workers > kMaxWorkers) {
+        return Error{"must be 'auto' or a number from 1 to " + std::to_string(kMaxWorkers) + ", got '" + value + "'"};
+    }
+    return workers;
+}
+
+}  // namespace
+
+Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts) {
+    Plan plan;
+    plan.print_plan = settings.print_plan;
+    plan.verbosity = settings.verbosity;
+
+    if (!settings.command || settings.command->value.empty()) {
+        return Error{"no command given: write it after '--' (preforkctl [OPTIONS] -- COMMAND [ARG...])", 0,
+                     ExitCode::usage};
+    }
+    plan.command = settings.command->value;
+    if (facts.command.error != 0) {
+        return Error{"cannot execute " + plan.command.front() + ": " + std::strerror(facts.command.error),
+                     facts.command.error,
+                     facts.command.error == ENOENT ? ExitCode::not_found : ExitCode::not_executable};
+    }
+    plan.executable = facts.command.path;
+
+    // CPUs and workers (§4).
+    std::optional<CpuList> restrict_to;
+    if (settings.cpus) {
+        auto cpus = parse_cpu_list(settings.cpus->value);
+        if (!cpus) return setting_error(*settings.cpus, "cpus", cpus.error().message);
+        if (cpus->empty()) return setting_error(*settings.cpus, "cpus", "the list is empty");
+        restrict_to = *cpus;
+    }
+    auto budget = decide_cpu_budget(facts.cpus, restrict_to);
+    if (!budget) {
+        if (settings.cpus) return setting_error(*settings.cpus, "cpus", budget.error().message);
+        return Error{budget.error().message, 0, ExitCode::config};
+    }
+    plan.budget = *budget;
+    if (restrict_to) {
+        plan.budget.source = "--cpus " + format_cpu_list(*restrict_to);
+    }
+    auto workers = parse_setting<int>(settings.workers, "workers", plan.budget.auto_workers,
+                                      [&](const std::string& v) { return parse_workers(v, plan.budget.auto_workers); });
+    if (!workers) return workers.error();
+    plan.workers = *workers;
+    const bool explicit_count = settings.workers && settings.workers->value != "auto";
+    plan.workers_source = explicit_count ? "set by " + settings.workers->origin : "auto: " + plan.budget.source;
+    plan.affinity = settings.affinity && settings.affinity->value;
+
+    // Sockets (§5).
+    auto mode = parse_choice<SocketMode>(settings.socket_mode, "socket-mode", SocketMode::shared,
+                                         {{"shared", SocketMode::shared}});
+    if (!mode) return mode.error();
+    plan.socket_mode = *mode;
+    std::set<std::string> names_seen;
+    for (const auto& listen : settings.listen) {
+        auto spec = parse_listen(listen.value);
+        if (!spec) return setting_error(listen, "listen", spec.error().message);
+        plan.listeners.push_back(*spec);
+    }
+
+    // Restart and stop policy (§6, §7).
+    auto when = parse_choice<RestartWhen>(settings.restart, "restart", RestartWhen::always,
+                                          {{"always", RestartWhen::always},
+                                           {"on-failure", RestartWhen::on_failure},
+                                           {"never", RestartWhen::never}});
+    if (!when) return when.error();
+    plan.restart.when = *when;
+    if (settings.max_restarts) {
+        if (settings.max_restarts->value < 0 || settings.max_restarts->value > 1'000'000) {
+            return setting_error(*settings.max_restarts, "max-restarts", "must be a number from 0 to 1000000");
+        }
+        plan.restart.max_restarts = static_cast<int>(settings.max_restarts->value);
+    }
+    auto window = parse_duration_setting(settings.restart_window, "restart-window", plan.restart.window);
+    if (!window) return window.error();
+    plan.restart.window = *window;
+    auto backoff = parse_setting<Backoff>(settings.backoff, "backoff",
+                                          Backoff{plan.restart.backoff_min, plan.restart.backoff_max}, parse_backoff);
+    if (!backoff) return backoff.error();
+    plan.restart.backoff_min = backoff->min;
+    plan.restart.backoff_max = backoff->max;
+    auto uptime = parse_duration_setting(settings.min_uptime, "min-uptime", plan.restart.min_uptime);
+    if (!uptime) return uptime.error();
+    plan.restart.min_uptime = *uptime;
+    auto on_threshold = parse_choice<OnThreshold>(settings.on_threshold, "on-threshold", OnThreshold::exit,
+                                                  {{"exit", OnThreshold::exit}, {"park", OnThreshold::park}});
+    if (!on_threshold) return on_threshold.error();
+    plan.restart.on_threshold = *on_threshold;
+    auto stop_signal = parse_setting<int>(settings.stop_signal, "stop-signal", plan.stop.signal,
+                                          [](const std::string& v) { return parse_signal(v); });
+    if (!stop_signal) return stop_signal.error();
+    plan.stop.signal = *stop_signal;
+    auto stop_timeout = parse_duration_setting(settings.stop_timeout, "stop-timeout", plan.stop.timeout);
+    if (!stop_timeout) return stop_timeout.error();
+    plan.stop.timeout = *stop_timeout;
+
+    // Output (§8).
+    auto format = parse_choice<LogFormat>(settings.log_format, "log-format", LogFormat::prefix,
+                                          {{"prefix", LogFormat::prefix},
+                                           {"json", LogFormat::json},
+                                           {"raw", LogFormat::raw},
+                                           {"inherit", LogFormat::inherit}});
+    if (!format) return format.error();
+    plan.log.format = *format;
+    plan.log.timestamps = settings.timestamps && settings.timestamps->value;
+    auto color = parse_choice<ColorMode>(settings.color, "color", ColorMode::automatic,
+                                         {{"auto", ColorMode::automatic},
+                                          {"always", ColorMode::always},
+                                          {"never", ColorMode::never}});
+    if (!color) return color.error();
+    plan.log.color = *color;
+    if (settings.max_line) {
+        if (settings.max_line->value < 16 || settings.max_line->value > 16 * 1024 * 1024) {
+            return setting_error(*settings.max_line, "max-line", "must be from 16 to 16777216 bytes");
+        }
+        plan.log.max_line = static_cast<std::size_t>(settings.max_line->value);
+    }
+    plan.log.name = settings.name ? settings.name->value : basename_of(plan.command.front());
+    if (plan.log.name.empty()) {
+        return setting_error(*settings.name, "name", "must not be empty");
+    }
+
+    // Worker environment and directory (§3).
+    if (settings.chdir) {
+        if (settings.chdir->value.empty()) return setting_error(*settings.chdir, "chdir", "must not be empty");
+        plan.chdir = settings.chdir->value;
+    }
+    for (const std::string& entry : facts.environment) {
+        if (!is_ours(entry)) {
+            plan.environment.push_back(entry);
+        }
+    }
+    for (const auto& entry : settings.env) {
+        const std::size_t eq = entry.value.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            return setting_error(entry, "env", "expected K=V, got '" + entry.value + "'");
+        }
+        set_variable(plan.environment, entry.value);
+    }
+
+    // Slots.
+    const std::vector<int> cpu_of_slot = map_slots_to_cpus(plan.budget, plan.workers);
+    for (int slot = 0; slot < plan.workers; ++slot) {
+        SlotSpec spec;
+        spec.slot = slot;
+        if (plan.affinity) {
+            spec.cpu = cpu_of_slot[static_cast<std::size_t>(slot)];
+        }
+        spec.argv = plan.command;
+        plan.slots.push_back(std::move(spec));
+    }
+    return plan;
+}
+
+std::vector<std::string> expand_argv(const std::vector<std::string>& argv, const SlotContext& context) {
+    const std::pair<std::string, std::string> values[] = {
+        {"{slot}", std::to_string(context.slot)}, {"{workers}", std::to_string(context.workers)},
+        {"{host}", context.host},                 {"{port}", context.port},
+        {"{cpus}", context.cpus},
+    };
+    std::vector<std::string> expanded;
+    expanded.reserve(argv.size());
+    for (const std::string& arg : argv) {
+        std::string out;
+        for (std::size_t i = 0; i < arg.size();) {
+            bool replaced = false;
+            if (arg[i] == '{') {
+                for (const auto& [key, value] : values) {
+                    if (arg.compare(i, key.size(), key) == 0) {
+                        out += value;
+                        i += key.size();
+                        replaced = true;
+                        break;
+                    }
+                }
+            }
+            if (!replaced) {
+                out += arg[i++];
+            }
+        }
+        expanded.push_back(std::move(out));
+    }
+    return expanded;
+}
+
+std::vector<std::string> slot_environment(const Plan& plan, const SlotContext& context) {
+    std::vector<std::string> env = plan.environment;
+    env.push_back("PREFORK_SLOT=" + std::to_string(context.slot));
+    env.push_back("PREFORK_WORKERS=" + std::to_string(context.workers));
+    env.push_back("PREFORK_GENERATION=0");
+    if (!context.cpus.empty()) {
+        env.push_back("PREFORK_CPUS=" + context.cpus);
+    }
+    if (!plan.listeners.empty()) {
+        std::string names;
+        for (const ListenSpec& listener : plan.listeners) {
+            names += (names.empty() ? "" : ":") + listener.name;
+        }
+        env.push_back("LISTEN_FDS=" + std::to_string(plan.listeners.size()));
+        env.push_back("LISTEN_FDNAMES=" + names);
+    }
+    return env;
+}
+
+}  // namespace preforkctl::plan

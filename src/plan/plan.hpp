@@ -1,0 +1,89 @@
+#pragma once
+// Plan: every decision preforkctl makes before starting anything, as plain values.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "plan/cpus.hpp"
+#include "plan/durations.hpp"
+#include "plan/listen_address.hpp"
+
+namespace preforkctl::plan {
+
+enum class SocketMode { shared };
+enum class RestartWhen { always, on_failure, never };
+enum class OnThreshold { exit, park };
+enum class LogFormat { prefix, json, raw, inherit };
+enum class ColorMode { automatic, always, never };
+
+/// When and how often a slot's worker is restarted (§6).
+struct RestartSpec {
+    RestartWhen when = RestartWhen::always;
+    int max_restarts = 10;
+    Millis window{60'000};
+    Millis backoff_min{100};
+    Millis backoff_max{10'000};
+    Millis min_uptime{2'000};
+    OnThreshold on_threshold = OnThreshold::exit;
+};
+
+/// How workers are stopped (§7).
+struct StopSpec {
+    int signal = 15;  // SIGTERM
+    Millis timeout{10'000};
+};
+
+/// How worker output is merged (§8).
+struct LogSpec {
+    LogFormat format = LogFormat::prefix;
+    bool timestamps = false;
+    ColorMode color = ColorMode::automatic;
+    std::size_t max_line = 16 * 1024;
+    std::string name;  // NAME of "NAME.SLOT | "
+};
+
+/// One worker slot: its stable number, CPU and argv (placeholders {host}/{port} still unexpanded until
+/// the listeners are bound; see expand_argv).
+struct SlotSpec {
+    int slot = 0;
+    std::optional<int> cpu;
+    std::vector<std::string> argv;
+};
+
+struct Plan {
+    std::string executable;            // resolved path of the command
+    std::vector<std::string> command;  // as written
+    CpuBudget budget;
+    int workers = 1;
+    std::string workers_source;        // "auto: <budget source>" or "--workers 4"
+    bool affinity = false;
+    std::vector<ListenSpec> listeners;
+    SocketMode socket_mode = SocketMode::shared;
+    std::vector<SlotSpec> slots;
+    RestartSpec restart;
+    StopSpec stop;
+    LogSpec log;
+    std::optional<std::string> chdir;
+    std::vector<std::string> environment;  // base environment of every worker (no LISTEN_*, no PREFORK_*)
+    bool print_plan = false;
+    int verbosity = 0;
+};
+
+/// Values that fill the placeholders of one worker's argv and environment.
+struct SlotContext {
+    int slot = 0;
+    int workers = 1;
+    std::string host;   // first listener's host, "" without listeners
+    std::string port;   // first listener's real port
+    std::string cpus;   // pinned CPU list, "" when not pinned
+};
+
+/// Replaces {slot} {workers} {host} {port} {cpus} in each argument; other braces are left alone.
+std::vector<std::string> expand_argv(const std::vector<std::string>& argv, const SlotContext& context);
+
+/// PREFORK_* and LISTEN_FDS/LISTEN_FDNAMES entries for one worker (LISTEN_PID is added at spawn).
+std::vector<std::string> slot_environment(const Plan& plan, const SlotContext& context);
+
+}  // namespace preforkctl::plan

@@ -1,0 +1,200 @@
+#include "spawn/launch.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "sys/fd.hpp"
+#include "sys/signals.hpp"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+namespace preforkctl::spawn {
+
+const char* to_text(LaunchStage stage) {
+    switch (stage) {
+        case LaunchStage::fork: return "fork";
+        case LaunchStage::devnull: return "open /dev/null";
+        case LaunchStage::session: return "setsid";
+        case LaunchStage::deathsig: return "prctl(PR_SET_PDEATHSIG)";
+        case LaunchStage::affinity: return "sched_setaffinity";
+        case LaunchStage::fds: return "dup2";
+        case LaunchStage::chdir: return "chdir";
+        case LaunchStage::exec: return "execve";
+    }
+    return "?";
+}
+
+std::string describe_failure(const LaunchError& failure, const std::string& command) {
+    if (failure.stage == LaunchStage::exec) {
+        return "cannot execute " + command + ": " + std::strerror(failure.error);
+    }
+    return "cannot start " + command + ": " + to_text(failure.stage) + ": " + std::strerror(failure.error);
+}
+
+namespace {
+
+struct Report {
+    int stage;
+    int error;
+};
+
+// Child side: only async-signal-safe calls from here to execve/_exit.
+[[noreturn]] void fail_in_child(int report_fd, LaunchStage stage) {
+    const Report report{static_cast<int>(stage), errno};
+    [[maybe_unused]] auto written = ::write(report_fd, &report, sizeof report);
+    ::_exit(127);
+}
+
+// Writes `value` in decimal into the space reserved after "LISTEN_PID=".
+void write_decimal(char* out, long value) {
+    char digits[24];
+    int count = 0;
+    do {
+        digits[count++] = static_cast<char>('0' + value % 10);
+        value /= 10;
+    } while (value > 0);
+    while (count > 0) {
+        *out++ = digits[--count];
+    }
+    *out = '\0';
+}
+
+[[noreturn]] void run_child(const LaunchRequest& request, char* const* argv, char* const* envp, char* listen_pid_value,
+                            const cpu_set_t* cpus, int devnull, int report_fd, pid_t parent) {
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) {
+        ::sigaction(sig, &default_action, nullptr);  // fails harmlessly for KILL/STOP and reserved numbers
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+
+    if (::setsid() < 0) fail_in_child(report_fd, LaunchStage::session);
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail_in_child(report_fd, LaunchStage::deathsig);
+    // The parent may have died before PDEATHSIG was armed; then nobody would ever kill us.
+    if (::getppid() != parent) ::_exit(127);
+    if (cpus != nullptr && ::sched_setaffinity(0, sizeof(cpu_set_t), cpus) < 0) {
+        fail_in_child(report_fd, LaunchStage::affinity);
+    }
+
+    // Move every source above the targets first, so that no dup2 clobbers a source, and so that a source
+    // already at its target still loses FD_CLOEXEC (dup2(3, 3) would keep it).
+    constexpr int kMaxFds = 3 + 64;
+    int sources[kMaxFds];
+    const int count = 3 + static_cast<int>(request.listen_fds.size());
+    sources[0] = devnull;
+    sources[1] = request.stdout_fd;
+    sources[2] = request.stderr_fd;
+    for (std::size_t i = 0; i < request.listen_fds.size(); ++i) {
+        sources[3 + i] = request.listen_fds[i];
+    }
+    int floor = count;
+    if (report_fd < floor) {
+        report_fd = ::fcntl(report_fd, F_DUPFD_CLOEXEC, floor);
+        if (report_fd < 0) ::_exit(127);
+    }
+    for (int i = 0; i < count; ++i) {
+        if (sources[i] < count) {
+            sources[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, floor);
+            if (sources[i] < 0) fail_in_child(report_fd, LaunchStage::fds);
+        }
+    }
+    for (int target = 0; target < count; ++target) {
+        if (::dup2(sources[target], target) < 0) fail_in_child(report_fd, LaunchStage::fds);
+    }
+    // Everything else must not reach the server: mark it close-on-exec (the report pipe closes at exec too).
+    if (::syscall(SYS_close_range, static_cast<unsigned>(count), ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        for (int fd = count; fd < 65536; ++fd) {
+            if (fd != report_fd) {
+                ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+            }
+        }
+    }
+    if (request.chdir && ::chdir(request.chdir->c_str()) < 0) fail_in_child(report_fd, LaunchStage::chdir);
+    if (listen_pid_value != nullptr) {
+        write_decimal(listen_pid_value, static_cast<long>(::getpid()));
+    }
+    ::execve(request.executable.c_str(), argv, envp);
+    fail_in_child(report_fd, LaunchStage::exec);
+}
+
+}  // namespace
+
+LaunchResult launch(const LaunchRequest& request) {
+    if (request.listen_fds.size() > 64) {
+        return {-1, LaunchError{LaunchStage::fds, EMFILE}};
+    }
+    // Prepare everything the child needs: after fork it may not allocate.
+    std::vector<std::string> env = request.env;
+    std::size_t listen_pid_index = env.size();
+    if (!request.listen_fds.empty()) {
+        env.emplace_back("LISTEN_PID=" + std::string(20, ' '));
+    }
+    std::vector<char*> argv;
+    for (const std::string& arg : request.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (std::string& entry : env) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    char* listen_pid_value = listen_pid_index < env.size() ? env[listen_pid_index].data() + 11 : nullptr;
+
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    if (request.cpu) {
+        CPU_SET(static_cast<std::size_t>(*request.cpu), &cpus);
+    }
+    sys::Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!devnull.valid()) {
+        return {-1, LaunchError{LaunchStage::devnull, errno}};
+    }
+    auto report = sys::make_pipe();
+    if (!report) {
+        return {-1, LaunchError{LaunchStage::fork, report.error().code}};
+    }
+
+    const pid_t parent = ::getpid();
+    pid_t pid = -1;
+    {
+        // With signals blocked, no handler of ours runs in the child before it resets them.
+        sys::BlockAllSignals blocked;
+        pid = ::fork();
+        if (pid == 0) {
+            run_child(request, argv.data(), envp.data(), listen_pid_value, request.cpu ? &cpus : nullptr,
+                      devnull.get(), report->write_end.get(), parent);
+        }
+    }
+    if (pid < 0) {
+        return {-1, LaunchError{LaunchStage::fork, errno}};
+    }
+    report->write_end.reset();
+    Report child_report{};
+    ssize_t got = 0;
+    do {
+        got = ::read(report->read_end.get(), &child_report, sizeof child_report);
+    } while (got < 0 && errno == EINTR);
+    if (got == 0) {
+        return {pid, std::nullopt};  // EOF: the pipe closed at a successful exec
+    }
+    // The child failed before exec and has exited; reap it here so that it never shows as a worker.
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (got != static_cast<ssize_t>(sizeof child_report)) {
+        return {-1, LaunchError{LaunchStage::exec, EIO}};
+    }
+    return {-1, LaunchError{static_cast<LaunchStage>(child_report.stage), child_report.error}};
+}
+
+}  // namespace preforkctl::spawn

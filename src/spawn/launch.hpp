@@ -1,0 +1,50 @@
+#pragma once
+// Starting one worker: the parent prepares plain data, the child runs only async-signal-safe calls.
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sys/result.hpp"
+
+namespace preforkctl::spawn {
+
+/// Everything the child needs, decided in the parent. Fds are borrowed, not owned.
+struct LaunchRequest {
+    std::string executable;              // absolute path
+    std::vector<std::string> argv;       // argv[0] included
+    std::vector<std::string> env;        // "K=V"; LISTEN_PID is added when listen_fds is non-empty
+    std::vector<int> listen_fds;         // become fds 3, 4, ... in the child
+    int stdout_fd = 1;                   // becomes fd 1
+    int stderr_fd = 2;                   // becomes fd 2
+    std::optional<int> cpu;              // pin to this CPU
+    std::optional<std::string> chdir;
+};
+
+/// Which step of the child side failed.
+enum class LaunchStage { fork, devnull, session, deathsig, affinity, fds, chdir, exec };
+
+const char* to_text(LaunchStage stage);
+
+/// A failure to start: stage and errno. Exec failures carry the exit code 126/127 (§6).
+struct LaunchError {
+    LaunchStage stage;
+    int error;
+};
+
+/// Forks and execs. On success the worker runs in its own process group (pgid = pid) with default
+/// signal dispositions, an empty mask, PR_SET_PDEATHSIG(SIGKILL), stdin from /dev/null, exactly fds
+/// 0..2 + listeners, and LISTEN_PID equal to its own pid. A failed child is reaped before returning.
+/// Must be called from the thread that reaps (PDEATHSIG follows the forking thread).
+struct LaunchResult {
+    pid_t pid = -1;
+    std::optional<LaunchError> failure;
+};
+LaunchResult launch(const LaunchRequest& request);
+
+/// "cannot execute ./x: No such file or directory" style text for a failure.
+std::string describe_failure(const LaunchError& failure, const std::string& command);
+
+}  // namespace preforkctl::spawn

@@ -1,0 +1,384 @@
+#include "supervise/supervisor.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <csignal>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "logrelay/output.hpp"
+#include "plan/durations.hpp"
+#include "spawn/launch.hpp"
+#include "supervise/slot.hpp"
+#include "sys/signals.hpp"
+
+namespace preforkctl::supervise {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+logrelay::Format to_output_format(plan::LogFormat format) {
+    switch (format) {
+        case plan::LogFormat::json: return logrelay::Format::json;
+        case plan::LogFormat::raw: return logrelay::Format::raw;
+        case plan::LogFormat::prefix:
+        case plan::LogFormat::inherit: break;
+    }
+    return logrelay::Format::prefix;
+}
+
+bool use_color(const plan::LogSpec& log) {
+    switch (log.color) {
+        case plan::ColorMode::always: return true;
+        case plan::ColorMode::never: return false;
+        case plan::ColorMode::automatic: break;
+    }
+    const char* no_color = std::getenv("NO_COLOR");
+    return (no_color == nullptr || *no_color == '\0') && ::isatty(STDOUT_FILENO) == 1;
+}
+
+// One of a slot's two output streams. The pipe belongs to the slot: it is created once and outlives
+// every worker of the slot, so nothing written across a restart is lost.
+struct StreamRelay {
+    StreamRelay(asio::io_context& io, sys::Pipe pipe, std::size_t max_line)
+        : write_end(std::move(pipe.write_end)), reader(io, pipe.read_end.release()), framer(max_line) {}
+
+    sys::Fd write_end;                  // handed to each worker as fd 1 or 2
+    asio::posix::stream_descriptor reader;
+    logrelay::LineFramer framer;
+    std::array<char, kReadChunk> buffer{};
+};
+
+struct SlotRuntime {
+    SlotRuntime(asio::io_context& io, plan::SlotSpec slot_spec) : spec(std::move(slot_spec)), restart_timer(io) {}
+
+    plan::SlotSpec spec;
+    SlotState state;
+    asio::steady_timer restart_timer;
+    std::unique_ptr<StreamRelay> out;
+    std::unique_ptr<StreamRelay> err;
+    int output_pid = 0;  // pid that relayed lines are attributed to
+};
+
+class Supervisor {
+public:
+    Supervisor(const plan::Plan& plan, const std::vector<net::Listener>& listeners)
+        : plan_(plan),
+          listen_fds_(net::listener_fds(listeners)),
+          signals_(io_),
+          stop_timer_(io_),
+          output_(logrelay::OutputOptions{to_output_format(plan.log.format), plan.log.name, plan.workers,
+                                          plan.log.timestamps, use_color(plan.log)}) {
+        if (!listeners.empty()) {
+            host_ = listeners.front().spec.kind == plan::ListenSpec::Kind::tcp ? listeners.front().spec.host : "";
+            port_ = listeners.front().spec.kind == plan::ListenSpec::Kind::tcp
+                        ? std::to_string(listeners.front().port)
+                        : "";
+        }
+    }
+
+    int run();
+
+private:
+    void handle_signal(int signal);
+    void reap();
+    void apply(SlotRuntime& slot, const Event& event);
+    void execute(SlotRuntime& slot, const Command& command);
+    void spawn(SlotRuntime& slot);
+    void begin_stop(const char* why);
+    void kill_all();
+    void finish_if_settled();
+    void start_reading(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream);
+    void drain(SlotRuntime& slot);
+    void relay_bytes(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream, std::string_view bytes);
+    void wait_for_signal();
+
+    const plan::Plan& plan_;
+    std::vector<int> listen_fds_;
+    std::string host_;
+    std::string port_;
+    asio::io_context io_;
+    asio::signal_set signals_;
+    asio::steady_timer stop_timer_;
+    logrelay::Output output_;
+    std::vector<std::unique_ptr<SlotRuntime>> slots_;
+    bool stopping_ = false;
+    std::optional<int> exit_status_;       // set by the first fatal failure
+    std::optional<int> first_worker_failure_;
+};
+
+int Supervisor::run() {
+    for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH}) {
+        signals_.add(sig);
+    }
+    wait_for_signal();
+    // The handlers are installed: signals that arrived during start-up are delivered now, not lost.
+    sys::unblock_handled_signals();
+
+    if (::getpid() != 1 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        spdlog::warn("cannot become a child subreaper: {}", std::strerror(errno));
+    }
+
+    for (const plan::SlotSpec& spec : plan_.slots) {
+        auto slot = std::make_unique<SlotRuntime>(io_, spec);
+        if (plan_.log.format != plan::LogFormat::inherit) {
+            auto out_pipe = sys::make_pipe();
+            auto err_pipe = sys::make_pipe();
+            if (!out_pipe || !err_pipe) {
+                spdlog::error("{}", (!out_pipe ? out_pipe : err_pipe).error().message);
+                return to_int(ExitCode::internal);
+            }
+            (void)sys::set_nonblocking(out_pipe->read_end.get(), true);
+            (void)sys::set_nonblocking(err_pipe->read_end.get(), true);
+            slot->out = std::make_unique<StreamRelay>(io_, std::move(*out_pipe), plan_.log.max_line);
+            slot->err = std::make_unique<StreamRelay>(io_, std::move(*err_pipe), plan_.log.max_line);
+        }
+        slots_.push_back(std::move(slot));
+    }
+    for (auto& slot : slots_) {
+        if (slot->out) {
+            start_reading(*slot, *slot->out, logrelay::Stream::out);
+            start_reading(*slot, *slot->err, logrelay::Stream::err);
+        }
+    }
+    // A stop signal may already be pending; it is handled before the first spawn if so.
+    io_.poll();
+    for (auto& slot : slots_) {
+        if (stopping_) break;
+        apply(*slot, event::Start{});
+    }
+    finish_if_settled();
+    io_.run();
+    output_.flush();
+    return exit_status_.value_or(first_worker_failure_.value_or(0));
+}
+
+void Supervisor::wait_for_signal() {
+    signals_.async_wait([this](const boost::system::error_code& error, int signal) {
+        if (error) return;
+        handle_signal(signal);
+        wait_for_signal();
+    });
+}
+
+void Supervisor::handle_signal(int signal) {
+    switch (signal) {
+        case SIGCHLD:
+            reap();
+            break;
+        case SIGTERM:
+        case SIGINT:
+            if (stopping_) {
+                spdlog::warn("{} again: killing every worker now", plan::signal_name(signal));
+                kill_all();
+            } else {
+                begin_stop(signal == SIGTERM ? "SIGTERM" : "SIGINT");
+            }
+            break;
+        default:
+            // HUP, USR1, USR2, WINCH: forwarded to every worker's process group.
+            for (auto& slot : slots_) {
+                if (slot->state.pid > 0) {
+                    ::kill(-slot->state.pid, signal);
+                }
+            }
+            break;
+    }
+}
+
+void Supervisor::reap() {
+    for (;;) {
+        int status = 0;
+        const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) break;
+        const ExitInfo exit = WIFSIGNALED(status) ? ExitInfo{true, WTERMSIG(status)}
+                                                  : ExitInfo{false, WEXITSTATUS(status)};
+        SlotRuntime* owner = nullptr;
+        for (auto& slot : slots_) {
+            if (slot->state.pid == pid) {
+                owner = slot.get();
+                break;
+            }
+        }
+        if (owner == nullptr) {
+            spdlog::debug("reaped orphan {} ({})", pid, exit.describe());
+            continue;
+        }
+        // Whatever the worker wrote before dying is relayed before anything else is said about it.
+        drain(*owner);
+        if (!exit.success() && !stopping_ && !first_worker_failure_) {
+            first_worker_failure_ = exit.as_status();
+        }
+        apply(*owner, event::Exited{exit});
+    }
+    finish_if_settled();
+}
+
+void Supervisor::apply(SlotRuntime& slot, const Event& event) {
+    Transition next = transition(slot.state, event, Clock::now(), plan_.restart, plan_.stop.signal);
+    slot.state = std::move(next.state);
+    for (const Command& command : next.commands) {
+        execute(slot, command);
+    }
+}
+
+void Supervisor::execute(SlotRuntime& slot, const Command& cmd) {
+    std::visit(
+        [&](const auto& c) {
+            using C = std::decay_t<decltype(c)>;
+            if constexpr (std::is_same_v<C, command::Spawn>) {
+                spawn(slot);
+            } else if constexpr (std::is_same_v<C, command::ArmRestart>) {
+                slot.restart_timer.expires_after(c.delay);
+                slot.restart_timer.async_wait([this, &slot](const boost::system::error_code& error) {
+                    if (!error) apply(slot, event::RestartDue{});
+                });
+            } else if constexpr (std::is_same_v<C, command::CancelRestart>) {
+                slot.restart_timer.cancel();
+            } else if constexpr (std::is_same_v<C, command::SignalWorker>) {
+                if (slot.state.pid > 0) {
+                    ::kill(-slot.state.pid, c.signal);
+                }
+            } else if constexpr (std::is_same_v<C, command::Log>) {
+                const std::string text = "slot " + std::to_string(slot.spec.slot) + ": " + c.text;
+                switch (c.level) {
+                    case command::Level::debug: spdlog::debug("{}", text); break;
+                    case command::Level::info: spdlog::info("{}", text); break;
+                    case command::Level::warning: spdlog::warn("{}", text); break;
+                    case command::Level::error: spdlog::error("{}", text); break;
+                }
+            } else {
+                static_assert(std::is_same_v<C, command::ThresholdExceeded>);
+                if (!exit_status_) exit_status_ = to_int(ExitCode::threshold);
+                begin_stop("restart threshold exceeded");
+            }
+        },
+        cmd);
+}
+
+void Supervisor::spawn(SlotRuntime& slot) {
+    const std::string cpus = slot.spec.cpu ? std::to_string(*slot.spec.cpu) : "";
+    const plan::SlotContext context{slot.spec.slot, plan_.workers, host_, port_, cpus};
+    spawn::LaunchRequest request;
+    request.executable = plan_.executable;
+    request.argv = plan::expand_argv(slot.spec.argv, context);
+    request.env = plan::slot_environment(plan_, context);
+    request.listen_fds = listen_fds_;
+    request.stdout_fd = slot.out ? slot.out->write_end.get() : STDOUT_FILENO;
+    request.stderr_fd = slot.err ? slot.err->write_end.get() : STDERR_FILENO;
+    request.cpu = slot.spec.cpu;
+    request.chdir = plan_.chdir;
+    const spawn::LaunchResult result = spawn::launch(request);
+    if (!result.failure) {
+        slot.output_pid = result.pid;
+        apply(slot, event::Spawned{result.pid});
+        return;
+    }
+    const spawn::LaunchError failure = *result.failure;
+    const std::string why = spawn::describe_failure(failure, plan_.command.front());
+    if (failure.stage == spawn::LaunchStage::exec) {
+        // The command cannot run at all: a configuration error, reported once and never retried (§6).
+        spdlog::error("{}", why);
+        if (!exit_status_) {
+            exit_status_ = to_int(failure.error == ENOENT ? ExitCode::not_found : ExitCode::not_executable);
+        }
+        slot.state.phase = Phase::done;
+        begin_stop("the command cannot be executed");
+        return;
+    }
+    apply(slot, event::SpawnFailed{"slot " + std::to_string(slot.spec.slot) + ": " + why});
+}
+
+void Supervisor::begin_stop(const char* why) {
+    if (stopping_) return;
+    stopping_ = true;
+    spdlog::info("stopping every worker ({}): {} then SIGKILL after {}", why, plan::signal_name(plan_.stop.signal),
+                 plan::format_duration(plan_.stop.timeout));
+    for (auto& slot : slots_) {
+        apply(*slot, event::Stop{});
+    }
+    stop_timer_.expires_after(plan_.stop.timeout);
+    stop_timer_.async_wait([this](const boost::system::error_code& error) {
+        if (error) return;
+        spdlog::warn("stop timeout of {} passed: killing the remaining workers",
+                     plan::format_duration(plan_.stop.timeout));
+        kill_all();
+    });
+    finish_if_settled();
+}
+
+void Supervisor::kill_all() {
+    for (auto& slot : slots_) {
+        apply(*slot, event::Kill{});
+    }
+}
+
+void Supervisor::finish_if_settled() {
+    for (auto& slot : slots_) {
+        if (!is_settled(slot->state)) return;
+    }
+    // Every slot is over: relay what is left and leave the loop.
+    for (auto& slot : slots_) {
+        drain(*slot);
+    }
+    output_.flush();
+    stop_timer_.cancel();
+    io_.stop();
+}
+
+void Supervisor::start_reading(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream) {
+    relay.reader.async_read_some(asio::buffer(relay.buffer),
+                                 [this, &slot, &relay, stream](const boost::system::error_code& error, std::size_t n) {
+                                     if (error) return;
+                                     relay_bytes(slot, relay, stream, std::string_view(relay.buffer.data(), n));
+                                     output_.flush();
+                                     start_reading(slot, relay, stream);
+                                 });
+}
+
+void Supervisor::relay_bytes(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream,
+                             std::string_view bytes) {
+    relay.framer.feed(bytes, [&](const logrelay::Line& line) {
+        output_.add(slot.spec.slot, slot.output_pid, stream, line);
+    });
+}
+
+void Supervisor::drain(SlotRuntime& slot) {
+    for (auto [relay, stream] : {std::pair{slot.out.get(), logrelay::Stream::out},
+                                 std::pair{slot.err.get(), logrelay::Stream::err}}) {
+        if (relay == nullptr) continue;
+        for (;;) {
+            std::array<char, kReadChunk> chunk;
+            const ssize_t n = ::read(relay->reader.native_handle(), chunk.data(), chunk.size());
+            if (n <= 0) break;
+            relay_bytes(slot, *relay, stream, std::string_view(chunk.data(), static_cast<std::size_t>(n)));
+        }
+        // The dead worker's unterminated last line is its own: it must not merge with the next worker's.
+        relay->framer.flush([&](const logrelay::Line& line) {
+            output_.add(slot.spec.slot, slot.output_pid, stream, line);
+        });
+    }
+    output_.flush();
+}
+
+}  // namespace
+
+int supervise(const plan::Plan& plan, const std::vector<net::Listener>& listeners) {
+    Supervisor supervisor(plan, listeners);
+    return supervisor.run();
+}
+
+}  // namespace preforkctl::supervise

@@ -1,0 +1,162 @@
+// The command line and config file (SPEC §2, §9): errors are one clear line and nothing starts.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "harness.hpp"
+
+using namespace e2e;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+namespace {
+
+void expect_one_error_line(Run& run, int status, const std::string& message) {
+    EXPECT_EQ(run.wait(), status) << run.err();
+    const std::string err = run.err();
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    EXPECT_THAT(err, StartsWith("preforkctl: error: "));
+    EXPECT_THAT(err, HasSubstr(message));
+    EXPECT_EQ(run.out(), "");
+}
+
+std::string write_file(const TempDir& dir, const std::string& name, const std::string& content) {
+    const std::string path = dir.path() + "/" + name;
+    std::ofstream(path) << content;
+    return path;
+}
+
+}  // namespace
+
+TEST(Cli, MissingCommandExits127WithOneClearLineAndStartsNothing) {
+    Run run(preforkctl({"-n", "2", "--", "./no-such-server"}));
+    expect_one_error_line(run, 127, "preforkctl: error: cannot execute ./no-such-server: No such file or directory");
+}
+
+TEST(Cli, NonExecutableCommandExits126) {
+    TempDir dir;
+    const std::string path = write_file(dir, "server.sh", "#!/bin/sh\n");
+    Run run(preforkctl({"--", path}));
+    expect_one_error_line(run, 126, "cannot execute " + path + ": Permission denied");
+}
+
+TEST(Cli, BadOptionValuesNameTheOptionAndExit2) {
+    struct Case {
+        std::vector<std::string> args;
+        std::string message;
+    };
+    const std::vector<Case> cases = {
+        {{"-n", "zero"}, "--workers: must be 'auto' or a number from 1 to 4096, got 'zero'"},
+        {{"-n", "0"}, "--workers: must be 'auto' or a number from 1 to 4096, got '0'"},
+        {{"--cpus", "3-1"}, "--cpus: invalid CPU list '3-1'"},
+        {{"--cpus", "4000"}, "--cpus: CPU 4000 is not available to this process"},
+        {{"--backoff", "5s"}, "--backoff: expected MIN..MAX"},
+        {{"--stop-timeout", "5x"}, "--stop-timeout: invalid duration '5x'"},
+        {{"--stop-signal", "FOO"}, "--stop-signal: unknown signal 'FOO'"},
+        {{"--restart", "sometimes"}, "--restart: must be one of always|on-failure|never, got 'sometimes'"},
+        {{"-l", "nowhere"}, "--listen: invalid listen address 'nowhere'"},
+        {{"-l", "127.0.0.1:99999"}, "port must be a number from 0 to 65535"},
+        {{"-l", "::1:80"}, "write IPv6 addresses in brackets"},
+        {{"--bogus"}, "The following argument was not expected: --bogus"},
+    };
+    for (const Case& c : cases) {
+        std::vector<std::string> args = c.args;
+        args.insert(args.end(), {"--", PROBE_WORKER_BIN});
+        Run run(preforkctl(args));
+        SCOPED_TRACE(c.message);
+        expect_one_error_line(run, 2, c.message);
+    }
+}
+
+TEST(Cli, NoCommandIsAUsageError) {
+    Run run(preforkctl({"-n", "2"}));
+    expect_one_error_line(run, 2, "no command given");
+}
+
+TEST(Cli, BadTomlNamesFileLineAndColumnAndExits3) {
+    TempDir dir;
+    struct Case {
+        std::string content;
+        std::string message;
+    };
+    const std::vector<Case> cases = {
+        {"workers = \"auto\nx = 1\n", ":1:"},
+        {"workers = 2\nbogus = 1\n", ":2:1: unknown key 'bogus'"},
+        {"workers = 2\naffinity = \"yes\"\n", ":2:12: 'affinity' must be true or false, not a string"},
+        {"workers = \"many\"\n", ":1:11: workers: must be 'auto' or a number from 1 to 4096, got 'many'"},
+        {"stop-timeout = \"soon\"\n", ":1:16: stop-timeout: invalid duration 'soon'"},
+    };
+    for (const Case& c : cases) {
+        const std::string path = write_file(dir, "bad.toml", c.content);
+        Run run(preforkctl({"-c", path, "--", PROBE_WORKER_BIN}));
+        SCOPED_TRACE(c.content);
+        expect_one_error_line(run, 3, path + c.message);
+    }
+}
+
+TEST(Cli, ConfigFileSuppliesCommandAndTheCommandLineOverridesIt) {
+    TempDir dir;
+    const std::string path = write_file(dir, "ok.toml",
+                                        "workers = 3\nstop-timeout = 7\nlisten = [\"127.0.0.1:0\"]\ncommand = [\"" +
+                                            std::string(PROBE_WORKER_BIN) + "\", \"--flag\"]\n"
+                                            "[env]\nGREETING = \"hi\"\n");
+    Run from_file(preforkctl({"-c", path, "--print-plan"}));
+    ASSERT_EQ(from_file.wait(), 0) << from_file.err();
+    EXPECT_THAT(from_file.out(), HasSubstr("workers:      3 (set by " + path + ":1:11)"));
+    EXPECT_THAT(from_file.out(), HasSubstr("SIGKILL after 7s"));
+    EXPECT_THAT(from_file.out(), HasSubstr("--flag"));
+    Run overridden(preforkctl({"-c", path, "-n", "1", "--print-plan"}));
+    ASSERT_EQ(overridden.wait(), 0) << overridden.err();
+    EXPECT_THAT(overridden.out(), HasSubstr("workers:      1 (set by --workers)"));
+}
+
+TEST(Cli, PrintPlanSaysWhichSourceDecidedTheCpuBudget) {
+    Run run(preforkctl({"--print-plan", "-l", "127.0.0.1:0,name=web", "--", PROBE_WORKER_BIN, "{slot}"}));
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    EXPECT_THAT(run.out(), HasSubstr("decided by "));
+    EXPECT_THAT(run.out(), HasSubstr("listener:     fd 3  127.0.0.1:0 (port chosen by the kernel at bind)"));
+    EXPECT_THAT(run.out(), HasSubstr("LISTEN_FDNAMES=web"));
+    EXPECT_THAT(run.out(), HasSubstr("argv:       " + std::string(PROBE_WORKER_BIN) + " 0"));
+}
+
+TEST(Cli, AddressInUseIsOneClearLineWithExitStatus4) {
+    Run first(preforkctl({"-n", "1", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}));
+    ASSERT_TRUE(wait_until([&] { return listening_port(first.err()) != 0; })) << first.err();
+    const std::string address = "127.0.0.1:" + std::to_string(listening_port(first.err()));
+    Run second(preforkctl({"-n", "1", "-l", address, "--", PROBE_WORKER_BIN}));
+    expect_one_error_line(second, 4, "cannot bind " + address + ": Address already in use");
+}
+
+TEST(Cli, UnbindableUnixPathIsExitStatus4) {
+    Run run(preforkctl({"-n", "1", "-l", "unix:/nonexistent-dir/x.sock", "--", PROBE_WORKER_BIN}));
+    expect_one_error_line(run, 4, "cannot bind unix:/nonexistent-dir/x.sock: No such file or directory");
+}
+
+TEST(Cli, ManPageDocumentsEveryLongOptionOfHelp) {
+    Run help(preforkctl({"--help"}));
+    ASSERT_EQ(help.wait(), 0);
+    std::ifstream in(MAN_PAGE_SOURCE);
+    std::stringstream man;
+    man << in.rdbuf();
+    ASSERT_FALSE(man.str().empty());
+    const std::regex long_option(R"(--[a-z][a-z-]+)");
+    std::set<std::string> options;
+    const std::string text = help.out();
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), long_option); it != std::sregex_iterator(); ++it) {
+        options.insert(it->str());
+    }
+    EXPECT_GT(options.size(), 20u);
+    for (const std::string& option : options) {
+        EXPECT_THAT(man.str(), HasSubstr("*" + option + "*")) << option << " is missing from the man page";
+    }
+}
+
+TEST(Cli, VersionPrintsTheProjectVersion) {
+    Run run(preforkctl({"--version"}));
+    EXPECT_EQ(run.wait(), 0);
+    EXPECT_THAT(run.out(), StartsWith("preforkctl 0."));
+}

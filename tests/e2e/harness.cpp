@@ -1,0 +1,263 @@
+#include "harness.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+namespace e2e {
+
+namespace fs = std::filesystem;
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
+    const auto end = std::chrono::steady_clock::now() + deadline;
+    for (;;) {
+        if (done()) return true;
+        if (std::chrono::steady_clock::now() >= end) return done();
+        std::this_thread::sleep_for(10ms);
+    }
+}
+
+TempDir::TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "preforkctl-e2e-XXXXXX").string();
+    path_ = ::mkdtemp(pattern.data());
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+}
+
+namespace {
+
+void read_all(int fd, std::mutex& mutex, std::string& into) {
+    char buffer[65536];
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        std::lock_guard lock(mutex);
+        into.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+}
+
+}  // namespace
+
+Run::Run(const std::vector<std::string>& args, const Options& options) {
+    int out_pipe[2];
+    int err_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) < 0 || ::pipe2(err_pipe, O_CLOEXEC) < 0) throw std::runtime_error("pipe");
+    std::vector<std::string> argv_strings = options.prefix;
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& arg : argv_strings) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+    env_strings.insert(env_strings.end(), options.env.begin(), options.env.end());
+    std::vector<char*> envp;
+    for (auto& entry : env_strings) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+
+    pid_ = ::fork();
+    if (pid_ == 0) {
+        ::setpgid(0, 0);
+        ::dup2(out_pipe[1], 1);
+        ::dup2(err_pipe[1], 2);
+        int devnull = ::open("/dev/null", O_RDONLY);
+        ::dup2(devnull, 0);
+        if (options.block_and_ignore_signals) {
+            sigset_t set;
+            sigemptyset(&set);
+            sigaddset(&set, SIGUSR1);
+            ::sigprocmask(SIG_BLOCK, &set, nullptr);
+            ::signal(SIGPIPE, SIG_IGN);
+        }
+        if (options.leak_fd) {
+            ::dup2(devnull, 50);  // dup2 leaves the copy without FD_CLOEXEC: a leaked descriptor
+        }
+        ::execvpe(argv[0], argv.data(), envp.data());
+        ::_exit(127);
+    }
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    out_reader_ = std::thread(read_all, out_pipe[0], std::ref(mutex_), std::ref(out_));
+    err_reader_ = std::thread(read_all, err_pipe[0], std::ref(mutex_), std::ref(err_));
+}
+
+Run::~Run() {
+    if (!exited_) {
+        ::kill(pid_, SIGKILL);
+        wait(5s);
+    }
+    // Workers die with preforkctl (PDEATHSIG); their pipes then close and the readers finish.
+    if (out_reader_.joinable()) out_reader_.join();
+    if (err_reader_.joinable()) err_reader_.join();
+}
+
+std::string Run::out() {
+    std::lock_guard lock(mutex_);
+    return out_;
+}
+
+std::string Run::err() {
+    std::lock_guard lock(mutex_);
+    return err_;
+}
+
+void Run::signal(int sig) const { ::kill(pid_, sig); }
+
+int Run::wait(std::chrono::milliseconds deadline) {
+    if (exited_) return status_;
+    int status = 0;
+    const bool done = wait_until(
+        [&] {
+            const pid_t got = ::waitpid(pid_, &status, WNOHANG);
+            return got == pid_;
+        },
+        deadline);
+    if (!done) return -1;
+    exited_ = true;
+    status_ = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    if (out_reader_.joinable()) out_reader_.join();
+    if (err_reader_.joinable()) err_reader_.join();
+    return status_;
+}
+
+std::vector<std::string> preforkctl(std::vector<std::string> args) {
+    args.insert(args.begin(), PREFORKCTL_BIN);
+    return args;
+}
+
+std::vector<Report> read_reports(const std::string& dir) {
+    std::vector<Report> reports;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(dir, error)) {
+        if (entry.path().extension() != ".report") continue;
+        std::ifstream in(entry.path());
+        Report report;
+        std::string line;
+        while (std::getline(in, line)) {
+            const auto eq = line.find('=');
+            if (eq != std::string::npos) report[line.substr(0, eq)] = line.substr(eq + 1);
+        }
+        reports.push_back(std::move(report));
+    }
+    return reports;
+}
+
+int listening_port(const std::string& log) {
+    static const std::regex pattern(R"(listening on [^ ]*:(\d+) )");
+    std::smatch match;
+    if (std::regex_search(log, match, pattern)) return std::stoi(match[1]);
+    return 0;
+}
+
+std::string http_get(int port, const std::string& path) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval timeout{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+        ::close(fd);
+        return "";
+    }
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string response;
+    char buffer[4096];
+    for (;;) {
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n <= 0) break;
+        response.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    const auto body = response.find("\r\n\r\n");
+    return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+namespace {
+
+// Fields of /proc/PID/stat after the command name: state is [0], ppid is [1].
+std::vector<std::string> stat_fields(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto close = text.rfind(')');
+    std::vector<std::string> fields;
+    if (close == std::string::npos) return fields;
+    std::istringstream rest(text.substr(close + 2));
+    std::string field;
+    while (rest >> field) fields.push_back(field);
+    return fields;
+}
+
+}  // namespace
+
+pid_t parent_of(pid_t pid) {
+    const auto fields = stat_fields(pid);
+    return fields.size() > 1 ? std::stoi(fields[1]) : 0;
+}
+
+bool is_alive(pid_t pid) {
+    const auto fields = stat_fields(pid);
+    return !fields.empty() && fields[0] != "Z" && fields[0] != "X";
+}
+
+std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {
+    std::vector<std::string> found;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.find(needle) != std::string::npos) found.push_back(line);
+    }
+    return found;
+}
+
+int zombie_children(pid_t parent) {
+    int zombies = 0;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const auto fields = stat_fields(std::stoi(name));
+        if (fields.size() > 1 && fields[0] == "Z" && std::stoi(fields[1]) == parent) ++zombies;
+    }
+    return zombies;
+}
+
+std::vector<pid_t> descendants(pid_t ancestor) {
+    std::map<pid_t, pid_t> parent_of;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator("/proc", error)) {
+        const std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const auto fields = stat_fields(std::stoi(name));
+        if (fields.size() > 1 && fields[0] != "Z") parent_of[std::stoi(name)] = std::stoi(fields[1]);
+    }
+    std::vector<pid_t> found;
+    for (const auto& [pid, parent] : parent_of) {
+        for (pid_t up = parent; up > 1;) {
+            if (up == ancestor) {
+                found.push_back(pid);
+                break;
+            }
+            auto it = parent_of.find(up);
+            if (it == parent_of.end()) break;
+            up = it->second;
+        }
+    }
+    return found;
+}
+
+}  // namespace e2e

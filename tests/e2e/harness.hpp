@@ -1,0 +1,97 @@
+#pragma once
+// End-to-end test harness: runs the real preforkctl binary, collects its output, polls with deadlines.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace e2e {
+
+using namespace std::chrono_literals;
+using Report = std::map<std::string, std::string>;
+
+/// Polls `done` every 10 ms until it is true or `deadline` passes; returns its last value.
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds deadline = 10s);
+
+/// A temporary directory, removed with its content at destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    [[nodiscard]] const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+/// How to start preforkctl.
+struct Options {
+    std::vector<std::string> env;         // extra "K=V" for preforkctl's environment
+    std::vector<std::string> prefix;      // wrapper command, e.g. {"taskset", "-c", "1"}
+    bool block_and_ignore_signals = false;  // start with SIGUSR1 blocked and SIGPIPE ignored (tini's sigconf test)
+    bool leak_fd = false;                  // start with an extra fd (non-CLOEXEC) open at 50
+};
+
+/// A running preforkctl (or other program) with its stdout/stderr captured.
+class Run {
+public:
+    Run(const std::vector<std::string>& args, const Options& options = {});
+    ~Run();  // SIGKILLs whatever is left
+    Run(const Run&) = delete;
+    Run& operator=(const Run&) = delete;
+
+    [[nodiscard]] pid_t pid() const { return pid_; }
+    std::string out();
+    std::string err();
+    void signal(int sig) const;
+    /// Waits for the exit; returns the shell-style status (code, or 128+signal), or -1 on timeout.
+    int wait(std::chrono::milliseconds deadline = 20s);
+    [[nodiscard]] bool exited() const { return exited_; }
+
+private:
+    pid_t pid_ = -1;
+    bool exited_ = false;
+    int status_ = -1;
+    std::mutex mutex_;
+    std::string out_;
+    std::string err_;
+    std::thread out_reader_;
+    std::thread err_reader_;
+};
+
+/// Starts preforkctl with `args`.
+std::vector<std::string> preforkctl(std::vector<std::string> args);
+
+/// Reads PROBE_DIR reports ("<pid>.report") written by probe_worker.
+std::vector<Report> read_reports(const std::string& dir);
+
+/// The port of the first "listening on HOST:PORT" line in preforkctl's log, or 0.
+int listening_port(const std::string& log);
+
+/// A GET / on 127.0.0.1:port with a fresh connection; returns the body, or "" on failure.
+std::string http_get(int port, const std::string& path = "/");
+
+/// True when `pid` exists and is not a zombie.
+bool is_alive(pid_t pid);
+
+/// Lines of `text` that contain `needle`.
+std::vector<std::string> lines_with(const std::string& text, const std::string& needle);
+
+/// Parent pid of `pid` (zombies included), or 0 when it does not exist.
+pid_t parent_of(pid_t pid);
+
+/// Number of zombie children of `parent`.
+int zombie_children(pid_t parent);
+
+/// Descendant pids (children, grandchildren, ...) of `ancestor`, from /proc.
+std::vector<pid_t> descendants(pid_t ancestor);
+
+}  // namespace e2e

@@ -1,0 +1,136 @@
+// What every worker gets (SPEC §3): fds, LISTEN_* protocol, slot environment, signal state, affinity.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sched.h>
+
+#include <set>
+
+#include "harness.hpp"
+
+using namespace e2e;
+using ::testing::HasSubstr;
+
+namespace {
+
+std::vector<Report> wait_for_reports(const TempDir& dir, std::size_t count) {
+    std::vector<Report> reports;
+    wait_until([&] {
+        reports = read_reports(dir.path());
+        return reports.size() >= count;
+    });
+    return reports;
+}
+
+std::string online_cpus() {
+    cpu_set_t set;
+    sched_getaffinity(0, sizeof set, &set);
+    return std::to_string(CPU_COUNT(&set));
+}
+
+}  // namespace
+
+TEST(Spawn, EachOfThreeWorkersHasExactlyFds0To3AndItsOwnListenPid) {
+    TempDir dir;
+    Run run(preforkctl({"-n", "3", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
+    const auto reports = wait_for_reports(dir, 3);
+    ASSERT_EQ(reports.size(), 3u) << run.err();
+    std::set<std::string> slots;
+    for (const Report& report : reports) {
+        EXPECT_EQ(report.at("fds"), "0,1,2,3");
+        EXPECT_EQ(report.at("env.LISTEN_FDS"), "1");
+        EXPECT_EQ(report.at("env.LISTEN_PID"), report.at("pid"));
+        EXPECT_EQ(report.at("env.PREFORK_WORKERS"), "3");
+        EXPECT_EQ(report.at("fd3_accepting"), "1");
+        EXPECT_EQ(report.at("fd3_cloexec"), "0");
+        EXPECT_EQ(report.at("pgid"), report.at("pid")) << "each worker leads its own process group";
+        EXPECT_EQ(report.at("ppid"), std::to_string(run.pid()));
+        slots.insert(report.at("env.PREFORK_SLOT"));
+    }
+    EXPECT_EQ(slots, (std::set<std::string>{"0", "1", "2"}));
+}
+
+TEST(Spawn, LeakedDescriptorsAndInheritedListenPidfdidDoNotReachWorkers) {
+    TempDir dir;
+    Options options{{"PROBE_DIR=" + dir.path(), "LISTEN_PIDFDID=12345", "LISTEN_FDNAMES=stale"}};
+    options.leak_fd = true;
+    Run run(preforkctl({"-n", "1", "-l", "127.0.0.1:0,name=web", "--", PROBE_WORKER_BIN}), options);
+    const auto reports = wait_for_reports(dir, 1);
+    ASSERT_EQ(reports.size(), 1u) << run.err();
+    EXPECT_EQ(reports[0].at("fds"), "0,1,2,3");
+    EXPECT_EQ(reports[0].count("env.LISTEN_PIDFDID"), 0u);
+    EXPECT_EQ(reports[0].at("env.LISTEN_FDNAMES"), "web");
+}
+
+TEST(Spawn, WorkersGetCleanSignalStateEvenWhenPreforkctlInheritedBlockedAndIgnoredSignals) {
+    TempDir dir;
+    Options options{{"PROBE_DIR=" + dir.path()}};
+    options.block_and_ignore_signals = true;
+    Run run(preforkctl({"-n", "1", "--", PROBE_WORKER_BIN}), options);
+    const auto reports = wait_for_reports(dir, 1);
+    ASSERT_EQ(reports.size(), 1u) << run.err();
+    EXPECT_EQ(reports[0].at("sigblk"), "0000000000000000");
+    EXPECT_EQ(reports[0].at("sigign"), "0000000000000000");
+    EXPECT_EQ(reports[0].count("env.LISTEN_FDS"), 0u) << "no listeners, no LISTEN_FDS";
+}
+
+TEST(Spawn, AffinityPinsEachWorkerToThePlannedCpu) {
+    TempDir dir;
+    Run plan(preforkctl({"-n", "2", "--affinity", "--print-plan", "--", PROBE_WORKER_BIN}));
+    ASSERT_EQ(plan.wait(), 0);
+    std::map<std::string, std::string> planned;  // slot -> cpu
+    for (const std::string& line : lines_with(plan.out(), "cpu ")) {
+        if (line.starts_with("slot ")) {
+            planned[line.substr(5, line.find(':') - 5)] = line.substr(line.rfind(' ') + 1);
+        }
+    }
+    ASSERT_EQ(planned.size(), 2u) << plan.out();
+
+    Run run(preforkctl({"-n", "2", "--affinity", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
+    const auto reports = wait_for_reports(dir, 2);
+    ASSERT_EQ(reports.size(), 2u) << run.err();
+    for (const Report& report : reports) {
+        const std::string slot = report.at("env.PREFORK_SLOT");
+        EXPECT_EQ(report.at("affinity"), planned[slot]) << "slot " << slot;
+        EXPECT_EQ(report.at("env.PREFORK_CPUS"), planned[slot]);
+    }
+}
+
+TEST(Spawn, NarrowTasksetAffinityPlansOneWorker) {
+    TempDir dir;
+    Options options{{"PROBE_DIR=" + dir.path()}};
+    options.prefix = {"taskset", "-c", "1"};
+    if (online_cpus() == "1") GTEST_SKIP() << "needs two CPUs";
+    Run plan(preforkctl({"-n", "auto", "--print-plan", "--", PROBE_WORKER_BIN}), options);
+    ASSERT_EQ(plan.wait(), 0) << plan.err();
+    EXPECT_THAT(plan.out(), HasSubstr("workers:      1 (auto: sched_getaffinity (1))"));
+
+    Run run(preforkctl({"-n", "auto", "--affinity", "--", PROBE_WORKER_BIN}), options);
+    const auto reports = wait_for_reports(dir, 1);
+    ASSERT_EQ(reports.size(), 1u);
+    EXPECT_EQ(reports[0].at("affinity"), "1");
+    EXPECT_EQ(reports[0].at("env.PREFORK_WORKERS"), "1");
+}
+
+TEST(Spawn, PlaceholdersAreExpandedPerSlotAndOtherBracesKept) {
+    TempDir dir;
+    Run run(preforkctl({"-n", "2", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN, "s={slot}/{workers}", "{port}",
+                        "{other}"}),
+            {{"PROBE_DIR=" + dir.path()}});
+    const auto reports = wait_for_reports(dir, 2);
+    ASSERT_EQ(reports.size(), 2u) << run.err();
+    const std::string port = std::to_string(listening_port(run.err()));
+    for (const Report& report : reports) {
+        EXPECT_EQ(report.at("argv"), "s=" + report.at("env.PREFORK_SLOT") + "/2 " + port + " {other}");
+    }
+}
+
+TEST(Spawn, ChdirAndEnvReachTheWorker) {
+    TempDir dir;
+    Run run(preforkctl({"-n", "1", "--chdir", "/tmp", "-e", "GREETING=hi", "-e", "PROBE_EXTRA=1", "--",
+                        PROBE_WORKER_BIN}),
+            {{"PROBE_DIR=" + dir.path()}});
+    const auto reports = wait_for_reports(dir, 1);
+    ASSERT_EQ(reports.size(), 1u) << run.err();
+    EXPECT_EQ(reports[0].at("cwd"), "/tmp");
+    EXPECT_EQ(reports[0].at("env.PROBE_EXTRA"), "1");
+}

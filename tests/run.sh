@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds preforkctl and runs the whole test suite (unit, then end-to-end).
+#   tests/run.sh              developer build in build/
+#   tests/run.sh --sanitize   ASan+UBSan build in build-sanitize/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_dir=build
+cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPREFORKCTL_DEVELOPER_MODE=ON)
+if [ "${1:-}" = "--sanitize" ]; then
+    build_dir=build-sanitize
+    cmake_args+=(-DPREFORKCTL_SANITIZE=ON)
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+fi
+
+bash contrib/install-deps.sh
+cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
+cmake --build "$build_dir" -j "$(nproc)"
+ctest --test-dir "$build_dir" -L unit --output-on-failure -j "$(nproc)"
+ctest --test-dir "$build_dir" -L e2e --output-on-failure -j 2

@@ -1,0 +1,103 @@
+#include "config/toml_settings.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace preforkctl;
+using namespace preforkctl::config;
+using ::testing::HasSubstr;
+
+namespace {
+
+class TomlFile : public ::testing::Test {
+protected:
+    std::string write(const std::string& content) {
+        std::ofstream(path_) << content;
+        return path_;
+    }
+    void TearDown() override { std::filesystem::remove(path_); }
+    std::string path_ = (std::filesystem::temp_directory_path() /
+                         ("preforkctl-unit-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                          "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".toml"))
+                            .string();
+};
+
+}  // namespace
+
+TEST_F(TomlFile, ReadsEveryKindOfValueWithItsPosition) {
+    auto settings = load_toml_settings(write(R"(workers = 4
+affinity = true
+stop_timeout = 5
+listen = [":8080", { address = "unix:/run/a.sock", name = "admin", mode = "0660" }]
+command = [
+  "./server",
+  "--flag",
+]
+[env]
+A = "1"
+)"));
+    ASSERT_TRUE(settings) << settings.error().message;
+    EXPECT_EQ(settings->workers->value, "4");
+    EXPECT_EQ(settings->workers->origin, path_ + ":1:11");
+    EXPECT_TRUE(settings->affinity->value);
+    EXPECT_EQ(settings->stop_timeout->value, "5s");
+    ASSERT_EQ(settings->listen.size(), 2u);
+    EXPECT_EQ(settings->listen[1].value, "unix:/run/a.sock,mode=0660,name=admin");
+    EXPECT_EQ(settings->command->value, (std::vector<std::string>{"./server", "--flag"}));
+    EXPECT_EQ(settings->env.at(0).value, "A=1");
+}
+
+TEST_F(TomlFile, ArrayOfListenTablesIsAccepted) {
+    auto settings = load_toml_settings(write("[[listen]]\naddress = \":80\"\nbacklog = 16\n[[listen]]\naddress = \":81\"\n"));
+    ASSERT_TRUE(settings) << settings.error().message;
+    ASSERT_EQ(settings->listen.size(), 2u);
+    EXPECT_EQ(settings->listen[0].value, ":80,backlog=16");
+}
+
+TEST_F(TomlFile, UnknownKeysWrongTypesAndSyntaxErrorsNameFileLineAndColumn) {
+    auto unknown = load_toml_settings(write("workers = 1\n  colour = \"red\"\n"));
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().message, path_ + ":2:3: unknown key 'colour'");
+    EXPECT_EQ(unknown.error().exit, ExitCode::config);
+
+    auto wrong = load_toml_settings(write("max-restarts = \"ten\"\n"));
+    ASSERT_FALSE(wrong);
+    EXPECT_EQ(wrong.error().message, path_ + ":1:16: 'max-restarts' must be an integer, not a string");
+
+    auto syntax = load_toml_settings(write("workers = = 2\n"));
+    ASSERT_FALSE(syntax);
+    EXPECT_THAT(syntax.error().message, HasSubstr(path_ + ":1:"));
+
+    auto command = load_toml_settings(write("command = [\"a\", 1]\n"));
+    ASSERT_FALSE(command);
+    EXPECT_THAT(command.error().message, HasSubstr(":1:17: 'command element' must be a string, not an integer"));
+
+    auto listen_key = load_toml_settings(write("[[listen]]\naddress = \":80\"\nport = 1\n"));
+    ASSERT_FALSE(listen_key);
+    EXPECT_THAT(listen_key.error().message, HasSubstr(":3:1: unknown key 'listen.port'"));
+}
+
+TEST_F(TomlFile, AMissingFileIsAConfigError) {
+    auto missing = load_toml_settings("/nonexistent/prefork.toml");
+    ASSERT_FALSE(missing);
+    EXPECT_THAT(missing.error().message, HasSubstr("cannot read config file /nonexistent/prefork.toml"));
+    EXPECT_EQ(missing.error().exit, ExitCode::config);
+}
+
+TEST(MergeSettings, CommandLineValuesReplaceFileValuesAndEnvAccumulates) {
+    Settings file;
+    file.workers = Setting<std::string>{"4", "f:1:1"};
+    file.stop_timeout = Setting<std::string>{"5s", "f:2:1"};
+    file.env.push_back({"A=1", "f:3:1"});
+    Settings cli;
+    cli.workers = Setting<std::string>{"2", "--workers"};
+    cli.env.push_back({"A=2", "--env"});
+    const Settings merged = merge(file, cli);
+    EXPECT_EQ(merged.workers->value, "2");
+    EXPECT_EQ(merged.stop_timeout->value, "5s");
+    ASSERT_EQ(merged.env.size(), 2u);
+    EXPECT_EQ(merged.env[1].value, "A=2");
+}
