@@ -29,7 +29,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     app.get_formatter()->column_width(36);
 
     std::string workers, cpus, socket_mode, restart, restart_window, backoff, min_uptime, on_threshold;
-    std::string stop_signal, stop_timeout, log_format, color, name, chdir, config_file;
+    std::string stop_signal, stop_timeout, log_format, color, name, chdir, config_file, fd_env, user;
     std::int64_t max_restarts = 0;
     std::int64_t max_line = 0;
     std::vector<std::string> listen, env, command;
@@ -46,7 +46,13 @@ CommandLine parse_command_line(int argc, char** argv) {
     auto* o_listen = app.add_option("-l,--listen", listen,
                                     "Listen address, repeatable: HOST:PORT, :PORT, [V6]:PORT or unix:/path, with "
                                     "options ,name=N ,backlog=N ,mode=0660; port 0 = ephemeral");
-    auto* o_socket_mode = app.add_option("--socket-mode", socket_mode, "How workers get sockets: shared (default)");
+    auto* o_socket_mode = app.add_option("--socket-mode", socket_mode,
+                                         "shared (default: one socket for all), reuseport (one SO_REUSEPORT socket "
+                                         "per slot, held by preforkctl) or child (workers bind HOST:PORT themselves)");
+    auto* o_fd_env = app.add_option("--fd-env", fd_env,
+                                    "How workers learn their fds: comma list of systemd (default), einhorn, "
+                                    "server-starter");
+    auto* o_user = app.add_option("--user", user, "Run workers as USER[:GROUP]; sockets are bound first");
     auto* o_restart = app.add_option("--restart", restart, "always (default), on-failure or never");
     auto* o_max_restarts = app.add_option("--max-restarts", max_restarts,
                                           "Restarts allowed per slot within --restart-window (default 10)");
@@ -126,6 +132,8 @@ CommandLine parse_command_line(int argc, char** argv) {
     flag(o_affinity, affinity, s.affinity);
     for (const std::string& value : listen) s.listen.push_back({value, o_listen->get_name()});
     text(o_socket_mode, socket_mode, s.socket_mode);
+    text(o_fd_env, fd_env, s.fd_env);
+    text(o_user, user, s.user);
     text(o_restart, restart, s.restart);
     number(o_max_restarts, max_restarts, s.max_restarts);
     text(o_restart_window, restart_window, s.restart_window);

@@ -53,6 +53,30 @@ Result<config::Settings> load_settings(int argc, char** argv, std::optional<int>
     return config::merge(std::move(*from_file), command_line.settings);
 }
 
+void log_listeners(const plan::Plan& plan, const net::ListenerSet& listeners) {
+    for (std::size_t i = 0; i < plan.listeners.size(); ++i) {
+        const plan::ListenSpec& spec = plan.listeners[i];
+        const std::string address = plan::format_address(spec, listeners.ports[i]);
+        switch (plan.socket_mode) {
+            case plan::SocketMode::shared:
+                spdlog::info("listening on {} (fd {} in workers, name {}{})", address, 3 + i, spec.name,
+                             plan.adopted ? ", adopted from systemd" : "");
+                break;
+            case plan::SocketMode::reuseport:
+                spdlog::info("listening on {} (fd {} in workers, name {}, one SO_REUSEPORT socket per slot)",
+                             address, 3 + i, spec.name);
+                break;
+            case plan::SocketMode::child:
+                spdlog::info("workers bind {} themselves (PREFORK_REUSEPORT=1, HOST, PORT)", address);
+                break;
+        }
+    }
+    if (plan.socket_mode == plan::SocketMode::reuseport && plan.tcp_migrate_req == 0) {
+        spdlog::info("net.ipv4.tcp_migrate_req is 0: a restarting slot keeps its socket, so its queued "
+                     "connections wait; a removed slot's queue would be reset");
+    }
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -71,7 +95,9 @@ int run(int argc, char** argv) {
         const std::string command = settings->command && !settings->command->value.empty()
                                         ? settings->command->value.front()
                                         : std::string();
-        const plan::HostFacts facts = sys::gather_host_facts(command);
+        const std::optional<std::string> user =
+            settings->user ? std::optional<std::string>(settings->user->value) : std::nullopt;
+        const plan::HostFacts facts = sys::gather_host_facts(command, user);
         auto plan = plan::make_plan(*settings, facts);
         if (!plan) return fail(plan.error());
         if (plan->print_plan) {
@@ -79,12 +105,9 @@ int run(int argc, char** argv) {
             return 0;
         }
 
-        auto listeners = net::acquire_listeners(plan->listeners);
+        auto listeners = net::acquire_listeners(*plan);
         if (!listeners) return fail(listeners.error());
-        for (std::size_t i = 0; i < listeners->size(); ++i) {
-            spdlog::info("listening on {} (fd {} in workers, name {})", (*listeners)[i].address(), 3 + i,
-                         (*listeners)[i].spec.name);
-        }
+        log_listeners(*plan, *listeners);
         spdlog::info("starting {} worker{} of {} ({})", plan->workers, plan->workers == 1 ? "" : "s",
                      plan->command.front(), plan->workers_source);
         return supervise::supervise(*plan, *listeners);

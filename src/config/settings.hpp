@@ -23,6 +23,8 @@ struct Settings {
     std::optional<Setting<bool>> affinity;
     std::vector<Setting<std::string>> listen;          // "ADDR[,opt=val...]"
     std::optional<Setting<std::string>> socket_mode;
+    std::optional<Setting<std::string>> fd_env;        // "systemd,einhorn,server-starter"
+    std::optional<Setting<std::string>> user;          // "USER[:GROUP]"
     std::optional<Setting<std::string>> restart;
     std::optional<Setting<std::int64_t>> max_restarts;
     std::optional<Setting<std::string>> restart_window;

@@ -20,6 +20,8 @@ Settings merge(Settings base, const Settings& overrides) {
         base.listen = overrides.listen;
     }
     take(base.socket_mode, overrides.socket_mode);
+    take(base.fd_env, overrides.fd_env);
+    take(base.user, overrides.user);
     take(base.restart, overrides.restart);
     take(base.max_restarts, overrides.max_restarts);
     take(base.restart_window, overrides.restart_window);
@@ -236,6 +238,8 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "affinity") return boolean(key, node, s.affinity);
     if (key == "listen") return listen(key, node);
     if (key == "socket-mode") return text(key, node, s.socket_mode);
+    if (key == "fd-env") return text(key, node, s.fd_env);
+    if (key == "user") return text(key, node, s.user);
     if (key == "restart") return text(key, node, s.restart);
     if (key == "max-restarts") return integer(key, node, s.max_restarts);
     if (key == "restart-window") return text_or_integer(key, node, s.restart_window, "s");

@@ -1,6 +1,7 @@
 #include "net/listeners.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,32 +17,35 @@ namespace {
 
 Error socket_error(const std::string& what, int err = errno) { return errno_error(what, err, ExitCode::socket); }
 
-Result<Listener> bind_tcp(const plan::ListenSpec& spec) {
-    const std::string where = plan::format_address(spec, spec.port);
-    const int family = spec.ipv6 ? AF_INET6 : AF_INET;
-    sys::Fd fd(::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+socklen_t fill_address(const plan::ListenSpec& spec, std::uint16_t port, sockaddr_storage& storage) {
+    if (spec.ipv6) {
+        auto* addr = reinterpret_cast<sockaddr_in6*>(&storage);
+        addr->sin6_family = AF_INET6;
+        addr->sin6_port = htons(port);
+        ::inet_pton(AF_INET6, spec.host.c_str(), &addr->sin6_addr);
+        return sizeof(sockaddr_in6);
+    }
+    auto* addr = reinterpret_cast<sockaddr_in*>(&storage);
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons(port);
+    ::inet_pton(AF_INET, spec.host.c_str(), &addr->sin_addr);
+    return sizeof(sockaddr_in);
+}
+
+Result<Listener> bind_tcp(const plan::ListenSpec& spec, std::uint16_t port, bool reuseport) {
+    const std::string where = plan::format_address(spec, port);
+    sys::Fd fd(::socket(spec.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd.valid()) {
         return socket_error("cannot create a socket for " + where);
     }
     const int one = 1;
     // SO_REUSEADDR lets a restarted preforkctl bind while old connections sit in TIME_WAIT.
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-
-    sockaddr_storage storage{};
-    socklen_t length = 0;
-    if (spec.ipv6) {
-        auto* addr = reinterpret_cast<sockaddr_in6*>(&storage);
-        addr->sin6_family = AF_INET6;
-        addr->sin6_port = htons(spec.port);
-        ::inet_pton(AF_INET6, spec.host.c_str(), &addr->sin6_addr);
-        length = sizeof(sockaddr_in6);
-    } else {
-        auto* addr = reinterpret_cast<sockaddr_in*>(&storage);
-        addr->sin_family = AF_INET;
-        addr->sin_port = htons(spec.port);
-        ::inet_pton(AF_INET, spec.host.c_str(), &addr->sin_addr);
-        length = sizeof(sockaddr_in);
+    if (reuseport && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+        return socket_error("cannot set SO_REUSEPORT on " + where);
     }
+    sockaddr_storage storage{};
+    const socklen_t length = fill_address(spec, port, storage);
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&storage), length) < 0) {
         return socket_error("cannot bind " + where);
     }
@@ -50,16 +54,39 @@ Result<Listener> bind_tcp(const plan::ListenSpec& spec) {
     }
     sockaddr_storage bound{};
     socklen_t bound_length = sizeof bound;
-    std::uint16_t port = spec.port;
+    std::uint16_t real_port = port;
     if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_length) == 0) {
-        port = spec.ipv6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                         : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+        real_port = spec.ipv6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                              : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     }
-    return Listener{spec, std::move(fd), port};
+    return Listener{spec, std::move(fd), real_port};
+}
+
+// A socket file left by a dead server is removed; one that somebody still listens on is not.
+Status remove_stale_socket_file(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        return Ok{};  // absent, or not a socket: bind() reports what is wrong
+    }
+    sys::Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
+        return Error{"cannot bind unix:" + path + ": another process is listening on it", EADDRINUSE,
+                     ExitCode::socket};
+    }
+    if (errno == ECONNREFUSED) {
+        ::unlink(path.c_str());
+    }
+    return Ok{};
 }
 
 Result<Listener> bind_unix(const plan::ListenSpec& spec) {
     const std::string where = "unix:" + spec.path;
+    if (auto stale = remove_stale_socket_file(spec.path); !stale) {
+        return stale.error();
+    }
     sys::Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!fd.valid()) {
         return socket_error("cannot create a socket for " + where);
@@ -79,27 +106,77 @@ Result<Listener> bind_unix(const plan::ListenSpec& spec) {
     return Listener{spec, std::move(fd), 0};
 }
 
-}  // namespace
-
-Result<std::vector<Listener>> acquire_listeners(const std::vector<plan::ListenSpec>& specs) {
-    std::vector<Listener> listeners;
-    for (const plan::ListenSpec& spec : specs) {
-        auto listener = spec.kind == plan::ListenSpec::Kind::unix_path ? bind_unix(spec) : bind_tcp(spec);
-        if (!listener) {
-            return listener.error();
-        }
-        listeners.push_back(std::move(*listener));
-    }
-    return listeners;
+Listener adopt(const plan::ListenSpec& spec) {
+    // Keep it out of every exec except the workers', which get it at 3, 4, ... explicitly.
+    ::fcntl(spec.inherited_fd, F_SETFD, FD_CLOEXEC);
+    return Listener{spec, sys::Fd(spec.inherited_fd), spec.port};
 }
 
-std::vector<int> listener_fds(const std::vector<Listener>& listeners) {
+}  // namespace
+
+std::vector<int> ListenerSet::fds_for_slot(int slot) const {
+    const std::vector<Listener>& listeners =
+        per_slot.empty() ? shared : per_slot.at(static_cast<std::size_t>(slot));
     std::vector<int> fds;
     fds.reserve(listeners.size());
     for (const Listener& listener : listeners) {
         fds.push_back(listener.fd.get());
     }
     return fds;
+}
+
+Result<std::vector<Listener>> bind_reuseport_slot(const plan::Plan& plan, const std::vector<std::uint16_t>& ports) {
+    std::vector<Listener> sockets;
+    for (std::size_t i = 0; i < plan.listeners.size(); ++i) {
+        auto listener = bind_tcp(plan.listeners[i], ports.at(i), true);
+        if (!listener) return listener.error();
+        sockets.push_back(std::move(*listener));
+    }
+    return sockets;
+}
+
+Result<ListenerSet> acquire_listeners(const plan::Plan& plan) {
+    ListenerSet set;
+    switch (plan.socket_mode) {
+        case plan::SocketMode::child:
+            for (const plan::ListenSpec& spec : plan.listeners) set.ports.push_back(spec.port);
+            return set;
+        case plan::SocketMode::reuseport: {
+            // The first slot's sockets settle any port 0; the other slots join the same ports.
+            for (const plan::ListenSpec& spec : plan.listeners) set.ports.push_back(spec.port);
+            for (int slot = 0; slot < plan.workers; ++slot) {
+                auto sockets = bind_reuseport_slot(plan, set.ports);
+                if (!sockets) return sockets.error();
+                if (slot == 0) {
+                    for (std::size_t i = 0; i < sockets->size(); ++i) set.ports[i] = (*sockets)[i].port;
+                }
+                set.per_slot.push_back(std::move(*sockets));
+            }
+            return set;
+        }
+        case plan::SocketMode::shared:
+            break;
+    }
+    for (const plan::ListenSpec& spec : plan.listeners) {
+        Result<Listener> listener = spec.kind == plan::ListenSpec::Kind::inherited ? Result<Listener>(adopt(spec))
+                                    : spec.kind == plan::ListenSpec::Kind::unix_path ? bind_unix(spec)
+                                                                                     : bind_tcp(spec, spec.port, false);
+        if (!listener) {
+            return listener.error();
+        }
+        set.ports.push_back(listener->port);
+        set.shared.push_back(std::move(*listener));
+    }
+    return set;
+}
+
+bool rearm_if_shut_down(const Listener& listener) {
+    int accepting = 1;
+    socklen_t length = sizeof accepting;
+    if (::getsockopt(listener.fd.get(), SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) < 0 || accepting != 0) {
+        return false;
+    }
+    return ::listen(listener.fd.get(), listener.spec.backlog) == 0;
 }
 
 }  // namespace preforkctl::net

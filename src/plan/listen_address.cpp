@@ -127,6 +127,9 @@ std::string format_address(const ListenSpec& spec, std::uint16_t port) {
     if (spec.kind == ListenSpec::Kind::unix_path) {
         return "unix:" + spec.path;
     }
+    if (spec.kind == ListenSpec::Kind::inherited) {
+        return spec.text;
+    }
     if (spec.ipv6) {
         return "[" + spec.host + "]:" + std::to_string(port);
     }

@@ -12,7 +12,7 @@ namespace preforkctl::plan {
 
 /// One listening address, as the user asked for it.
 struct ListenSpec {
-    enum class Kind { tcp, unix_path };
+    enum class Kind { tcp, unix_path, inherited };
     Kind kind = Kind::tcp;
     std::string host;             // numeric IPv4/IPv6 literal; "0.0.0.0" for ":PORT"
     bool ipv6 = false;
@@ -22,6 +22,7 @@ struct ListenSpec {
     int backlog = 4096;
     std::optional<unsigned> mode; // unix socket file mode bits
     std::string text;             // the address part as written, for messages
+    int inherited_fd = -1;        // Kind::inherited: the fd preforkctl got from systemd
 };
 
 /// Parses one --listen value. Error messages name the problem: "invalid listen address 'x': ...".

@@ -3,7 +3,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <set>
+#include <algorithm>
 
 namespace preforkctl::plan {
 
@@ -79,7 +79,8 @@ Result<Backoff> parse_backoff(const std::string& text) {
 bool is_ours(const std::string& entry) {
     static const char* const kOwned[] = {"LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", "LISTEN_PIDFDID=",
                                          "PREFORK_SLOT=", "PREFORK_WORKERS=", "PREFORK_CPUS=",
-                                         "PREFORK_GENERATION="};
+                                         "PREFORK_GENERATION=", "PREFORK_REUSEPORT=", "EINHORN_FD_",
+                                         "SERVER_STARTER_PORT="};
     for (const char* prefix : kOwned) {
         if (entry.starts_with(prefix)) {
             return true;
@@ -114,6 +115,69 @@ Result<int> parse_workers(const std::string& value, int auto_workers) {
         return Error{"must be 'auto' or a number from 1 to " + std::to_string(kMaxWorkers) + ", got '" + value + "'"};
     }
     return workers;
+}
+
+Result<std::vector<FdDialect>> parse_dialects(const std::string& text) {
+    std::vector<FdDialect> dialects;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t comma = text.find(',', start);
+        const std::string name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        FdDialect dialect{};
+        if (name == "systemd") dialect = FdDialect::systemd;
+        else if (name == "einhorn") dialect = FdDialect::einhorn;
+        else if (name == "server-starter") dialect = FdDialect::server_starter;
+        else return Error{"unknown dialect '" + name + "' (systemd, einhorn, server-starter)"};
+        if (std::find(dialects.begin(), dialects.end(), dialect) == dialects.end()) dialects.push_back(dialect);
+        if (comma == std::string::npos) return dialects;
+        start = comma + 1;
+    }
+}
+
+// Listeners from --listen, or adopted from systemd, checked against the socket mode.
+Status plan_listeners(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
+    if (!facts.inherited_error.empty()) {
+        return Error{facts.inherited_error, 0, ExitCode::config};
+    }
+    if (!facts.inherited.empty()) {
+        if (!settings.listen.empty()) {
+            return setting_error(settings.listen.front(), "listen",
+                                 "preforkctl was given " + std::to_string(facts.inherited.size()) +
+                                     " socket(s) by systemd (LISTEN_FDS); drop --listen or the socket unit");
+        }
+        if (plan.socket_mode != SocketMode::shared) {
+            return setting_error(*settings.socket_mode, "socket-mode",
+                                 "sockets inherited from systemd can only be shared");
+        }
+        plan.adopted = true;
+        for (const InheritedSocket& socket : facts.inherited) {
+            ListenSpec spec;
+            spec.kind = ListenSpec::Kind::inherited;
+            spec.inherited_fd = socket.fd;
+            spec.name = socket.name;
+            spec.text = socket.address;
+            spec.host = socket.host;
+            spec.port = static_cast<std::uint16_t>(socket.port);
+            plan.listeners.push_back(spec);
+        }
+        return Ok{};
+    }
+    for (const auto& listen : settings.listen) {
+        auto spec = parse_listen(listen.value);
+        if (!spec) return setting_error(listen, "listen", spec.error().message);
+        if (plan.socket_mode != SocketMode::shared && spec->kind == ListenSpec::Kind::unix_path) {
+            return setting_error(listen, "listen", "unix sockets can only be shared (SO_REUSEPORT is for TCP)");
+        }
+        if (plan.socket_mode == SocketMode::child && spec->port == 0) {
+            return setting_error(listen, "listen", "--socket-mode child needs a fixed port: each worker binds it");
+        }
+        plan.listeners.push_back(*spec);
+    }
+    if (plan.socket_mode == SocketMode::child && plan.listeners.size() != 1) {
+        return setting_error(*settings.socket_mode, "socket-mode",
+                             "child mode needs exactly one --listen address (passed as HOST and PORT)");
+    }
+    return Ok{};
 }
 
 }  // namespace
@@ -162,14 +226,21 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
 
     // Sockets (§5).
     auto mode = parse_choice<SocketMode>(settings.socket_mode, "socket-mode", SocketMode::shared,
-                                         {{"shared", SocketMode::shared}});
+                                         {{"shared", SocketMode::shared},
+                                          {"reuseport", SocketMode::reuseport},
+                                          {"child", SocketMode::child}});
     if (!mode) return mode.error();
     plan.socket_mode = *mode;
-    std::set<std::string> names_seen;
-    for (const auto& listen : settings.listen) {
-        auto spec = parse_listen(listen.value);
-        if (!spec) return setting_error(listen, "listen", spec.error().message);
-        plan.listeners.push_back(*spec);
+    plan.tcp_migrate_req = facts.tcp_migrate_req;
+    if (auto listeners = plan_listeners(settings, facts, plan); !listeners) return listeners.error();
+    auto dialects = parse_setting<std::vector<FdDialect>>(settings.fd_env, "fd-env", plan.fd_env, parse_dialects);
+    if (!dialects) return dialects.error();
+    plan.fd_env = *dialects;
+    if (settings.user) {
+        if (!facts.user || !facts.user->found) {
+            return setting_error(*settings.user, "user", facts.user ? facts.user->error : "user was not looked up");
+        }
+        plan.user = Credentials{settings.user->value, facts.user->uid, facts.user->gid, facts.user->groups};
     }
 
     // Restart and stop policy (§6, §7).
@@ -266,6 +337,24 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
     return plan;
 }
 
+SlotContext make_slot_context(const Plan& plan, const SlotSpec& slot, const std::vector<std::uint16_t>& ports) {
+    SlotContext context;
+    context.slot = slot.slot;
+    context.workers = plan.workers;
+    context.cpus = slot.cpu ? std::to_string(*slot.cpu) : "";
+    for (std::size_t i = 0; i < plan.listeners.size(); ++i) {
+        const ListenSpec& listener = plan.listeners[i];
+        const std::uint16_t port = i < ports.size() ? ports[i] : listener.port;
+        context.addresses.push_back(listener.kind == ListenSpec::Kind::unix_path ? listener.path
+                                                                                 : format_address(listener, port));
+        if (i == 0 && listener.kind != ListenSpec::Kind::unix_path) {
+            context.host = listener.host;
+            context.port = std::to_string(port);
+        }
+    }
+    return context;
+}
+
 std::vector<std::string> expand_argv(const std::vector<std::string>& argv, const SlotContext& context) {
     const std::pair<std::string, std::string> values[] = {
         {"{slot}", std::to_string(context.slot)}, {"{workers}", std::to_string(context.workers)},
@@ -297,21 +386,66 @@ std::vector<std::string> expand_argv(const std::vector<std::string>& argv, const
     return expanded;
 }
 
-std::vector<std::string> slot_environment(const Plan& plan, const SlotContext& context) {
-    std::vector<std::string> env = plan.environment;
+namespace {
+
+// The variables preforkctl adds for one worker, before they are merged into the base environment.
+std::vector<std::string> added_variables(const Plan& plan, const SlotContext& context) {
+    std::vector<std::string> env;
     env.push_back("PREFORK_SLOT=" + std::to_string(context.slot));
     env.push_back("PREFORK_WORKERS=" + std::to_string(context.workers));
     env.push_back("PREFORK_GENERATION=0");
     if (!context.cpus.empty()) {
         env.push_back("PREFORK_CPUS=" + context.cpus);
     }
-    if (!plan.listeners.empty()) {
-        std::string names;
-        for (const ListenSpec& listener : plan.listeners) {
-            names += (names.empty() ? "" : ":") + listener.name;
+    if (plan.socket_mode == SocketMode::child) {
+        // The worker binds its own SO_REUSEPORT socket (fasthttp's Reuseport style); nothing is inherited.
+        env.push_back("PREFORK_REUSEPORT=1");
+        env.push_back("HOST=" + context.host);
+        env.push_back("PORT=" + context.port);
+        return env;
+    }
+    if (plan.listeners.empty()) {
+        return env;
+    }
+    for (FdDialect dialect : plan.fd_env) {
+        switch (dialect) {
+            case FdDialect::systemd: {
+                std::string names;
+                for (const ListenSpec& listener : plan.listeners) {
+                    names += (names.empty() ? "" : ":") + listener.name;
+                }
+                env.push_back("LISTEN_FDS=" + std::to_string(plan.listeners.size()));
+                env.push_back("LISTEN_FDNAMES=" + names);
+                break;
+            }
+            case FdDialect::einhorn:
+                env.push_back("EINHORN_FD_COUNT=" + std::to_string(plan.listeners.size()));
+                for (std::size_t i = 0; i < plan.listeners.size(); ++i) {
+                    env.push_back("EINHORN_FD_" + std::to_string(i) + "=" + std::to_string(3 + i));
+                }
+                break;
+            case FdDialect::server_starter: {
+                // Server::Starter: "ADDRESS=FD" pairs joined by ';'.
+                std::string ports;
+                for (std::size_t i = 0; i < plan.listeners.size(); ++i) {
+                    const std::string address =
+                        i < context.addresses.size() ? context.addresses[i] : format_address(plan.listeners[i], 0);
+                    ports += (i == 0 ? "" : ";") + address + "=" + std::to_string(3 + i);
+                }
+                env.push_back("SERVER_STARTER_PORT=" + ports);
+                break;
+            }
         }
-        env.push_back("LISTEN_FDS=" + std::to_string(plan.listeners.size()));
-        env.push_back("LISTEN_FDNAMES=" + names);
+    }
+    return env;
+}
+
+}  // namespace
+
+std::vector<std::string> slot_environment(const Plan& plan, const SlotContext& context) {
+    std::vector<std::string> env = plan.environment;
+    for (const std::string& entry : added_variables(plan, context)) {
+        set_variable(env, entry);
     }
     return env;
 }

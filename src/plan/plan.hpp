@@ -2,6 +2,7 @@
 // Plan: every decision preforkctl makes before starting anything, as plain values.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,7 +13,8 @@
 
 namespace preforkctl::plan {
 
-enum class SocketMode { shared };
+enum class SocketMode { shared, reuseport, child };
+enum class FdDialect { systemd, einhorn, server_starter };
 enum class RestartWhen { always, on_failure, never };
 enum class OnThreshold { exit, park };
 enum class LogFormat { prefix, json, raw, inherit };
@@ -52,6 +54,14 @@ struct SlotSpec {
     std::vector<std::string> argv;
 };
 
+/// Who the workers run as (--user), resolved before anything starts.
+struct Credentials {
+    std::string name;  // as written, for messages
+    unsigned uid = 0;
+    unsigned gid = 0;
+    std::vector<unsigned> groups;
+};
+
 struct Plan {
     std::string executable;            // resolved path of the command
     std::vector<std::string> command;  // as written
@@ -61,6 +71,10 @@ struct Plan {
     bool affinity = false;
     std::vector<ListenSpec> listeners;
     SocketMode socket_mode = SocketMode::shared;
+    bool adopted = false;                    // listeners come from systemd socket activation
+    std::vector<FdDialect> fd_env{FdDialect::systemd};
+    int tcp_migrate_req = -1;
+    std::optional<Credentials> user;
     std::vector<SlotSpec> slots;
     RestartSpec restart;
     StopSpec stop;
@@ -78,7 +92,11 @@ struct SlotContext {
     std::string host;   // first listener's host, "" without listeners
     std::string port;   // first listener's real port
     std::string cpus;   // pinned CPU list, "" when not pinned
+    std::vector<std::string> addresses;  // every listener's real address (HOST:PORT or a unix path), in fd order
 };
+
+/// The placeholder values of `slot`, given each listener's real port (same order as plan.listeners).
+SlotContext make_slot_context(const Plan& plan, const SlotSpec& slot, const std::vector<std::uint16_t>& ports);
 
 /// Replaces {slot} {workers} {host} {port} {cpus} in each argument; other braces are left alone.
 std::vector<std::string> expand_argv(const std::vector<std::string>& argv, const SlotContext& context);

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <sstream>
 
 #include "plan/make_plan.hpp"
@@ -11,6 +12,15 @@ const char* to_text(RestartWhen when) {
         case RestartWhen::always: return "always";
         case RestartWhen::on_failure: return "on-failure";
         case RestartWhen::never: return "never";
+    }
+    return "?";
+}
+
+const char* to_text(SocketMode mode) {
+    switch (mode) {
+        case SocketMode::shared: return "shared";
+        case SocketMode::reuseport: return "reuseport";
+        case SocketMode::child: return "child";
     }
     return "?";
 }
@@ -45,13 +55,30 @@ std::string describe_plan(const Plan& plan) {
         << " usable, auto = " << plan.budget.auto_workers << ", decided by " << plan.budget.source << ")\n";
     out << "workers:      " << plan.workers << " (" << plan.workers_source << ")\n";
     out << "affinity:     " << (plan.affinity ? "one CPU per slot, physical cores first" : "off") << "\n";
-    out << "socket mode:  shared\n";
+    out << "socket mode:  " << to_text(plan.socket_mode) << (plan.adopted ? " (sockets adopted from systemd)" : "")
+        << "\n";
+    if (plan.socket_mode == SocketMode::reuseport && plan.tcp_migrate_req == 0) {
+        out << "              net.ipv4.tcp_migrate_req = 0: restarts keep each slot's socket open, so queued\n"
+               "              connections wait for the new worker; a slot that is removed resets its queue\n";
+    }
+    if (plan.socket_mode == SocketMode::child) {
+        out << "              workers bind HOST:PORT themselves with SO_REUSEPORT; connections queued on a\n"
+               "              dying worker's socket are lost\n";
+    }
+    if (plan.user) {
+        out << "user:         " << plan.user->name << " (uid " << plan.user->uid << ", gid " << plan.user->gid << ")\n";
+    }
     if (plan.listeners.empty()) {
         out << "listeners:    none (LISTEN_FDS is not set)\n";
     }
     for (std::size_t i = 0; i < plan.listeners.size(); ++i) {
         const ListenSpec& listener = plan.listeners[i];
-        out << "listener:     fd " << 3 + i << "  " << format_address(listener, listener.port);
+        out << "listener:     " << (plan.socket_mode == SocketMode::child ? "bound by each worker"
+                                                                           : "fd " + std::to_string(3 + i))
+            << "  " << format_address(listener, listener.port);
+        if (plan.socket_mode == SocketMode::reuseport) {
+            out << " (one SO_REUSEPORT socket per slot)";
+        }
         if (listener.kind == ListenSpec::Kind::tcp && listener.port == 0) {
             out << " (port chosen by the kernel at bind)";
         }
@@ -69,14 +96,17 @@ std::string describe_plan(const Plan& plan) {
         out << "directory:    " << *plan.chdir << "\n";
     }
     for (const SlotSpec& slot : plan.slots) {
-        SlotContext context{slot.slot, plan.workers, plan.listeners.empty() ? "" : plan.listeners.front().host,
-                            plan.listeners.empty() ? "" : std::to_string(plan.listeners.front().port),
-                            slot.cpu ? std::to_string(*slot.cpu) : ""};
+        const SlotContext context = make_slot_context(plan, slot, {});
         out << "slot " << slot.slot << ":       cpu " << (slot.cpu ? std::to_string(*slot.cpu) : "any") << "\n";
         out << "  argv:       " << quoted_join(expand_argv(slot.argv, context)) << "\n";
-        std::vector<std::string> env = slot_environment(plan, context);
-        env.erase(env.begin(), env.begin() + static_cast<std::ptrdiff_t>(plan.environment.size()));
-        if (!plan.listeners.empty()) {
+        std::vector<std::string> env;
+        for (const std::string& entry : slot_environment(plan, context)) {
+            if (std::find(plan.environment.begin(), plan.environment.end(), entry) == plan.environment.end()) {
+                env.push_back(entry);
+            }
+        }
+        const bool systemd = std::find(plan.fd_env.begin(), plan.fd_env.end(), FdDialect::systemd) != plan.fd_env.end();
+        if (!plan.listeners.empty() && systemd && plan.socket_mode != SocketMode::child) {
             env.emplace_back("LISTEN_PID=<worker pid>");
         }
         out << "  env:        " << quoted_join(env) << " (+ preforkctl's environment";

@@ -1,6 +1,7 @@
 #include "spawn/launch.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -29,6 +30,7 @@ const char* to_text(LaunchStage stage) {
         case LaunchStage::deathsig: return "prctl(PR_SET_PDEATHSIG)";
         case LaunchStage::affinity: return "sched_setaffinity";
         case LaunchStage::fds: return "dup2";
+        case LaunchStage::identity: return "setgroups/setgid/setuid";
         case LaunchStage::chdir: return "chdir";
         case LaunchStage::exec: return "execve";
     }
@@ -71,7 +73,8 @@ void write_decimal(char* out, long value) {
 }
 
 [[noreturn]] void run_child(const LaunchRequest& request, char* const* argv, char* const* envp, char* listen_pid_value,
-                            const cpu_set_t* cpus, int devnull, int report_fd, pid_t parent) {
+                            const cpu_set_t* cpus, const std::vector<gid_t>& groups, int devnull, int report_fd,
+                            pid_t parent) {
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig) {
@@ -122,6 +125,13 @@ void write_decimal(char* out, long value) {
             }
         }
     }
+    // Groups first: once the uid is dropped, the process may no longer change them.
+    if (request.identity) {
+        if (::setgroups(groups.size(), groups.data()) < 0 || ::setgid(request.identity->gid) < 0 ||
+            ::setuid(request.identity->uid) < 0) {
+            fail_in_child(report_fd, LaunchStage::identity);
+        }
+    }
     if (request.chdir && ::chdir(request.chdir->c_str()) < 0) fail_in_child(report_fd, LaunchStage::chdir);
     if (listen_pid_value != nullptr) {
         write_decimal(listen_pid_value, static_cast<long>(::getpid()));
@@ -155,6 +165,10 @@ LaunchResult launch(const LaunchRequest& request) {
     if (request.cpu) {
         CPU_SET(static_cast<std::size_t>(*request.cpu), &cpus);
     }
+    std::vector<gid_t> groups;
+    if (request.identity) {
+        groups.assign(request.identity->groups.begin(), request.identity->groups.end());
+    }
     sys::Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!devnull.valid()) {
         return {-1, LaunchError{LaunchStage::devnull, errno}};
@@ -171,7 +185,7 @@ LaunchResult launch(const LaunchRequest& request) {
         sys::BlockAllSignals blocked;
         pid = ::fork();
         if (pid == 0) {
-            run_child(request, argv.data(), envp.data(), listen_pid_value, request.cpu ? &cpus : nullptr,
+            run_child(request, argv.data(), envp.data(), listen_pid_value, request.cpu ? &cpus : nullptr, groups,
                       devnull.get(), report->write_end.get(), parent);
         }
     }

@@ -11,6 +11,13 @@
 
 namespace preforkctl::spawn {
 
+/// Who the worker runs as: set with setgroups/setgid/setuid just before exec (real, effective and saved ids).
+struct Identity {
+    unsigned uid = 0;
+    unsigned gid = 0;
+    std::vector<unsigned> groups;
+};
+
 /// Everything the child needs, decided in the parent. Fds are borrowed, not owned.
 struct LaunchRequest {
     std::string executable;              // absolute path
@@ -21,10 +28,11 @@ struct LaunchRequest {
     int stderr_fd = 2;                   // becomes fd 2
     std::optional<int> cpu;              // pin to this CPU
     std::optional<std::string> chdir;
+    std::optional<Identity> identity;
 };
 
 /// Which step of the child side failed.
-enum class LaunchStage { fork, devnull, session, deathsig, affinity, fds, chdir, exec };
+enum class LaunchStage { fork, devnull, session, deathsig, affinity, fds, identity, chdir, exec };
 
 const char* to_text(LaunchStage stage);
 

@@ -75,18 +75,15 @@ struct SlotRuntime {
 
 class Supervisor {
 public:
-    Supervisor(const plan::Plan& plan, const std::vector<net::Listener>& listeners)
+    Supervisor(const plan::Plan& plan, const net::ListenerSet& listeners)
         : plan_(plan),
-          listen_fds_(net::listener_fds(listeners)),
+          listeners_(listeners),
           signals_(io_),
           stop_timer_(io_),
           output_(logrelay::OutputOptions{to_output_format(plan.log.format), plan.log.name, plan.workers,
                                           plan.log.timestamps, use_color(plan.log)}) {
-        if (!listeners.empty()) {
-            host_ = listeners.front().spec.kind == plan::ListenSpec::Kind::tcp ? listeners.front().spec.host : "";
-            port_ = listeners.front().spec.kind == plan::ListenSpec::Kind::tcp
-                        ? std::to_string(listeners.front().port)
-                        : "";
+        if (plan.user) {
+            identity_ = spawn::Identity{plan.user->uid, plan.user->gid, plan.user->groups};
         }
     }
 
@@ -106,10 +103,11 @@ private:
     void relay_bytes(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream, std::string_view bytes);
     void wait_for_signal();
 
+    void guard_shared_sockets();
+
     const plan::Plan& plan_;
-    std::vector<int> listen_fds_;
-    std::string host_;
-    std::string port_;
+    const net::ListenerSet& listeners_;
+    std::optional<spawn::Identity> identity_;
     asio::io_context io_;
     asio::signal_set signals_;
     asio::steady_timer stop_timer_;
@@ -223,8 +221,19 @@ void Supervisor::reap() {
             first_worker_failure_ = exit.as_status();
         }
         apply(*owner, event::Exited{exit});
+        guard_shared_sockets();
     }
     finish_if_settled();
+}
+
+void Supervisor::guard_shared_sockets() {
+    // A worker that calls shutdown() on the shared socket takes it out of LISTEN for every sibling;
+    // listen() on preforkctl's own copy puts it back (research/servers.md, lesson 4).
+    for (const net::Listener& listener : listeners_.shared) {
+        if (net::rearm_if_shut_down(listener)) {
+            spdlog::warn("a worker shut down the shared socket {}; listening on it again", listener.address());
+        }
+    }
 }
 
 void Supervisor::apply(SlotRuntime& slot, const Event& event) {
@@ -270,13 +279,13 @@ void Supervisor::execute(SlotRuntime& slot, const Command& cmd) {
 }
 
 void Supervisor::spawn(SlotRuntime& slot) {
-    const std::string cpus = slot.spec.cpu ? std::to_string(*slot.spec.cpu) : "";
-    const plan::SlotContext context{slot.spec.slot, plan_.workers, host_, port_, cpus};
+    const plan::SlotContext context = plan::make_slot_context(plan_, slot.spec, listeners_.ports);
     spawn::LaunchRequest request;
     request.executable = plan_.executable;
     request.argv = plan::expand_argv(slot.spec.argv, context);
     request.env = plan::slot_environment(plan_, context);
-    request.listen_fds = listen_fds_;
+    request.listen_fds = listeners_.fds_for_slot(slot.spec.slot);
+    request.identity = identity_;
     request.stdout_fd = slot.out ? slot.out->write_end.get() : STDOUT_FILENO;
     request.stderr_fd = slot.err ? slot.err->write_end.get() : STDERR_FILENO;
     request.cpu = slot.spec.cpu;
@@ -376,7 +385,7 @@ void Supervisor::drain(SlotRuntime& slot) {
 
 }  // namespace
 
-int supervise(const plan::Plan& plan, const std::vector<net::Listener>& listeners) {
+int supervise(const plan::Plan& plan, const net::ListenerSet& listeners) {
     Supervisor supervisor(plan, listeners);
     return supervisor.run();
 }
