@@ -217,6 +217,12 @@ void Supervisor::reap() {
         }
         // Whatever the worker wrote before dying is relayed before anything else is said about it.
         drain(*owner);
+        // What is left of the dead worker's process group (e.g. an nginx worker whose master died) would
+        // run on beside the replacement: ask it to go.
+        if (::kill(-pid, SIGTERM) == 0) {
+            ::kill(-pid, SIGCONT);
+            spdlog::debug("slot {}: sent SIGTERM to what is left of worker {}'s process group", owner->spec.slot, pid);
+        }
         if (!exit.success() && !stopping_ && !first_worker_failure_) {
             first_worker_failure_ = exit.as_status();
         }

@@ -210,6 +210,11 @@ pid_t parent_of(pid_t pid) {
     return fields.size() > 1 ? std::stoi(fields[1]) : 0;
 }
 
+pid_t group_of(pid_t pid) {
+    const auto fields = stat_fields(pid);
+    return fields.size() > 2 ? std::stoi(fields[2]) : 0;
+}
+
 bool is_alive(pid_t pid) {
     const auto fields = stat_fields(pid);
     return !fields.empty() && fields[0] != "Z" && fields[0] != "X";

@@ -88,6 +88,9 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
 /// Parent pid of `pid` (zombies included), or 0 when it does not exist.
 pid_t parent_of(pid_t pid);
 
+/// Process group of `pid`, or 0.
+pid_t group_of(pid_t pid);
+
 /// Number of zombie children of `parent`.
 int zombie_children(pid_t parent);
 
