@@ -213,9 +213,6 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
         return Error{budget.error().message, 0, ExitCode::config};
     }
     plan.budget = *budget;
-    if (restrict_to) {
-        plan.budget.source = "--cpus " + format_cpu_list(*restrict_to);
-    }
     auto workers = parse_setting<int>(settings.workers, "workers", plan.budget.auto_workers,
                                       [&](const std::string& v) { return parse_workers(v, plan.budget.auto_workers); });
     if (!workers) return workers.error();

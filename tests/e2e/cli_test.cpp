@@ -15,7 +15,7 @@ using ::testing::StartsWith;
 
 namespace {
 
-void expect_one_error_line(Run& run, int status, const std::string& message) {
+void expect_one_error_line(Process& run, int status, const std::string& message) {
     EXPECT_EQ(run.wait(), status) << run.err();
     const std::string err = run.err();
     EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
@@ -33,14 +33,14 @@ std::string write_file(const TempDir& dir, const std::string& name, const std::s
 }  // namespace
 
 TEST(Cli, MissingCommandExits127WithOneClearLineAndStartsNothing) {
-    Run run(preforkctl({"-n", "2", "--", "./no-such-server"}));
+    Process run(preforkctl({"-n", "2", "--", "./no-such-server"}));
     expect_one_error_line(run, 127, "preforkctl: error: cannot execute ./no-such-server: No such file or directory");
 }
 
 TEST(Cli, NonExecutableCommandExits126) {
     TempDir dir;
     const std::string path = write_file(dir, "server.sh", "#!/bin/sh\n");
-    Run run(preforkctl({"--", path}));
+    Process run(preforkctl({"--", path}));
     expect_one_error_line(run, 126, "cannot execute " + path + ": Permission denied");
 }
 
@@ -66,14 +66,14 @@ TEST(Cli, BadOptionValuesNameTheOptionAndExit2) {
     for (const Case& c : cases) {
         std::vector<std::string> args = c.args;
         args.insert(args.end(), {"--", PROBE_WORKER_BIN});
-        Run run(preforkctl(args));
+        Process run(preforkctl(args));
         SCOPED_TRACE(c.message);
         expect_one_error_line(run, 2, c.message);
     }
 }
 
 TEST(Cli, NoCommandIsAUsageError) {
-    Run run(preforkctl({"-n", "2"}));
+    Process run(preforkctl({"-n", "2"}));
     expect_one_error_line(run, 2, "no command given");
 }
 
@@ -92,7 +92,7 @@ TEST(Cli, BadTomlNamesFileLineAndColumnAndExits3) {
     };
     for (const Case& c : cases) {
         const std::string path = write_file(dir, "bad.toml", c.content);
-        Run run(preforkctl({"-c", path, "--", PROBE_WORKER_BIN}));
+        Process run(preforkctl({"-c", path, "--", PROBE_WORKER_BIN}));
         SCOPED_TRACE(c.content);
         expect_one_error_line(run, 3, path + c.message);
     }
@@ -104,18 +104,18 @@ TEST(Cli, ConfigFileSuppliesCommandAndTheCommandLineOverridesIt) {
                                         "workers = 3\nstop-timeout = 7\nlisten = [\"127.0.0.1:0\"]\ncommand = [\"" +
                                             std::string(PROBE_WORKER_BIN) + "\", \"--flag\"]\n"
                                             "[env]\nGREETING = \"hi\"\n");
-    Run from_file(preforkctl({"-c", path, "--print-plan"}));
+    Process from_file(preforkctl({"-c", path, "--print-plan"}));
     ASSERT_EQ(from_file.wait(), 0) << from_file.err();
     EXPECT_THAT(from_file.out(), HasSubstr("workers:      3 (set by " + path + ":1:11)"));
     EXPECT_THAT(from_file.out(), HasSubstr("SIGKILL after 7s"));
     EXPECT_THAT(from_file.out(), HasSubstr("--flag"));
-    Run overridden(preforkctl({"-c", path, "-n", "1", "--print-plan"}));
+    Process overridden(preforkctl({"-c", path, "-n", "1", "--print-plan"}));
     ASSERT_EQ(overridden.wait(), 0) << overridden.err();
     EXPECT_THAT(overridden.out(), HasSubstr("workers:      1 (set by --workers)"));
 }
 
 TEST(Cli, PrintPlanSaysWhichSourceDecidedTheCpuBudget) {
-    Run run(preforkctl({"--print-plan", "-l", "127.0.0.1:0,name=web", "--", PROBE_WORKER_BIN, "{slot}"}));
+    Process run(preforkctl({"--print-plan", "-l", "127.0.0.1:0,name=web", "--", PROBE_WORKER_BIN, "{slot}"}));
     ASSERT_EQ(run.wait(), 0) << run.err();
     EXPECT_THAT(run.out(), HasSubstr("decided by "));
     EXPECT_THAT(run.out(), HasSubstr("listener:     fd 3  127.0.0.1:0 (port chosen by the kernel at bind)"));
@@ -124,20 +124,20 @@ TEST(Cli, PrintPlanSaysWhichSourceDecidedTheCpuBudget) {
 }
 
 TEST(Cli, AddressInUseIsOneClearLineWithExitStatus4) {
-    Run first(preforkctl({"-n", "1", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}));
+    Process first(preforkctl({"-n", "1", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}));
     ASSERT_TRUE(wait_until([&] { return listening_port(first.err()) != 0; })) << first.err();
     const std::string address = "127.0.0.1:" + std::to_string(listening_port(first.err()));
-    Run second(preforkctl({"-n", "1", "-l", address, "--", PROBE_WORKER_BIN}));
+    Process second(preforkctl({"-n", "1", "-l", address, "--", PROBE_WORKER_BIN}));
     expect_one_error_line(second, 4, "cannot bind " + address + ": Address already in use");
 }
 
 TEST(Cli, UnbindableUnixPathIsExitStatus4) {
-    Run run(preforkctl({"-n", "1", "-l", "unix:/nonexistent-dir/x.sock", "--", PROBE_WORKER_BIN}));
+    Process run(preforkctl({"-n", "1", "-l", "unix:/nonexistent-dir/x.sock", "--", PROBE_WORKER_BIN}));
     expect_one_error_line(run, 4, "cannot bind unix:/nonexistent-dir/x.sock: No such file or directory");
 }
 
 TEST(Cli, ManPageDocumentsEveryLongOptionOfHelp) {
-    Run help(preforkctl({"--help"}));
+    Process help(preforkctl({"--help"}));
     ASSERT_EQ(help.wait(), 0);
     std::ifstream in(MAN_PAGE_SOURCE);
     std::stringstream man;
@@ -156,7 +156,7 @@ TEST(Cli, ManPageDocumentsEveryLongOptionOfHelp) {
 }
 
 TEST(Cli, VersionPrintsTheProjectVersion) {
-    Run run(preforkctl({"--version"}));
+    Process run(preforkctl({"--version"}));
     EXPECT_EQ(run.wait(), 0);
     EXPECT_THAT(run.out(), StartsWith("preforkctl 0."));
 }

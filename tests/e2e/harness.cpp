@@ -52,7 +52,7 @@ void read_all(int fd, std::mutex& mutex, std::string& into) {
 
 }  // namespace
 
-Run::Run(const std::vector<std::string>& args, const Options& options) {
+Process::Process(const std::vector<std::string>& args, const Options& options) {
     int out_pipe[2];
     int err_pipe[2];
     if (::pipe2(out_pipe, O_CLOEXEC) < 0 || ::pipe2(err_pipe, O_CLOEXEC) < 0) throw std::runtime_error("pipe");
@@ -94,7 +94,7 @@ Run::Run(const std::vector<std::string>& args, const Options& options) {
     err_reader_ = std::thread(read_all, err_pipe[0], std::ref(mutex_), std::ref(err_));
 }
 
-Run::~Run() {
+Process::~Process() {
     if (!exited_) {
         ::kill(pid_, SIGKILL);
         wait(5s);
@@ -104,19 +104,19 @@ Run::~Run() {
     if (err_reader_.joinable()) err_reader_.join();
 }
 
-std::string Run::out() {
+std::string Process::out() {
     std::lock_guard lock(mutex_);
     return out_;
 }
 
-std::string Run::err() {
+std::string Process::err() {
     std::lock_guard lock(mutex_);
     return err_;
 }
 
-void Run::signal(int sig) const { ::kill(pid_, sig); }
+void Process::signal(int sig) const { ::kill(pid_, sig); }
 
-int Run::wait(std::chrono::milliseconds deadline) {
+int Process::wait(std::chrono::milliseconds deadline) {
     if (exited_) return status_;
     int status = 0;
     const bool done = wait_until(

@@ -34,6 +34,9 @@ private:
 
 /// How to start preforkctl.
 struct Options {
+    Options() = default;
+    Options(std::vector<std::string> extra_env) : env(std::move(extra_env)) {}  // NOLINT: implicit on purpose
+
     std::vector<std::string> env;         // extra "K=V" for preforkctl's environment
     std::vector<std::string> prefix;      // wrapper command, e.g. {"taskset", "-c", "1"}
     bool block_and_ignore_signals = false;  // start with SIGUSR1 blocked and SIGPIPE ignored (tini's sigconf test)
@@ -41,12 +44,12 @@ struct Options {
 };
 
 /// A running preforkctl (or other program) with its stdout/stderr captured.
-class Run {
+class Process {
 public:
-    Run(const std::vector<std::string>& args, const Options& options = {});
-    ~Run();  // SIGKILLs whatever is left
-    Run(const Run&) = delete;
-    Run& operator=(const Run&) = delete;
+    Process(const std::vector<std::string>& args, const Options& options = {});
+    ~Process();  // SIGKILLs whatever is left
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
 
     [[nodiscard]] pid_t pid() const { return pid_; }
     std::string out();

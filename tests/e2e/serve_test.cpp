@@ -11,7 +11,7 @@ using namespace e2e;
 using ::testing::HasSubstr;
 
 TEST(Serve, RequestsToTwoExampleServersAreServedByTwoDistinctPids) {
-    Run run(preforkctl({"-n", "2", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
+    Process run(preforkctl({"-n", "2", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
     ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "serving").size() == 2; })) << run.err() << run.out();
     const int port = listening_port(run.err());
     ASSERT_NE(port, 0);
@@ -27,7 +27,7 @@ TEST(Serve, RequestsToTwoExampleServersAreServedByTwoDistinctPids) {
 }
 
 TEST(Serve, AWorkerThatExitsIsReplacedAndTheSocketKeepsServing) {
-    Run run(preforkctl({"-n", "1", "--backoff", "50ms..1s", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
+    Process run(preforkctl({"-n", "1", "--backoff", "50ms..1s", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
     ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "serving").size() == 1; })) << run.err();
     const int port = listening_port(run.err());
     const std::string first = http_get(port);
@@ -41,7 +41,7 @@ TEST(Serve, AWorkerThatExitsIsReplacedAndTheSocketKeepsServing) {
 
 TEST(Serve, WorkerOutputIsPrefixedPerSlotAndKeptPerStream) {
     TempDir dir;
-    Run run(preforkctl({"-n", "2", "--restart", "never", "--", PROBE_WORKER_BIN, "--stdout-lines", "3",
+    Process run(preforkctl({"-n", "2", "--restart", "never", "--", PROBE_WORKER_BIN, "--stdout-lines", "3",
                         "--stderr-lines", "2", "--exit", "0"}),
             {{"PROBE_DIR=" + dir.path()}});
     ASSERT_EQ(run.wait(), 0) << run.err();
@@ -53,7 +53,7 @@ TEST(Serve, WorkerOutputIsPrefixedPerSlotAndKeptPerStream) {
 }
 
 TEST(Serve, AnUnterminatedLastLineIsFlushedWithItsPrefix) {
-    Run run(preforkctl({"-n", "1", "--restart", "never", "--", PROBE_WORKER_BIN, "--print", "no-newline", "--exit",
+    Process run(preforkctl({"-n", "1", "--restart", "never", "--", PROBE_WORKER_BIN, "--print", "no-newline", "--exit",
                         "0"}));
     ASSERT_EQ(run.wait(), 0) << run.err();
     EXPECT_THAT(run.out(), HasSubstr("probe_worker.0 | no-newline\n"));

@@ -2,6 +2,8 @@
 // of systemd sockets, hand-off dialects, the shared-socket guard and --user.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,6 +33,18 @@ std::string fd_target(const std::string& pid, int fd) {
     return std::filesystem::read_symlink("/proc/" + pid + "/fd/" + std::to_string(fd), error).string();
 }
 
+// Connects to 127.0.0.1:port and closes; true when the connection was accepted by the kernel.
+bool knock(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return connected;
+}
+
 std::string status_line(const std::string& pid, const std::string& key) {
     std::ifstream in("/proc/" + pid + "/status");
     std::string line;
@@ -50,7 +64,7 @@ std::string status_line(const std::string& pid, const std::string& key) {
 TEST(Sockets, TwoListenersArriveAtFds3And4InOrderWithTheirNames) {
     TempDir dir;
     const std::string path = dir.path() + "/admin.sock";
-    Run run(preforkctl({"-n", "2", "-l", "127.0.0.1:0,name=web", "-l", "unix:" + path + ",name=admin,mode=0600",
+    Process run(preforkctl({"-n", "2", "-l", "127.0.0.1:0,name=web", "-l", "unix:" + path + ",name=admin,mode=0600",
                         "--", PROBE_WORKER_BIN}),
             {{"PROBE_DIR=" + dir.path()}});
     const auto reports = wait_for_reports(dir, 2);
@@ -81,17 +95,17 @@ TEST(Sockets, StaleUnixSocketFileIsReplacedButALiveOneIsNot) {
         ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
         ::close(fd);
     }
-    Run first(preforkctl({"-n", "1", "-l", "unix:" + path, "--", PROBE_WORKER_BIN}));
+    Process first(preforkctl({"-n", "1", "-l", "unix:" + path, "--", PROBE_WORKER_BIN}));
     ASSERT_TRUE(wait_until([&] { return first.err().find("listening on unix:" + path) != std::string::npos; }))
         << first.err();
-    Run second(preforkctl({"-n", "1", "-l", "unix:" + path, "--", PROBE_WORKER_BIN}));
+    Process second(preforkctl({"-n", "1", "-l", "unix:" + path, "--", PROBE_WORKER_BIN}));
     EXPECT_EQ(second.wait(), 4);
     EXPECT_THAT(second.err(), HasSubstr("cannot bind unix:" + path + ": another process is listening on it"));
 }
 
 TEST(Sockets, ReuseportGivesEachSlotItsOwnSocketAndTheReplacementTheSameOne) {
     TempDir dir;
-    Run run(preforkctl({"-n", "2", "--socket-mode", "reuseport", "--backoff", "20ms..1s", "-l", "127.0.0.1:0", "--",
+    Process run(preforkctl({"-n", "2", "--socket-mode", "reuseport", "--backoff", "20ms..1s", "-l", "127.0.0.1:0", "--",
                         PROBE_WORKER_BIN}),
             {{"PROBE_DIR=" + dir.path()}});
     auto reports = wait_for_reports(dir, 2);
@@ -117,7 +131,7 @@ TEST(Sockets, ReuseportGivesEachSlotItsOwnSocketAndTheReplacementTheSameOne) {
 }
 
 TEST(Sockets, ReuseportSpreadsConnectionsOverBothExampleServers) {
-    Run run(preforkctl({"-n", "2", "--socket-mode", "reuseport", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
+    Process run(preforkctl({"-n", "2", "--socket-mode", "reuseport", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
     ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "serving").size() == 2; })) << run.err();
     const int port = listening_port(run.err());
     std::set<std::string> pids;
@@ -130,7 +144,7 @@ TEST(Sockets, ReuseportSpreadsConnectionsOverBothExampleServers) {
 
 TEST(Sockets, ChildModeBindsNothingAndTellsWorkersWhereToBind) {
     TempDir dir;
-    Run run(preforkctl({"-n", "2", "--socket-mode", "child", "-l", "127.0.0.1:18932", "--", PROBE_WORKER_BIN,
+    Process run(preforkctl({"-n", "2", "--socket-mode", "child", "-l", "127.0.0.1:18932", "--", PROBE_WORKER_BIN,
                         "{host}:{port}"}),
             {{"PROBE_DIR=" + dir.path()}});
     const auto reports = wait_for_reports(dir, 2);
@@ -146,7 +160,7 @@ TEST(Sockets, ChildModeBindsNothingAndTellsWorkersWhereToBind) {
 }
 
 TEST(Sockets, ChildModeExampleServersBindTheirOwnReuseportSockets) {
-    Run run(preforkctl({"-n", "2", "--socket-mode", "child", "-l", "127.0.0.1:18933", "--", HELLO_SERVER_BIN}));
+    Process run(preforkctl({"-n", "2", "--socket-mode", "child", "-l", "127.0.0.1:18933", "--", HELLO_SERVER_BIN}));
     ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "serving").size() == 2; })) << run.out() << run.err();
     std::set<std::string> pids;
     ASSERT_TRUE(wait_until([&] {
@@ -159,8 +173,12 @@ TEST(Sockets, ChildModeExampleServersBindTheirOwnReuseportSockets) {
 TEST(Sockets, SocketsFromSystemdAreAdoptedAndFannedOutWithEachWorkersOwnListenPid) {
     TempDir dir;
     Options options{{"PROBE_DIR=" + dir.path()}};
-    options.prefix = {"systemd-socket-activate", "-l", "127.0.0.1:18934", "--fdname=web"};
-    Run run(preforkctl({"-n", "2", "--", PROBE_WORKER_BIN}), options);
+    // systemd-socket-activate passes on only the variables named with -E.
+    options.prefix = {"systemd-socket-activate", "-l", "127.0.0.1:18934", "--fdname=web", "-E",
+                      "PROBE_DIR=" + dir.path()};
+    Process run(preforkctl({"-n", "2", "--", PROBE_WORKER_BIN}), options);
+    // systemd-socket-activate starts preforkctl at the first connection, as systemd would.
+    ASSERT_TRUE(wait_until([&] { return knock(18934); }));
     const auto reports = wait_for_reports(dir, 2);
     ASSERT_EQ(reports.size(), 2u) << run.err();
     for (const Report& report : reports) {
@@ -175,14 +193,15 @@ TEST(Sockets, SocketsFromSystemdAreAdoptedAndFannedOutWithEachWorkersOwnListenPi
 TEST(Sockets, ListenTogetherWithSystemdSocketsIsAnError) {
     Options options;
     options.prefix = {"systemd-socket-activate", "-l", "127.0.0.1:18935"};
-    Run run(preforkctl({"-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}), options);
+    Process run(preforkctl({"-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}), options);
+    ASSERT_TRUE(wait_until([&] { return knock(18935); }));
     EXPECT_EQ(run.wait(), 2);
     EXPECT_THAT(run.err(), HasSubstr("preforkctl: error: --listen: preforkctl was given 1 socket(s) by systemd"));
 }
 
 TEST(Sockets, EinhornAndServerStarterDialectsDescribeTheSameFds) {
     TempDir dir;
-    Run run(preforkctl({"-n", "1", "--fd-env", "systemd,einhorn,server-starter", "-l", "127.0.0.1:0", "-l",
+    Process run(preforkctl({"-n", "1", "--fd-env", "systemd,einhorn,server-starter", "-l", "127.0.0.1:0", "-l",
                         "127.0.0.1:0", "--", PROBE_WORKER_BIN}),
             {{"PROBE_DIR=" + dir.path()}});
     const auto reports = wait_for_reports(dir, 1);
@@ -191,11 +210,11 @@ TEST(Sockets, EinhornAndServerStarterDialectsDescribeTheSameFds) {
     EXPECT_EQ(report.at("env.EINHORN_FD_COUNT"), "2");
     EXPECT_EQ(report.at("env.EINHORN_FD_0"), "3");
     EXPECT_EQ(report.at("env.EINHORN_FD_1"), "4");
-    EXPECT_THAT(report.at("env.SERVER_STARTER_PORT"), ::testing::MatchesRegex(R"(127\.0\.0\.1:\d+=3;127\.0\.0\.1:\d+=4)"));
+    EXPECT_THAT(report.at("env.SERVER_STARTER_PORT"), ::testing::MatchesRegex(R"(127\.0\.0\.1:[0-9]+=3;127\.0\.0\.1:[0-9]+=4)"));
     EXPECT_EQ(report.at("env.LISTEN_FDS"), "2");
 
     TempDir only_einhorn;
-    Run einhorn(preforkctl({"-n", "1", "--fd-env", "einhorn", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}),
+    Process einhorn(preforkctl({"-n", "1", "--fd-env", "einhorn", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}),
                 {{"PROBE_DIR=" + only_einhorn.path()}});
     const auto einhorn_reports = wait_for_reports(only_einhorn, 1);
     ASSERT_EQ(einhorn_reports.size(), 1u);
@@ -214,27 +233,21 @@ TEST(Sockets, SharedSocketShutDownByAWorkerIsListenedOnAgain) {
         "s.shutdown(socket.SHUT_RDWR)\n";
     TempDir dir;
     const std::string marker = dir.path() + "/shut";
-    Run run(preforkctl({"-n", "1", "--backoff", "20ms..1s", "-l", "127.0.0.1:0", "--", "/usr/bin/python3", "-c",
-                        script, marker}));
+    // A fixed port: the kernel forgets an ephemeral (port 0) binding when the socket is shut down.
+    Process run(preforkctl({"-n", "1", "--backoff", "20ms..1s", "-l", "127.0.0.1:18937", "--", "/usr/bin/python3",
+                            "-c", script, marker}));
     ASSERT_TRUE(wait_until([&] { return run.err().find("listening on it again") != std::string::npos; }))
         << run.err();
     EXPECT_EQ(lines_with(run.err(), "listening on it again").size(), 1u);
     // The re-armed socket accepts connections again.
-    const int port = listening_port(run.err());
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ::close(fd);
+    EXPECT_TRUE(knock(18937));
 }
 
 TEST(Sockets, UserDropsRealEffectiveAndSavedIdsAfterBinding) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root";
     TempDir dir;
     ::chmod(dir.path().c_str(), 0777);
-    Run run(preforkctl({"-n", "1", "--user", "nobody", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}),
+    Process run(preforkctl({"-n", "1", "--user", "nobody", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}),
             {{"PROBE_DIR=" + dir.path()}});
     const auto reports = wait_for_reports(dir, 1);
     ASSERT_EQ(reports.size(), 1u) << run.err();
@@ -246,7 +259,7 @@ TEST(Sockets, UserDropsRealEffectiveAndSavedIdsAfterBinding) {
 }
 
 TEST(Sockets, UnknownUserIsOneClearErrorAndNothingStarts) {
-    Run run(preforkctl({"--user", "no-such-user-here", "--", PROBE_WORKER_BIN}));
+    Process run(preforkctl({"--user", "no-such-user-here", "--", PROBE_WORKER_BIN}));
     EXPECT_EQ(run.wait(), 2);
     EXPECT_EQ(run.err(), "preforkctl: error: --user: unknown user 'no-such-user-here'\n");
 }

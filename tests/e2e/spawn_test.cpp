@@ -31,7 +31,7 @@ std::string online_cpus() {
 
 TEST(Spawn, EachOfThreeWorkersHasExactlyFds0To3AndItsOwnListenPid) {
     TempDir dir;
-    Run run(preforkctl({"-n", "3", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
+    Process run(preforkctl({"-n", "3", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
     const auto reports = wait_for_reports(dir, 3);
     ASSERT_EQ(reports.size(), 3u) << run.err();
     std::set<std::string> slots;
@@ -53,7 +53,7 @@ TEST(Spawn, LeakedDescriptorsAndInheritedListenPidfdidDoNotReachWorkers) {
     TempDir dir;
     Options options{{"PROBE_DIR=" + dir.path(), "LISTEN_PIDFDID=12345", "LISTEN_FDNAMES=stale"}};
     options.leak_fd = true;
-    Run run(preforkctl({"-n", "1", "-l", "127.0.0.1:0,name=web", "--", PROBE_WORKER_BIN}), options);
+    Process run(preforkctl({"-n", "1", "-l", "127.0.0.1:0,name=web", "--", PROBE_WORKER_BIN}), options);
     const auto reports = wait_for_reports(dir, 1);
     ASSERT_EQ(reports.size(), 1u) << run.err();
     EXPECT_EQ(reports[0].at("fds"), "0,1,2,3");
@@ -65,7 +65,7 @@ TEST(Spawn, WorkersGetCleanSignalStateEvenWhenPreforkctlInheritedBlockedAndIgnor
     TempDir dir;
     Options options{{"PROBE_DIR=" + dir.path()}};
     options.block_and_ignore_signals = true;
-    Run run(preforkctl({"-n", "1", "--", PROBE_WORKER_BIN}), options);
+    Process run(preforkctl({"-n", "1", "--", PROBE_WORKER_BIN}), options);
     const auto reports = wait_for_reports(dir, 1);
     ASSERT_EQ(reports.size(), 1u) << run.err();
     EXPECT_EQ(reports[0].at("sigblk"), "0000000000000000");
@@ -75,7 +75,7 @@ TEST(Spawn, WorkersGetCleanSignalStateEvenWhenPreforkctlInheritedBlockedAndIgnor
 
 TEST(Spawn, AffinityPinsEachWorkerToThePlannedCpu) {
     TempDir dir;
-    Run plan(preforkctl({"-n", "2", "--affinity", "--print-plan", "--", PROBE_WORKER_BIN}));
+    Process plan(preforkctl({"-n", "2", "--affinity", "--print-plan", "--", PROBE_WORKER_BIN}));
     ASSERT_EQ(plan.wait(), 0);
     std::map<std::string, std::string> planned;  // slot -> cpu
     for (const std::string& line : lines_with(plan.out(), "cpu ")) {
@@ -85,7 +85,7 @@ TEST(Spawn, AffinityPinsEachWorkerToThePlannedCpu) {
     }
     ASSERT_EQ(planned.size(), 2u) << plan.out();
 
-    Run run(preforkctl({"-n", "2", "--affinity", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
+    Process run(preforkctl({"-n", "2", "--affinity", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
     const auto reports = wait_for_reports(dir, 2);
     ASSERT_EQ(reports.size(), 2u) << run.err();
     for (const Report& report : reports) {
@@ -100,11 +100,11 @@ TEST(Spawn, NarrowTasksetAffinityPlansOneWorker) {
     Options options{{"PROBE_DIR=" + dir.path()}};
     options.prefix = {"taskset", "-c", "1"};
     if (online_cpus() == "1") GTEST_SKIP() << "needs two CPUs";
-    Run plan(preforkctl({"-n", "auto", "--print-plan", "--", PROBE_WORKER_BIN}), options);
+    Process plan(preforkctl({"-n", "auto", "--print-plan", "--", PROBE_WORKER_BIN}), options);
     ASSERT_EQ(plan.wait(), 0) << plan.err();
     EXPECT_THAT(plan.out(), HasSubstr("workers:      1 (auto: sched_getaffinity (1))"));
 
-    Run run(preforkctl({"-n", "auto", "--affinity", "--", PROBE_WORKER_BIN}), options);
+    Process run(preforkctl({"-n", "auto", "--affinity", "--", PROBE_WORKER_BIN}), options);
     const auto reports = wait_for_reports(dir, 1);
     ASSERT_EQ(reports.size(), 1u);
     EXPECT_EQ(reports[0].at("affinity"), "1");
@@ -113,7 +113,7 @@ TEST(Spawn, NarrowTasksetAffinityPlansOneWorker) {
 
 TEST(Spawn, PlaceholdersAreExpandedPerSlotAndOtherBracesKept) {
     TempDir dir;
-    Run run(preforkctl({"-n", "2", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN, "s={slot}/{workers}", "{port}",
+    Process run(preforkctl({"-n", "2", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN, "s={slot}/{workers}", "{port}",
                         "{other}"}),
             {{"PROBE_DIR=" + dir.path()}});
     const auto reports = wait_for_reports(dir, 2);
@@ -126,7 +126,7 @@ TEST(Spawn, PlaceholdersAreExpandedPerSlotAndOtherBracesKept) {
 
 TEST(Spawn, ChdirAndEnvReachTheWorker) {
     TempDir dir;
-    Run run(preforkctl({"-n", "1", "--chdir", "/tmp", "-e", "GREETING=hi", "-e", "PROBE_EXTRA=1", "--",
+    Process run(preforkctl({"-n", "1", "--chdir", "/tmp", "-e", "GREETING=hi", "-e", "PROBE_EXTRA=1", "--",
                         PROBE_WORKER_BIN}),
             {{"PROBE_DIR=" + dir.path()}});
     const auto reports = wait_for_reports(dir, 1);

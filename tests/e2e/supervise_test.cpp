@@ -10,7 +10,7 @@ using ::testing::HasSubstr;
 
 TEST(Supervise, KilledWorkerIsReplacedInTheSameSlot) {
     TempDir dir;
-    Run run(preforkctl({"-n", "2", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
+    Process run(preforkctl({"-n", "2", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
     std::vector<Report> reports;
     ASSERT_TRUE(wait_until([&] { return (reports = read_reports(dir.path())).size() == 2; })) << run.err();
     const Report victim = reports[0];
@@ -31,7 +31,7 @@ TEST(Supervise, KilledWorkerIsReplacedInTheSameSlot) {
 
 TEST(Supervise, TermStopsEveryWorkerLeavesNoZombieAndExitsZero) {
     TempDir dir;
-    Run run(preforkctl({"-n", "3", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
+    Process run(preforkctl({"-n", "3", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
     std::vector<Report> reports;
     ASSERT_TRUE(wait_until([&] { return (reports = read_reports(dir.path())).size() == 3; })) << run.err();
     run.signal(SIGTERM);
@@ -43,7 +43,7 @@ TEST(Supervise, TermStopsEveryWorkerLeavesNoZombieAndExitsZero) {
 
 TEST(Supervise, WorkerIgnoringTermIsKilledAfterTheStopTimeout) {
     TempDir dir;
-    Run run(preforkctl({"-n", "1", "--stop-timeout", "300ms", "--", PROBE_WORKER_BIN, "--ignore-term"}),
+    Process run(preforkctl({"-n", "1", "--stop-timeout", "300ms", "--", PROBE_WORKER_BIN, "--ignore-term"}),
             {{"PROBE_DIR=" + dir.path()}});
     std::vector<Report> reports;
     ASSERT_TRUE(wait_until([&] { return (reports = read_reports(dir.path())).size() == 1; })) << run.err();
@@ -55,7 +55,7 @@ TEST(Supervise, WorkerIgnoringTermIsKilledAfterTheStopTimeout) {
 
 TEST(Supervise, SecondTermKillsAtOnce) {
     TempDir dir;
-    Run run(preforkctl({"-n", "1", "--stop-timeout", "1m", "--", PROBE_WORKER_BIN, "--ignore-term"}),
+    Process run(preforkctl({"-n", "1", "--stop-timeout", "1m", "--", PROBE_WORKER_BIN, "--ignore-term"}),
             {{"PROBE_DIR=" + dir.path()}});
     ASSERT_TRUE(wait_until([&] { return read_reports(dir.path()).size() == 1; })) << run.err();
     run.signal(SIGTERM);
@@ -67,7 +67,7 @@ TEST(Supervise, SecondTermKillsAtOnce) {
 
 TEST(Supervise, SigkillOfPreforkctlTakesItsWorkersDown) {
     TempDir dir;
-    Run run(preforkctl({"-n", "2", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
+    Process run(preforkctl({"-n", "2", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
     std::vector<Report> reports;
     ASSERT_TRUE(wait_until([&] { return (reports = read_reports(dir.path())).size() == 2; })) << run.err();
     run.signal(SIGKILL);
@@ -79,7 +79,7 @@ TEST(Supervise, SigkillOfPreforkctlTakesItsWorkersDown) {
 }
 
 TEST(Supervise, CrashLoopHitsTheThresholdAndExitsFive) {
-    Run run(preforkctl({"-n", "1", "--backoff", "10ms..20ms", "--max-restarts", "3", "--", PROBE_WORKER_BIN,
+    Process run(preforkctl({"-n", "1", "--backoff", "10ms..20ms", "--max-restarts", "3", "--", PROBE_WORKER_BIN,
                         "--exit", "1"}));
     EXPECT_EQ(run.wait(), 5) << run.err();
     EXPECT_EQ(lines_with(run.err(), "restarting in").size(), 3u) << run.err();
@@ -88,7 +88,7 @@ TEST(Supervise, CrashLoopHitsTheThresholdAndExitsFive) {
 
 TEST(Supervise, ParkedSlotStaysDownWhileOthersServe) {
     TempDir dir;
-    Run run(preforkctl({"-n", "1", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "park", "--",
+    Process run(preforkctl({"-n", "1", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "park", "--",
                         PROBE_WORKER_BIN, "--exit", "1"}),
             {{"PROBE_DIR=" + dir.path()}});
     // The only slot is parked: with nothing left to run, preforkctl ends with the worker's failure status.
@@ -97,15 +97,15 @@ TEST(Supervise, ParkedSlotStaysDownWhileOthersServe) {
 }
 
 TEST(Supervise, RestartNeverPassesTheWorkersExitStatusThrough) {
-    Run run(preforkctl({"-n", "2", "--restart", "never", "--", PROBE_WORKER_BIN, "--exit", "7"}));
+    Process run(preforkctl({"-n", "2", "--restart", "never", "--", PROBE_WORKER_BIN, "--exit", "7"}));
     EXPECT_EQ(run.wait(), 7) << run.err();
-    Run clean(preforkctl({"-n", "2", "--restart", "on-failure", "--", PROBE_WORKER_BIN, "--exit", "0"}));
+    Process clean(preforkctl({"-n", "2", "--restart", "on-failure", "--", PROBE_WORKER_BIN, "--exit", "0"}));
     EXPECT_EQ(clean.wait(), 0) << clean.err();
 }
 
 TEST(Supervise, BackoffDelaysGrowBetweenRestarts) {
     TempDir dir;
-    Run run(preforkctl({"-n", "1", "--backoff", "100ms..400ms", "--max-restarts", "4", "--", PROBE_WORKER_BIN,
+    Process run(preforkctl({"-n", "1", "--backoff", "100ms..400ms", "--max-restarts", "4", "--", PROBE_WORKER_BIN,
                         "--exit", "1"}),
             {{"PROBE_DIR=" + dir.path()}});
     EXPECT_EQ(run.wait(), 5);
@@ -119,7 +119,7 @@ TEST(Supervise, BackoffDelaysGrowBetweenRestarts) {
 
 TEST(Supervise, OrphanedGrandchildrenAreReparentedToPreforkctlAndReaped) {
     TempDir dir;
-    Run run(preforkctl({"-n", "1", "--", PROBE_WORKER_BIN, "--orphans", "5"}), {{"PROBE_DIR=" + dir.path()}});
+    Process run(preforkctl({"-n", "1", "--", PROBE_WORKER_BIN, "--orphans", "5"}), {{"PROBE_DIR=" + dir.path()}});
     std::vector<Report> reports;
     ASSERT_TRUE(wait_until([&] { return (reports = read_reports(dir.path())).size() == 1; })) << run.err();
     const pid_t worker = std::stoi(reports[0].at("pid"));

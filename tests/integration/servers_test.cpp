@@ -38,7 +38,7 @@ std::vector<pid_t> workers_of(pid_t preforkctl) {
     return children;
 }
 
-void expect_serves_and_survives_a_kill(Run& run, int port, std::size_t workers = 2) {
+void expect_serves_and_survives_a_kill(Process& run, int port, std::size_t workers = 2) {
     ASSERT_TRUE(wait_until([&] { return workers_of(run.pid()).size() == workers; }, 20s)) << run.err();
     std::set<std::string> pids;
     ASSERT_TRUE(wait_until([&] {
@@ -78,14 +78,14 @@ std::string nginx_config(const TempDir& dir, const std::string& listen) {
 
 TEST(Servers, GunicornPicksUpTheSharedSocketByItself) {
     if (!have("gunicorn")) GTEST_SKIP() << "gunicorn is not installed";
-    Run run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "-l", "127.0.0.1:18971", "--chdir", kApps, "--",
+    Process run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "-l", "127.0.0.1:18971", "--chdir", kApps, "--",
                         "gunicorn", "-w", "1", "pidapp:app"}));
     expect_serves_and_survives_a_kill(run, 18971);
 }
 
 TEST(Servers, UvicornServesFd3) {
     if (!have("uvicorn")) GTEST_SKIP() << "uvicorn is not installed";
-    Run run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "-l", "127.0.0.1:18972", "--chdir", kApps, "--",
+    Process run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "-l", "127.0.0.1:18972", "--chdir", kApps, "--",
                         "uvicorn", "--fd", "3", "pidapp:asgi"}));
     expect_serves_and_survives_a_kill(run, 18972);
 }
@@ -94,7 +94,7 @@ TEST(Servers, NginxUsesTheInheritedSocketThroughItsNginxVariable) {
     if (!have("nginx") && !have("/usr/sbin/nginx")) GTEST_SKIP() << "nginx is not installed";
     TempDir dir;
     const std::string config = nginx_config(dir, "127.0.0.1:18973");
-    Run run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "-l", "127.0.0.1:18973", "-e", "NGINX=3;", "--",
+    Process run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "-l", "127.0.0.1:18973", "-e", "NGINX=3;", "--",
                         "/usr/sbin/nginx", "-p", dir.path(), "-c", config, "-g",
                         "pid " + dir.path() + "/nginx.{slot}.pid;"}));
     expect_serves_and_survives_a_kill(run, 18973);
@@ -104,7 +104,7 @@ TEST(Servers, NginxBindsItsOwnReuseportSocketsInChildMode) {
     if (!have("nginx") && !have("/usr/sbin/nginx")) GTEST_SKIP() << "nginx is not installed";
     TempDir dir;
     const std::string config = nginx_config(dir, "127.0.0.1:18974 reuseport");
-    Run run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "--socket-mode", "child", "-l", "127.0.0.1:18974",
+    Process run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "--socket-mode", "child", "-l", "127.0.0.1:18974",
                         "--", "/usr/sbin/nginx", "-p", dir.path(), "-c", config, "-g",
                         "pid " + dir.path() + "/nginx.{slot}.pid;"}));
     expect_serves_and_survives_a_kill(run, 18974);
@@ -112,7 +112,7 @@ TEST(Servers, NginxBindsItsOwnReuseportSocketsInChildMode) {
 
 TEST(Servers, NodeListensOnFd3) {
     if (!have("node")) GTEST_SKIP() << "node is not installed";
-    Run run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "-l", "127.0.0.1:18975", "--", "node",
+    Process run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "-l", "127.0.0.1:18975", "--", "node",
                         kApps + "/pidserver.js"}));
     expect_serves_and_survives_a_kill(run, 18975);
 }
