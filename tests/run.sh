@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds preforkctl and runs the whole test suite (unit, then end-to-end).
+# Installs what is missing, builds preforkctl and runs the whole test suite: unit, end-to-end, then the
+# integration tests with real servers (gunicorn, uvicorn, nginx, node from Debian).
 #   tests/run.sh              developer build in build/
-#   tests/run.sh --sanitize   ASan+UBSan build in build-sanitize/
+#   tests/run.sh --sanitize   ASan+UBSan build in build-sanitize/ (unit and end-to-end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_dir=build
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPREFORKCTL_DEVELOPER_MODE=ON)
+servers=(gunicorn python3-gunicorn uvicorn python3-uvicorn nginx-light)
+command -v node >/dev/null || servers+=(nodejs)
+sanitize=false
 if [ "${1:-}" = "--sanitize" ]; then
+    sanitize=true
+    servers=()
     build_dir=build-sanitize
     cmake_args+=(-DPREFORKCTL_SANITIZE=ON)
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 fi
 
-bash contrib/install-deps.sh
+bash contrib/install-deps.sh "${servers[@]}"
 cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
 ctest --test-dir "$build_dir" -L unit --output-on-failure -j "$(nproc)"
 ctest --test-dir "$build_dir" -L e2e --output-on-failure -j 2
+if ! $sanitize; then
+    ctest --test-dir "$build_dir" -L integration --output-on-failure
+fi

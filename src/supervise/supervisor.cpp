@@ -114,6 +114,7 @@ private:
     logrelay::Output output_;
     std::vector<std::unique_ptr<SlotRuntime>> slots_;
     bool stopping_ = false;
+    bool stop_requested_ = false;          // by SIGTERM/SIGINT
     std::optional<int> exit_status_;       // set by the first fatal failure
     std::optional<int> first_worker_failure_;
 };
@@ -161,7 +162,10 @@ int Supervisor::run() {
     finish_if_settled();
     io_.run();
     output_.flush();
-    return exit_status_.value_or(first_worker_failure_.value_or(0));
+    if (exit_status_) return *exit_status_;
+    // A stop that was asked for is clean, whatever the workers died of before; when the restart policy
+    // let every slot end by itself, the first failure is the result.
+    return stop_requested_ ? 0 : first_worker_failure_.value_or(0);
 }
 
 void Supervisor::wait_for_signal() {
@@ -183,6 +187,7 @@ void Supervisor::handle_signal(int signal) {
                 spdlog::warn("{} again: killing every worker now", plan::signal_name(signal));
                 kill_all();
             } else {
+                stop_requested_ = true;
                 begin_stop(signal == SIGTERM ? "SIGTERM" : "SIGINT");
             }
             break;

@@ -27,6 +27,8 @@ TEST(Supervise, KilledWorkerIsReplacedInTheSameSlot) {
     EXPECT_THAT(run.err(), HasSubstr("was killed by SIGKILL; restarting in"));
     EXPECT_FALSE(is_alive(std::stoi(victim.at("pid"))));
     EXPECT_EQ(zombie_children(run.pid()), 0);
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << "a requested stop is clean even after a worker was killed";
 }
 
 TEST(Supervise, TermStopsEveryWorkerLeavesNoZombieAndExitsZero) {
