@@ -205,6 +205,11 @@ std::vector<std::string> stat_fields(pid_t pid) {
 
 }  // namespace
 
+bool is_stopped(pid_t pid) {
+    const auto fields = stat_fields(pid);
+    return !fields.empty() && fields[0] == "T";
+}
+
 pid_t parent_of(pid_t pid) {
     const auto fields = stat_fields(pid);
     return fields.size() > 1 ? std::stoi(fields[1]) : 0;

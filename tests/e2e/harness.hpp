@@ -88,6 +88,9 @@ bool is_alive(pid_t pid);
 /// Lines of `text` that contain `needle`.
 std::vector<std::string> lines_with(const std::string& text, const std::string& needle);
 
+/// True when `pid` is stopped (SIGSTOP, SIGTSTP): state T in /proc/PID/stat.
+bool is_stopped(pid_t pid);
+
 /// Parent pid of `pid` (zombies included), or 0 when it does not exist.
 pid_t parent_of(pid_t pid);
 
