@@ -16,8 +16,8 @@ constexpr const char* kDescription =
     "to CPUs, restarts workers that die and merges their output line by line.";
 
 constexpr const char* kFooter =
-    "Signals: TERM/INT stop gracefully (a second one kills); HUP, USR1, USR2 and WINCH are forwarded to every "
-    "worker.\nExit status: 0 clean stop, 2 usage, 3 config file, 4 socket, 5 restart threshold, 126/127 command "
+    "Signals: TERM/INT stop gracefully (a second one kills); HUP rolling restart; TTIN/TTOU one worker more/"
+    "fewer; TSTP/CONT suspend/resume the workers; USR1, USR2 and WINCH are forwarded to every worker.\nExit status: 0 clean stop, 2 usage, 3 config file, 4 socket, 5 restart threshold, 126/127 command "
     "not executable/not found.\nSee preforkctl(1).";
 
 }  // namespace
@@ -29,7 +29,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     app.get_formatter()->column_width(36);
 
     std::string workers, cpus, socket_mode, restart, restart_window, backoff, min_uptime, on_threshold;
-    std::string stop_signal, stop_timeout, log_format, color, name, chdir, config_file, fd_env, user;
+    std::string stop_signal, stop_timeout, ready, ready_timeout, log_format, color, name, chdir, config_file, fd_env, user;
     std::int64_t max_restarts = 0;
     std::int64_t max_line = 0;
     std::vector<std::string> listen, env, command;
@@ -65,6 +65,13 @@ CommandLine parse_command_line(int argc, char** argv) {
     auto* o_stop_signal = app.add_option("--stop-signal", stop_signal, "Graceful stop signal (default TERM)");
     auto* o_stop_timeout = app.add_option("--stop-timeout", stop_timeout,
                                           "Time to wait before SIGKILL on stop (default 10s)");
+    auto* o_ready = app.add_option("--ready", ready,
+                                   "When a worker counts as ready (rolling restarts, systemd READY=1): none "
+                                   "(default: once it runs), notify (it sends READY=1 to its NOTIFY_SOCKET) or "
+                                   "delay:DUR");
+    auto* o_ready_timeout = app.add_option("--ready-timeout", ready_timeout,
+                                           "With --ready notify: a worker not ready by then is killed, a failed "
+                                           "start (default 60s)");
     auto* o_log_format = app.add_option("--log-format", log_format,
                                         "prefix (default: 'NAME.SLOT | line'), json, raw or inherit (no pipes)");
     auto* o_timestamps = app.add_flag("--timestamps", timestamps, "Prefix each line with a UTC timestamp");
@@ -142,6 +149,8 @@ CommandLine parse_command_line(int argc, char** argv) {
     text(o_on_threshold, on_threshold, s.on_threshold);
     text(o_stop_signal, stop_signal, s.stop_signal);
     text(o_stop_timeout, stop_timeout, s.stop_timeout);
+    text(o_ready, ready, s.ready);
+    text(o_ready_timeout, ready_timeout, s.ready_timeout);
     text(o_log_format, log_format, s.log_format);
     flag(o_timestamps, timestamps, s.timestamps);
     text(o_color, color, s.color);

@@ -33,6 +33,8 @@ struct Settings {
     std::optional<Setting<std::string>> on_threshold;
     std::optional<Setting<std::string>> stop_signal;
     std::optional<Setting<std::string>> stop_timeout;
+    std::optional<Setting<std::string>> ready;         // "none", "notify" or "delay:DUR"
+    std::optional<Setting<std::string>> ready_timeout;
     std::optional<Setting<std::string>> log_format;
     std::optional<Setting<bool>> timestamps;
     std::optional<Setting<std::string>> color;

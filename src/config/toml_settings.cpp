@@ -30,6 +30,8 @@ Settings merge(Settings base, const Settings& overrides) {
     take(base.on_threshold, overrides.on_threshold);
     take(base.stop_signal, overrides.stop_signal);
     take(base.stop_timeout, overrides.stop_timeout);
+    take(base.ready, overrides.ready);
+    take(base.ready_timeout, overrides.ready_timeout);
     take(base.log_format, overrides.log_format);
     take(base.timestamps, overrides.timestamps);
     take(base.color, overrides.color);
@@ -248,6 +250,8 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "on-threshold") return text(key, node, s.on_threshold);
     if (key == "stop-signal") return text_or_integer(key, node, s.stop_signal, "");
     if (key == "stop-timeout") return text_or_integer(key, node, s.stop_timeout, "s");
+    if (key == "ready") return text(key, node, s.ready);
+    if (key == "ready-timeout") return text_or_integer(key, node, s.ready_timeout, "s");
     if (key == "log-format") return text(key, node, s.log_format);
     if (key == "timestamps") return boolean(key, node, s.timestamps);
     if (key == "color") return text(key, node, s.color);

@@ -76,11 +76,29 @@ Result<Backoff> parse_backoff(const std::string& text) {
     return Backoff{*min, *max};
 }
 
+// "none", "notify" or "delay:DUR".
+Result<ReadySpec> parse_ready(const std::string& text) {
+    ReadySpec spec;
+    if (text == "none") return spec;
+    if (text == "notify") {
+        spec.mode = ReadyMode::notify;
+        return spec;
+    }
+    if (text.starts_with("delay:")) {
+        auto delay = parse_duration(text.substr(6));
+        if (!delay) return delay.error();
+        spec.mode = ReadyMode::delay;
+        spec.delay = *delay;
+        return spec;
+    }
+    return Error{"must be none, notify or delay:DUR (e.g. delay:2s), got '" + text + "'"};
+}
+
 bool is_ours(const std::string& entry) {
     static const char* const kOwned[] = {"LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", "LISTEN_PIDFDID=",
                                          "PREFORK_SLOT=", "PREFORK_WORKERS=", "PREFORK_CPUS=",
                                          "PREFORK_GENERATION=", "PREFORK_REUSEPORT=", "EINHORN_FD_",
-                                         "SERVER_STARTER_PORT="};
+                                         "SERVER_STARTER_PORT=", "NOTIFY_SOCKET="};
     for (const char* prefix : kOwned) {
         if (entry.starts_with(prefix)) {
             return true;
@@ -275,6 +293,13 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
     auto stop_timeout = parse_duration_setting(settings.stop_timeout, "stop-timeout", plan.stop.timeout);
     if (!stop_timeout) return stop_timeout.error();
     plan.stop.timeout = *stop_timeout;
+    auto ready = parse_setting<ReadySpec>(settings.ready, "ready", plan.ready, parse_ready);
+    if (!ready) return ready.error();
+    plan.ready = *ready;
+    auto ready_timeout = parse_duration_setting(settings.ready_timeout, "ready-timeout", plan.ready.timeout);
+    if (!ready_timeout) return ready_timeout.error();
+    if (ready_timeout->count() == 0) return setting_error(*settings.ready_timeout, "ready-timeout", "must be above 0");
+    plan.ready.timeout = *ready_timeout;
 
     // Output (§8).
     auto format = parse_choice<LogFormat>(settings.log_format, "log-format", LogFormat::prefix,
@@ -308,6 +333,9 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
         plan.chdir = settings.chdir->value;
     }
     for (const std::string& entry : facts.environment) {
+        if (entry.starts_with("NOTIFY_SOCKET=") && entry.size() > 14) {
+            plan.notify_socket = entry.substr(14);
+        }
         if (!is_ours(entry)) {
             plan.environment.push_back(entry);
         }
@@ -321,17 +349,21 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
     }
 
     // Slots.
-    const std::vector<int> cpu_of_slot = map_slots_to_cpus(plan.budget, plan.workers);
     for (int slot = 0; slot < plan.workers; ++slot) {
-        SlotSpec spec;
-        spec.slot = slot;
-        if (plan.affinity) {
-            spec.cpu = cpu_of_slot[static_cast<std::size_t>(slot)];
-        }
-        spec.argv = plan.command;
-        plan.slots.push_back(std::move(spec));
+        plan.slots.push_back(make_slot_spec(plan, slot));
     }
     return plan;
+}
+
+SlotSpec make_slot_spec(const Plan& plan, int slot) {
+    SlotSpec spec;
+    spec.slot = slot;
+    if (plan.affinity) {
+        const std::vector<int> cpu_of_slot = map_slots_to_cpus(plan.budget, slot + 1);
+        if (!cpu_of_slot.empty()) spec.cpu = cpu_of_slot.back();
+    }
+    spec.argv = plan.command;
+    return spec;
 }
 
 SlotContext make_slot_context(const Plan& plan, const SlotSpec& slot, const std::vector<std::uint16_t>& ports) {
@@ -390,7 +422,7 @@ std::vector<std::string> added_variables(const Plan& plan, const SlotContext& co
     std::vector<std::string> env;
     env.push_back("PREFORK_SLOT=" + std::to_string(context.slot));
     env.push_back("PREFORK_WORKERS=" + std::to_string(context.workers));
-    env.push_back("PREFORK_GENERATION=0");
+    env.push_back("PREFORK_GENERATION=" + std::to_string(context.generation));
     if (!context.cpus.empty()) {
         env.push_back("PREFORK_CPUS=" + context.cpus);
     }

@@ -37,6 +37,14 @@ struct StopSpec {
     Millis timeout{10'000};
 };
 
+/// When a new worker counts as ready (§7): gates rolling restarts and systemd's READY=1.
+enum class ReadyMode { none, notify, delay };
+struct ReadySpec {
+    ReadyMode mode = ReadyMode::none;
+    Millis delay{0};         // ReadyMode::delay
+    Millis timeout{60'000};  // ReadyMode::notify: no READY=1 by then is a failed start
+};
+
 /// How worker output is merged (§8).
 struct LogSpec {
     LogFormat format = LogFormat::prefix;
@@ -78,9 +86,11 @@ struct Plan {
     std::vector<SlotSpec> slots;
     RestartSpec restart;
     StopSpec stop;
+    ReadySpec ready;
     LogSpec log;
     std::optional<std::string> chdir;
     std::vector<std::string> environment;  // base environment of every worker (no LISTEN_*, no PREFORK_*)
+    std::optional<std::string> notify_socket;  // preforkctl's own NOTIFY_SOCKET (run by systemd), never the workers'
     bool print_plan = false;
     int verbosity = 0;
 };
@@ -93,7 +103,12 @@ struct SlotContext {
     std::string port;   // first listener's real port
     std::string cpus;   // pinned CPU list, "" when not pinned
     std::vector<std::string> addresses;  // every listener's real address (HOST:PORT or a unix path), in fd order
+    int generation = 0;                  // rolling restarts so far (PREFORK_GENERATION)
 };
+
+/// Slot `slot`'s spec: its CPU in spread order (wrapping, the same whatever the worker count) and argv.
+/// Used for the planned slots and for slots added at run time (SIGTTIN).
+SlotSpec make_slot_spec(const Plan& plan, int slot);
 
 /// The placeholder values of `slot`, given each listener's real port (same order as plan.listeners).
 SlotContext make_slot_context(const Plan& plan, const SlotSpec& slot, const std::vector<std::uint16_t>& ports);

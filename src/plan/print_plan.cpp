@@ -91,6 +91,18 @@ std::string describe_plan(const Plan& plan) {
         << (r.on_threshold == OnThreshold::exit ? "exit" : "park the slot") << "\n";
     out << "stop:         " << signal_name(plan.stop.signal) << ", SIGKILL after " << format_duration(plan.stop.timeout)
         << "\n";
+    out << "ready:        ";
+    switch (plan.ready.mode) {
+        case ReadyMode::none: out << "none (a worker is ready once it runs)\n"; break;
+        case ReadyMode::notify:
+            out << "notify (READY=1 on the worker's own NOTIFY_SOCKET within " << format_duration(plan.ready.timeout)
+                << ")\n";
+            break;
+        case ReadyMode::delay: out << "delay " << format_duration(plan.ready.delay) << "\n"; break;
+    }
+    if (plan.notify_socket) {
+        out << "systemd:      READY=1, RELOADING=1, STOPPING=1 and STATUS= to " << *plan.notify_socket << "\n";
+    }
     out << "output:       " << to_text(plan.log.format) << " (name " << plan.log.name << ")\n";
     if (plan.chdir) {
         out << "directory:    " << *plan.chdir << "\n";
@@ -108,6 +120,9 @@ std::string describe_plan(const Plan& plan) {
         const bool systemd = std::find(plan.fd_env.begin(), plan.fd_env.end(), FdDialect::systemd) != plan.fd_env.end();
         if (!plan.listeners.empty() && systemd && plan.socket_mode != SocketMode::child) {
             env.emplace_back("LISTEN_PID=<worker pid>");
+        }
+        if (plan.ready.mode == ReadyMode::notify) {
+            env.emplace_back("NOTIFY_SOCKET=<the worker's own>");
         }
         out << "  env:        " << quoted_join(env) << " (+ preforkctl's environment";
         out << (plan.environment.empty() ? "" : " and --env") << ")\n";

@@ -25,36 +25,47 @@ const char* to_text(Phase phase);
 struct SlotState {
     Phase phase = Phase::idle;
     int pid = 0;
+    bool ready = false;     // the running worker passed its readiness check (--ready)
+    int retiring_pid = 0;   // rolling restart: the previous worker, stopped once `pid` is ready
     TimePoint started_at{};
     RestartHistory history;
     ExitInfo last_exit;
 };
 
 namespace event {
-struct Start {};                       // supervisor start-up
-struct Spawned { int pid; };           // the worker was exec'd
+struct Start {};                          // supervisor start-up, or a slot added with SIGTTIN
+struct Spawned { int pid; };              // the worker was exec'd
 struct SpawnFailed { std::string why; };  // fork or child set-up failed (not an exec error: that ends everything)
-struct Exited { ExitInfo exit; };      // waitpid reported the worker
-struct RestartDue {};                  // the restart timer fired
-struct Stop {};                        // graceful stop of everything
-struct Kill {};                        // stop timeout passed, or a second stop signal
+struct Ready { int pid; };                // the worker is ready (--ready: at once, after a delay, or READY=1)
+struct ReadyTimeout { int pid; };         // --ready notify: no READY=1 within --ready-timeout
+struct Exited { int pid; ExitInfo exit; };  // waitpid reported a worker of this slot (current or retiring)
+struct RestartDue {};                     // the restart timer fired
+struct Replace {};                        // rolling restart: start a new worker beside the current one
+struct RetireOverdue { int pid; };        // the retiring worker outlived --stop-timeout
+struct Stop {};                           // graceful stop of the slot (everything, or SIGTTOU)
+struct Kill {};                           // stop timeout passed, or a second stop signal
 }  // namespace event
 
-using Event = std::variant<event::Start, event::Spawned, event::SpawnFailed, event::Exited, event::RestartDue,
-                           event::Stop, event::Kill>;
+using Event = std::variant<event::Start, event::Spawned, event::SpawnFailed, event::Ready, event::ReadyTimeout,
+                           event::Exited, event::RestartDue, event::Replace, event::RetireOverdue, event::Stop,
+                           event::Kill>;
 
 namespace command {
 struct Spawn {};
+struct AwaitReady { int pid; };         // start the readiness check of a new worker (--ready)
 struct ArmRestart { Millis delay; };
 struct CancelRestart {};
-struct SignalWorker { int signal; };   // to the worker's process group
+struct SignalWorker { int pid; int signal; };  // to the worker's process group
+struct ArmRetireDeadline { int pid; };  // SIGKILL the retiring worker if it outlives --stop-timeout
+struct ReplaceDone { bool replaced; };  // this slot's step of a rolling restart is over
 enum class Level { debug, info, warning, error };
 struct Log { Level level; std::string text; };
-struct ThresholdExceeded {};           // with --on-threshold exit: stop everything, exit status 5
+struct ThresholdExceeded {};            // with --on-threshold exit: stop everything, exit status 5
 }  // namespace command
 
-using Command = std::variant<command::Spawn, command::ArmRestart, command::CancelRestart, command::SignalWorker,
-                             command::Log, command::ThresholdExceeded>;
+using Command = std::variant<command::Spawn, command::AwaitReady, command::ArmRestart, command::CancelRestart,
+                             command::SignalWorker, command::ArmRetireDeadline, command::ReplaceDone, command::Log,
+                             command::ThresholdExceeded>;
 
 struct Transition {
     SlotState state;

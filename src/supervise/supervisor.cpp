@@ -9,10 +9,10 @@
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <optional>
 
@@ -20,6 +20,7 @@
 #include "plan/durations.hpp"
 #include "spawn/launch.hpp"
 #include "supervise/slot.hpp"
+#include "sys/notify.hpp"
 #include "sys/signals.hpp"
 
 namespace preforkctl::supervise {
@@ -63,22 +64,28 @@ struct StreamRelay {
 };
 
 struct SlotRuntime {
-    SlotRuntime(asio::io_context& io, plan::SlotSpec slot_spec) : spec(std::move(slot_spec)), restart_timer(io) {}
+    SlotRuntime(asio::io_context& io, plan::SlotSpec slot_spec)
+        : spec(std::move(slot_spec)), restart_timer(io), ready_timer(io), retire_timer(io) {}
 
     plan::SlotSpec spec;
     SlotState state;
     asio::steady_timer restart_timer;
+    asio::steady_timer ready_timer;    // --ready delay, or the --ready-timeout of notify
+    asio::steady_timer retire_timer;   // rolling restart: --stop-timeout of the previous worker
     std::unique_ptr<StreamRelay> out;
     std::unique_ptr<StreamRelay> err;
-    int output_pid = 0;  // pid that relayed lines are attributed to
+    std::unique_ptr<asio::posix::stream_descriptor> notify;  // --ready notify: the newest worker's NOTIFY_SOCKET
+    std::string notify_address;
+    int output_pid = 0;     // pid that relayed lines are attributed to
+    bool removing = false;  // SIGTTOU: the slot goes away once its worker has stopped
 };
 
 class Supervisor {
 public:
-    Supervisor(const plan::Plan& plan, const net::ListenerSet& listeners)
+    Supervisor(const plan::Plan& plan, net::ListenerSet& listeners)
         : plan_(plan),
           listeners_(listeners),
-          signals_(io_),
+          signal_reader_(io_),
           stop_timer_(io_),
           output_(logrelay::OutputOptions{to_output_format(plan.log.format), plan.log.name, plan.workers,
                                           plan.log.timestamps, use_color(plan.log)}) {
@@ -90,26 +97,41 @@ public:
     int run();
 
 private:
-    void handle_signal(int signal);
+    void read_signals();
+    void handle_signal(const sys::SignalInfo& signal);
     void reap();
     void apply(SlotRuntime& slot, const Event& event);
     void execute(SlotRuntime& slot, const Command& command);
     void spawn(SlotRuntime& slot);
+    void await_ready(SlotRuntime& slot, int pid);
+    void read_notify(SlotRuntime& slot);
     void begin_stop(const char* why);
     void kill_all();
     void finish_if_settled();
     void start_reading(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream);
     void drain(SlotRuntime& slot);
     void relay_bytes(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream, std::string_view bytes);
-    void wait_for_signal();
+
+    Result<std::unique_ptr<SlotRuntime>> make_slot(const plan::SlotSpec& spec);
+    void add_slot();
+    void remove_slot();
+    void remove_finished_slots();
+    [[nodiscard]] int live_slots() const;
+
+    void begin_rolling_restart();
+    void next_rolling_step();
+    void suspend_workers();
+    void signal_workers(int signal);
+    void notify_systemd(const std::string& message);
+    void announce_ready_if_all_ready();
 
     void guard_shared_sockets();
 
     const plan::Plan& plan_;
-    const net::ListenerSet& listeners_;
+    net::ListenerSet& listeners_;
     std::optional<spawn::Identity> identity_;
     asio::io_context io_;
-    asio::signal_set signals_;
+    asio::posix::stream_descriptor signal_reader_;
     asio::steady_timer stop_timer_;
     logrelay::Output output_;
     std::vector<std::unique_ptr<SlotRuntime>> slots_;
@@ -117,47 +139,40 @@ private:
     bool stop_requested_ = false;          // by SIGTERM/SIGINT
     std::optional<int> exit_status_;       // set by the first fatal failure
     std::optional<int> first_worker_failure_;
+    int generation_ = 0;                   // rolling restarts begun (PREFORK_GENERATION of new workers)
+    std::deque<int> rolling_queue_;        // slots still to be replaced by the current rolling restart
+    bool rolling_ = false;
+    bool rolling_again_ = false;           // a SIGHUP arrived during a rolling restart
+    bool announced_ready_ = false;         // systemd was told READY=1 for the start (or the last reload)
 };
 
 int Supervisor::run() {
-    for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH}) {
-        signals_.add(sig);
+    // The handled signals stay blocked (app::run blocked them before anything else) and are read from a
+    // signalfd: one that arrived during start-up is read now, not lost.
+    auto signal_fd = sys::open_signal_fd();
+    if (!signal_fd) {
+        spdlog::error("{}", signal_fd.error().message);
+        return to_int(ExitCode::internal);
     }
-    wait_for_signal();
-    // The handlers are installed: signals that arrived during start-up are delivered now, not lost.
-    sys::unblock_handled_signals();
+    signal_reader_.assign(signal_fd->release());
+    read_signals();
 
     if (::getpid() != 1 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
         spdlog::warn("cannot become a child subreaper: {}", std::strerror(errno));
     }
 
     for (const plan::SlotSpec& spec : plan_.slots) {
-        auto slot = std::make_unique<SlotRuntime>(io_, spec);
-        if (plan_.log.format != plan::LogFormat::inherit) {
-            auto out_pipe = sys::make_pipe();
-            auto err_pipe = sys::make_pipe();
-            if (!out_pipe || !err_pipe) {
-                spdlog::error("{}", (!out_pipe ? out_pipe : err_pipe).error().message);
-                return to_int(ExitCode::internal);
-            }
-            (void)sys::set_nonblocking(out_pipe->read_end.get(), true);
-            (void)sys::set_nonblocking(err_pipe->read_end.get(), true);
-            slot->out = std::make_unique<StreamRelay>(io_, std::move(*out_pipe), plan_.log.max_line);
-            slot->err = std::make_unique<StreamRelay>(io_, std::move(*err_pipe), plan_.log.max_line);
+        auto slot = make_slot(spec);
+        if (!slot) {
+            spdlog::error("{}", slot.error().message);
+            return to_int(ExitCode::internal);
         }
-        slots_.push_back(std::move(slot));
-    }
-    for (auto& slot : slots_) {
-        if (slot->out) {
-            start_reading(*slot, *slot->out, logrelay::Stream::out);
-            start_reading(*slot, *slot->err, logrelay::Stream::err);
-        }
+        slots_.push_back(std::move(*slot));
     }
     // A stop signal may already be pending; it is handled before the first spawn if so.
     io_.poll();
-    for (auto& slot : slots_) {
-        if (stopping_) break;
-        apply(*slot, event::Start{});
+    for (std::size_t i = 0; i < slots_.size() && !stopping_; ++i) {
+        apply(*slots_[i], event::Start{});
     }
     finish_if_settled();
     io_.run();
@@ -168,38 +183,88 @@ int Supervisor::run() {
     return stop_requested_ ? 0 : first_worker_failure_.value_or(0);
 }
 
-void Supervisor::wait_for_signal() {
-    signals_.async_wait([this](const boost::system::error_code& error, int signal) {
+Result<std::unique_ptr<SlotRuntime>> Supervisor::make_slot(const plan::SlotSpec& spec) {
+    auto slot = std::make_unique<SlotRuntime>(io_, spec);
+    if (plan_.log.format != plan::LogFormat::inherit) {
+        auto out_pipe = sys::make_pipe();
+        if (!out_pipe) return out_pipe.error();
+        auto err_pipe = sys::make_pipe();
+        if (!err_pipe) return err_pipe.error();
+        (void)sys::set_nonblocking(out_pipe->read_end.get(), true);
+        (void)sys::set_nonblocking(err_pipe->read_end.get(), true);
+        slot->out = std::make_unique<StreamRelay>(io_, std::move(*out_pipe), plan_.log.max_line);
+        slot->err = std::make_unique<StreamRelay>(io_, std::move(*err_pipe), plan_.log.max_line);
+        start_reading(*slot, *slot->out, logrelay::Stream::out);
+        start_reading(*slot, *slot->err, logrelay::Stream::err);
+    }
+    return slot;
+}
+
+void Supervisor::read_signals() {
+    signal_reader_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& error) {
         if (error) return;
-        handle_signal(signal);
-        wait_for_signal();
+        for (const sys::SignalInfo& signal : sys::read_signals(signal_reader_.native_handle())) {
+            handle_signal(signal);
+        }
+        read_signals();
     });
 }
 
-void Supervisor::handle_signal(int signal) {
-    switch (signal) {
+void Supervisor::handle_signal(const sys::SignalInfo& signal) {
+    switch (signal.signal) {
         case SIGCHLD:
             reap();
             break;
         case SIGTERM:
         case SIGINT:
             if (stopping_) {
-                spdlog::warn("{} again: killing every worker now", plan::signal_name(signal));
+                spdlog::warn("{} again: killing every worker now", plan::signal_name(signal.signal));
                 kill_all();
             } else {
                 stop_requested_ = true;
-                begin_stop(signal == SIGTERM ? "SIGTERM" : "SIGINT");
+                begin_stop(signal.signal == SIGTERM ? "SIGTERM" : "SIGINT");
             }
+            break;
+        case SIGHUP:
+            begin_rolling_restart();
+            break;
+        case SIGTTIN:
+            add_slot();
+            break;
+        case SIGTTOU:
+            // Only a SIGTTOU someone sent scales down; the terminal driver's own (SI_KERNEL) cannot even
+            // arise while it is blocked, but a queued one must not remove a worker either.
+            if (signal.code != SI_KERNEL) remove_slot();
+            break;
+        case SIGTSTP:
+            suspend_workers();
+            break;
+        case SIGCONT:
+            signal_workers(SIGCONT);
             break;
         default:
-            // HUP, USR1, USR2, WINCH: forwarded to every worker's process group.
-            for (auto& slot : slots_) {
-                if (slot->state.pid > 0) {
-                    ::kill(-slot->state.pid, signal);
-                }
-            }
+            // USR1, USR2, WINCH: forwarded to every worker's process group.
+            signal_workers(signal.signal);
             break;
     }
+}
+
+void Supervisor::signal_workers(int signal) {
+    for (auto& slot : slots_) {
+        for (int pid : {slot->state.pid, slot->state.retiring_pid}) {
+            if (pid > 0) ::kill(-pid, signal);
+        }
+    }
+}
+
+// Job control (^Z): the workers are in their own sessions, where the terminal's SIGTSTP never reaches
+// them and would not stop an orphaned process group anyway, so they get SIGSTOP; then preforkctl stops
+// itself so the shell sees the job stopped. `fg` sends SIGCONT, which is passed on.
+void Supervisor::suspend_workers() {
+    spdlog::info("SIGTSTP: stopping every worker (SIGCONT resumes them)");
+    output_.flush();
+    signal_workers(SIGSTOP);
+    if (::getpid() != 1) ::kill(::getpid(), SIGSTOP);
 }
 
 void Supervisor::reap() {
@@ -211,7 +276,7 @@ void Supervisor::reap() {
                                                   : ExitInfo{false, WEXITSTATUS(status)};
         SlotRuntime* owner = nullptr;
         for (auto& slot : slots_) {
-            if (slot->state.pid == pid) {
+            if (slot->state.pid == pid || slot->state.retiring_pid == pid) {
                 owner = slot.get();
                 break;
             }
@@ -223,15 +288,17 @@ void Supervisor::reap() {
         // Whatever the worker wrote before dying is relayed before anything else is said about it.
         drain(*owner);
         // What is left of the dead worker's process group (e.g. an nginx worker whose master died) would
-        // run on beside the replacement: ask it to go.
-        if (::kill(-pid, SIGTERM) == 0) {
+        // run on beside the replacement: ask it to go, gracefully (--stop-signal), so it finishes what it serves.
+        if (::kill(-pid, plan_.stop.signal) == 0) {
             ::kill(-pid, SIGCONT);
-            spdlog::debug("slot {}: sent SIGTERM to what is left of worker {}'s process group", owner->spec.slot, pid);
+            spdlog::debug("slot {}: sent {} to what is left of worker {}'s process group", owner->spec.slot,
+                          plan::signal_name(plan_.stop.signal), pid);
         }
-        if (!exit.success() && !stopping_ && !first_worker_failure_) {
+        const bool current = owner->state.pid == pid;
+        if (current && !exit.success() && !stopping_ && !first_worker_failure_) {
             first_worker_failure_ = exit.as_status();
         }
-        apply(*owner, event::Exited{exit});
+        apply(*owner, event::Exited{pid, exit});
         guard_shared_sockets();
     }
     finish_if_settled();
@@ -261,6 +328,8 @@ void Supervisor::execute(SlotRuntime& slot, const Command& cmd) {
             using C = std::decay_t<decltype(c)>;
             if constexpr (std::is_same_v<C, command::Spawn>) {
                 spawn(slot);
+            } else if constexpr (std::is_same_v<C, command::AwaitReady>) {
+                await_ready(slot, c.pid);
             } else if constexpr (std::is_same_v<C, command::ArmRestart>) {
                 slot.restart_timer.expires_after(c.delay);
                 slot.restart_timer.async_wait([this, &slot](const boost::system::error_code& error) {
@@ -269,9 +338,18 @@ void Supervisor::execute(SlotRuntime& slot, const Command& cmd) {
             } else if constexpr (std::is_same_v<C, command::CancelRestart>) {
                 slot.restart_timer.cancel();
             } else if constexpr (std::is_same_v<C, command::SignalWorker>) {
-                if (slot.state.pid > 0) {
-                    ::kill(-slot.state.pid, c.signal);
+                if (c.pid > 0) ::kill(-c.pid, c.signal);
+            } else if constexpr (std::is_same_v<C, command::ArmRetireDeadline>) {
+                slot.retire_timer.expires_after(plan_.stop.timeout);
+                slot.retire_timer.async_wait([this, &slot, pid = c.pid](const boost::system::error_code& error) {
+                    if (!error) apply(slot, event::RetireOverdue{pid});
+                });
+            } else if constexpr (std::is_same_v<C, command::ReplaceDone>) {
+                if (!c.replaced) {
+                    rolling_queue_.clear();
+                    rolling_again_ = false;
                 }
+                next_rolling_step();
             } else if constexpr (std::is_same_v<C, command::Log>) {
                 const std::string text = "slot " + std::to_string(slot.spec.slot) + ": " + c.text;
                 switch (c.level) {
@@ -290,11 +368,24 @@ void Supervisor::execute(SlotRuntime& slot, const Command& cmd) {
 }
 
 void Supervisor::spawn(SlotRuntime& slot) {
-    const plan::SlotContext context = plan::make_slot_context(plan_, slot.spec, listeners_.ports);
+    plan::SlotContext context = plan::make_slot_context(plan_, slot.spec, listeners_.ports);
+    context.workers = live_slots();
+    context.generation = generation_;
     spawn::LaunchRequest request;
     request.executable = plan_.executable;
     request.argv = plan::expand_argv(slot.spec.argv, context);
     request.env = plan::slot_environment(plan_, context);
+    if (plan_.ready.mode == plan::ReadyMode::notify) {
+        // Each worker gets a socket of its own, so a READY=1 always names the worker it came from.
+        auto notify = sys::bind_notify_socket();
+        if (!notify) {
+            apply(slot, event::SpawnFailed{"slot " + std::to_string(slot.spec.slot) + ": " + notify.error().message});
+            return;
+        }
+        slot.notify = std::make_unique<asio::posix::stream_descriptor>(io_, notify->fd.release());
+        slot.notify_address = notify->address;
+        request.env.push_back("NOTIFY_SOCKET=" + notify->address);
+    }
     request.listen_fds = listeners_.fds_for_slot(slot.spec.slot);
     request.identity = identity_;
     request.stdout_fd = slot.out ? slot.out->write_end.get() : STDOUT_FILENO;
@@ -309,8 +400,9 @@ void Supervisor::spawn(SlotRuntime& slot) {
     }
     const spawn::LaunchError failure = *result.failure;
     const std::string why = spawn::describe_failure(failure, plan_.command.front());
-    if (failure.stage == spawn::LaunchStage::exec) {
+    if (failure.stage == spawn::LaunchStage::exec && slot.state.retiring_pid == 0) {
         // The command cannot run at all: a configuration error, reported once and never retried (§6).
+        // (During a rolling restart the previous worker keeps serving instead: see event::SpawnFailed.)
         spdlog::error("{}", why);
         if (!exit_status_) {
             exit_status_ = to_int(failure.error == ENOENT ? ExitCode::not_found : ExitCode::not_executable);
@@ -322,12 +414,191 @@ void Supervisor::spawn(SlotRuntime& slot) {
     apply(slot, event::SpawnFailed{"slot " + std::to_string(slot.spec.slot) + ": " + why});
 }
 
+void Supervisor::await_ready(SlotRuntime& slot, int pid) {
+    switch (plan_.ready.mode) {
+        case plan::ReadyMode::none:
+            apply(slot, event::Ready{pid});
+            break;
+        case plan::ReadyMode::delay:
+            slot.ready_timer.expires_after(plan_.ready.delay);
+            slot.ready_timer.async_wait([this, &slot, pid](const boost::system::error_code& error) {
+                if (error) return;
+                apply(slot, event::Ready{pid});
+                announce_ready_if_all_ready();
+            });
+            break;
+        case plan::ReadyMode::notify:
+            slot.ready_timer.expires_after(plan_.ready.timeout);
+            slot.ready_timer.async_wait([this, &slot, pid](const boost::system::error_code& error) {
+                if (!error) apply(slot, event::ReadyTimeout{pid});
+            });
+            read_notify(slot);
+            break;
+    }
+    announce_ready_if_all_ready();
+}
+
+void Supervisor::read_notify(SlotRuntime& slot) {
+    if (!slot.notify) return;
+    asio::posix::stream_descriptor* socket = slot.notify.get();
+    const int pid = slot.state.pid;
+    socket->async_wait(asio::posix::stream_descriptor::wait_read,
+                       [this, &slot, socket, pid](const boost::system::error_code& error) {
+                           if (error || slot.notify.get() != socket) return;  // replaced by a newer worker's
+                           for (const std::string& message : sys::receive_notify_messages(socket->native_handle())) {
+                               if (sys::notify_message_has(message, "READY=1")) {
+                                   slot.ready_timer.cancel();
+                                   apply(slot, event::Ready{pid});
+                                   announce_ready_if_all_ready();
+                               }
+                           }
+                           if (slot.notify.get() == socket) read_notify(slot);
+                       });
+}
+
+void Supervisor::announce_ready_if_all_ready() {
+    if (announced_ready_ || stopping_ || rolling_) return;
+    for (const auto& slot : slots_) {
+        if (slot->state.phase == Phase::running && !slot->state.ready) return;
+        if (slot->state.phase == Phase::starting || slot->state.phase == Phase::idle) return;
+    }
+    announced_ready_ = true;
+    const int serving = live_slots();
+    spdlog::debug("all {} worker{} ready", serving, serving == 1 ? "" : "s");
+    notify_systemd("READY=1\nSTATUS=" + std::to_string(serving) + " worker" + (serving == 1 ? "" : "s") + " ready");
+}
+
+void Supervisor::notify_systemd(const std::string& message) {
+    if (!plan_.notify_socket) return;
+    if (!sys::send_notify(*plan_.notify_socket, message)) {
+        spdlog::debug("cannot notify systemd at {}: {}", *plan_.notify_socket, std::strerror(errno));
+    }
+}
+
+// SIGHUP: replace every worker, one slot at a time; the old worker of a slot is stopped only once its
+// replacement is ready, so the slot never stops serving (§7).
+void Supervisor::begin_rolling_restart() {
+    if (stopping_) return;
+    if (rolling_) {
+        spdlog::info("SIGHUP during a rolling restart: another one follows when this one is done");
+        rolling_again_ = true;
+        return;
+    }
+    ++generation_;
+    rolling_ = true;
+    announced_ready_ = false;
+    for (const auto& slot : slots_) {
+        if (!slot->removing) rolling_queue_.push_back(slot->spec.slot);
+    }
+    spdlog::info("SIGHUP: rolling restart of {} slot{} (generation {})", rolling_queue_.size(),
+                 rolling_queue_.size() == 1 ? "" : "s", generation_);
+    const auto now_usec = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count();
+    notify_systemd("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(now_usec) + "\nSTATUS=rolling restart");
+    next_rolling_step();
+}
+
+void Supervisor::next_rolling_step() {
+    if (!rolling_) return;
+    while (!rolling_queue_.empty() && !stopping_) {
+        const int number = rolling_queue_.front();
+        rolling_queue_.pop_front();
+        for (auto& slot : slots_) {
+            if (slot->spec.slot == number && !slot->removing) {
+                spdlog::debug("rolling restart: slot {}", number);
+                apply(*slot, event::Replace{});  // ReplaceDone calls back here
+                return;
+            }
+        }
+    }
+    rolling_ = false;
+    if (stopping_) return;
+    spdlog::info("rolling restart done (generation {})", generation_);
+    if (rolling_again_) {
+        rolling_again_ = false;
+        begin_rolling_restart();
+        return;
+    }
+    announce_ready_if_all_ready();
+}
+
+int Supervisor::live_slots() const {
+    int live = 0;
+    for (const auto& slot : slots_) live += slot->removing ? 0 : 1;
+    return live;
+}
+
+// SIGTTIN: one more slot, numbered after the highest, pinned like a planned slot of that number would be.
+void Supervisor::add_slot() {
+    if (stopping_) return;
+    int number = 0;
+    for (const auto& slot : slots_) number = std::max(number, slot->spec.slot + 1);
+    if (plan_.socket_mode == plan::SocketMode::reuseport) {
+        auto sockets = net::bind_reuseport_slot(plan_, listeners_.ports);
+        if (!sockets) {
+            spdlog::error("SIGTTIN: cannot add slot {}: {}", number, sockets.error().message);
+            return;
+        }
+        if (listeners_.per_slot.size() <= static_cast<std::size_t>(number)) {
+            listeners_.per_slot.resize(static_cast<std::size_t>(number) + 1);
+        }
+        listeners_.per_slot[static_cast<std::size_t>(number)] = std::move(*sockets);
+    }
+    auto slot = make_slot(plan::make_slot_spec(plan_, number));
+    if (!slot) {
+        spdlog::error("SIGTTIN: cannot add slot {}: {}", number, slot.error().message);
+        return;
+    }
+    slots_.push_back(std::move(*slot));
+    spdlog::info("SIGTTIN: adding slot {} ({} workers)", number, live_slots());
+    apply(*slots_.back(), event::Start{});
+}
+
+// SIGTTOU: the highest slot is stopped gracefully and then removed with its pipes and reuseport sockets.
+void Supervisor::remove_slot() {
+    if (stopping_) return;
+    if (live_slots() <= 1) {
+        spdlog::warn("SIGTTOU: one worker is the minimum; not removing it");
+        return;
+    }
+    SlotRuntime* highest = nullptr;
+    for (auto& slot : slots_) {
+        if (!slot->removing && (highest == nullptr || slot->spec.slot > highest->spec.slot)) highest = slot.get();
+    }
+    highest->removing = true;
+    std::erase(rolling_queue_, highest->spec.slot);
+    spdlog::info("SIGTTOU: removing slot {} ({} workers)", highest->spec.slot, live_slots());
+    apply(*highest, event::Stop{});
+    remove_finished_slots();
+}
+
+void Supervisor::remove_finished_slots() {
+    if (stopping_) return;
+    for (auto it = slots_.begin(); it != slots_.end();) {
+        SlotRuntime& slot = **it;
+        if (!slot.removing || !is_settled(slot.state)) {
+            ++it;
+            continue;
+        }
+        drain(slot);
+        const auto number = static_cast<std::size_t>(slot.spec.slot);
+        if (number < listeners_.per_slot.size()) listeners_.per_slot[number].clear();  // closes its sockets
+        spdlog::debug("slot {} removed", slot.spec.slot);
+        it = slots_.erase(it);
+    }
+}
+
 void Supervisor::begin_stop(const char* why) {
     if (stopping_) return;
     stopping_ = true;
+    rolling_queue_.clear();
+    rolling_ = false;
+    notify_systemd("STOPPING=1\nSTATUS=stopping");
     spdlog::info("stopping every worker ({}): {} then SIGKILL after {}", why, plan::signal_name(plan_.stop.signal),
                  plan::format_duration(plan_.stop.timeout));
     for (auto& slot : slots_) {
+        slot->ready_timer.cancel();
         apply(*slot, event::Stop{});
     }
     stop_timer_.expires_after(plan_.stop.timeout);
@@ -347,6 +618,7 @@ void Supervisor::kill_all() {
 }
 
 void Supervisor::finish_if_settled() {
+    remove_finished_slots();
     for (auto& slot : slots_) {
         if (!is_settled(slot->state)) return;
     }
@@ -396,7 +668,7 @@ void Supervisor::drain(SlotRuntime& slot) {
 
 }  // namespace
 
-int supervise(const plan::Plan& plan, const net::ListenerSet& listeners) {
+int supervise(const plan::Plan& plan, net::ListenerSet& listeners) {
     Supervisor supervisor(plan, listeners);
     return supervisor.run();
 }

@@ -10,6 +10,6 @@ namespace preforkctl::supervise {
 
 /// Runs the workers of `plan` until a stop signal, a fatal failure, or until every slot has ended.
 /// Returns preforkctl's exit status (see ExitCode and the man page).
-int supervise(const plan::Plan& plan, const net::ListenerSet& listeners);
+int supervise(const plan::Plan& plan, net::ListenerSet& listeners);
 
 }  // namespace preforkctl::supervise

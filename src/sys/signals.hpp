@@ -1,7 +1,11 @@
 #pragma once
-// Signal-mask helpers for the spawn path and start-up.
+// Signal-mask helpers for the spawn path and start-up, and the signalfd the event loop reads signals from.
 
 #include <csignal>
+#include <vector>
+
+#include "sys/fd.hpp"
+#include "sys/result.hpp"
 
 namespace preforkctl::sys {
 
@@ -17,12 +21,25 @@ private:
     sigset_t previous_{};
 };
 
-/// Blocks the signals preforkctl handles in its event loop, so that one arriving during start-up stays
-/// pending until the loop's handlers are installed (then unblock_handled_signals delivers it).
-void block_handled_signals();
-void unblock_handled_signals();
-
-/// The signals the supervisor handles.
+/// The signals the supervisor handles: CHLD, TERM, INT, HUP, USR1, USR2, WINCH, TTIN, TTOU, TSTP, CONT.
 sigset_t handled_signals();
+
+/// Blocks the handled signals for good: they are read from a signalfd, so one that arrives during start-up
+/// stays pending until the loop reads it, and a blocked TTIN/TTOU never stops preforkctl (a background
+/// write to a terminal with TOSTOP is let through instead of raising SIGTTOU).
+void block_handled_signals();
+
+/// One signal read from the signalfd.
+struct SignalInfo {
+    int signal = 0;
+    int code = 0;        // si_code: SI_USER for kill(), SI_KERNEL for the terminal driver, ...
+    int sender_pid = 0;
+};
+
+/// A non-blocking signalfd for the handled signals (which must be blocked).
+Result<Fd> open_signal_fd();
+
+/// Reads every pending signal from the signalfd.
+std::vector<SignalInfo> read_signals(int fd);
 
 }  // namespace preforkctl::sys

@@ -38,7 +38,11 @@ std::vector<pid_t> workers_of(pid_t preforkctl) {
     return children;
 }
 
-void expect_serves_and_survives_a_kill(Process& run, int port, std::size_t workers = 2) {
+// `lost_allowed`: connections that may fail while the killed worker goes. Zero whenever preforkctl holds the
+// socket; in child mode the dying worker's own SO_REUSEPORT socket takes its queued connections with it (the
+// documented trade-off of that mode, unless net.ipv4.tcp_migrate_req is 1).
+void expect_serves_and_survives_a_kill(Process& run, int port, int lost_allowed = 0) {
+    const std::size_t workers = 2;
     ASSERT_TRUE(wait_until([&] { return workers_of(run.pid()).size() == workers; }, 20s)) << run.err();
     std::set<std::string> pids;
     ASSERT_TRUE(wait_until([&] {
@@ -55,7 +59,7 @@ void expect_serves_and_survives_a_kill(Process& run, int port, std::size_t worke
     for (int i = 0; i < 50; ++i) {
         if (pid_of(http_get(port)).empty()) ++failures;
     }
-    EXPECT_EQ(failures, 0);
+    EXPECT_LE(failures, lost_allowed);
     EXPECT_TRUE(wait_until([&] {
         const auto now = workers_of(run.pid());
         return now.size() == workers && std::find(now.begin(), now.end(), victim) == now.end();
@@ -94,7 +98,7 @@ TEST(Servers, NginxUsesTheInheritedSocketThroughItsNginxVariable) {
     if (!have("nginx") && !have("/usr/sbin/nginx")) GTEST_SKIP() << "nginx is not installed";
     TempDir dir;
     const std::string config = nginx_config(dir, "127.0.0.1:18973");
-    Process run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "-l", "127.0.0.1:18973", "-e", "NGINX=3;", "--",
+    Process run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "-l", "127.0.0.1:18973", "-e", "NGINX=3;", "--stop-signal", "QUIT", "--",
                         "/usr/sbin/nginx", "-p", dir.path(), "-c", config, "-g",
                         "pid " + dir.path() + "/nginx.{slot}.pid;"}));
     expect_serves_and_survives_a_kill(run, 18973);
@@ -105,9 +109,9 @@ TEST(Servers, NginxBindsItsOwnReuseportSocketsInChildMode) {
     TempDir dir;
     const std::string config = nginx_config(dir, "127.0.0.1:18974 reuseport");
     Process run(preforkctl({"-n", "2", "--backoff", "50ms..1s", "--socket-mode", "child", "-l", "127.0.0.1:18974",
-                        "--", "/usr/sbin/nginx", "-p", dir.path(), "-c", config, "-g",
+                        "--stop-signal", "QUIT", "--", "/usr/sbin/nginx", "-p", dir.path(), "-c", config, "-g",
                         "pid " + dir.path() + "/nginx.{slot}.pid;"}));
-    expect_serves_and_survives_a_kill(run, 18974);
+    expect_serves_and_survives_a_kill(run, 18974, 5);
 }
 
 TEST(Servers, NodeListensOnFd3) {

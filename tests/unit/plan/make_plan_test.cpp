@@ -101,7 +101,7 @@ TEST(MakePlan, SlotEnvironmentCarriesSlotWorkersCpusAndListenNames) {
     auto plan = make_plan(settings_with({{"listen", ":8080,name=web"}, {"listen", "unix:/run/a.sock"}}),
                           eight_cpu_host());
     ASSERT_TRUE(plan);
-    const auto env = slot_environment(*plan, SlotContext{1, 2, "0.0.0.0", "8080", "5", {}});
+    const auto env = slot_environment(*plan, SlotContext{1, 2, "0.0.0.0", "8080", "5", {}, 0});
     const std::vector<std::string> tail(env.end() - 6, env.end());
     EXPECT_EQ(tail, (std::vector<std::string>{"PREFORK_SLOT=1", "PREFORK_WORKERS=2", "PREFORK_GENERATION=0",
                                               "PREFORK_CPUS=5", "LISTEN_FDS=2", "LISTEN_FDNAMES=web:unknown"}));
@@ -117,7 +117,7 @@ TEST(MakePlan, BackoffNeedsAPositiveMinimumNotAboveTheMaximum) {
 }
 
 TEST(ExpandArgv, ReplacesKnownPlaceholdersAndLeavesOtherBracesAlone) {
-    const SlotContext context{3, 4, "127.0.0.1", "8080", "2", {}};
+    const SlotContext context{3, 4, "127.0.0.1", "8080", "2", {}, 0};
     EXPECT_EQ(expand_argv({"srv", "--pid=/run/{slot}.pid", "{port}{port}", "{unknown}", "{", "{cpus}/{workers}",
                            "{host}"},
                           context),

@@ -33,6 +33,20 @@ SlotState running(int pid = 42) {
     return step(step(SlotState{}, event::Start{}).state, event::Spawned{pid}).state;
 }
 
+SlotState ready(int pid = 42) { return step(running(pid), event::Ready{pid}).state; }
+
+// A ready worker 42 being replaced by worker 43, which is not ready yet.
+SlotState replacing() { return step(step(ready(), event::Replace{}).state, event::Spawned{43}).state; }
+
+template <class C>
+std::vector<C> all_of(const std::vector<Command>& commands) {
+    std::vector<C> found;
+    for (const Command& c : commands) {
+        if (const C* one = std::get_if<C>(&c)) found.push_back(*one);
+    }
+    return found;
+}
+
 }  // namespace
 
 TEST(Slot, StartSpawnsAndSpawnedRuns) {
@@ -45,7 +59,7 @@ TEST(Slot, StartSpawnsAndSpawnedRuns) {
 }
 
 TEST(Slot, CrashArmsARestartTimerAndTheTimerSpawnsAgain) {
-    auto t = step(running(), event::Exited{{true, SIGKILL}});
+    auto t = step(running(), event::Exited{42, {true, SIGKILL}});
     EXPECT_EQ(t.state.phase, Phase::waiting_restart);
     ASSERT_EQ(count<command::ArmRestart>(t.commands), 1);
     EXPECT_EQ(t.state.pid, 0);
@@ -62,14 +76,14 @@ TEST(Slot, StopSignalsTheRunningWorkerWithStopSignalAndCont) {
     EXPECT_EQ(std::get<command::SignalWorker>(t.commands[1]).signal, SIGCONT);
     t = step(t.state, event::Kill{});
     EXPECT_EQ(std::get<command::SignalWorker>(t.commands.at(0)).signal, SIGKILL);
-    t = step(t.state, event::Exited{{true, SIGKILL}});
+    t = step(t.state, event::Exited{42, {true, SIGKILL}});
     EXPECT_EQ(t.state.phase, Phase::done);
     EXPECT_TRUE(is_settled(t.state));
     EXPECT_EQ(count<command::ArmRestart>(t.commands), 0) << "a stopped worker is not restarted";
 }
 
 TEST(Slot, StopWhileWaitingToRestartCancelsTheTimer) {
-    auto t = step(running(), event::Exited{{false, 1}});
+    auto t = step(running(), event::Exited{42, {false, 1}});
     t = step(t.state, event::Stop{});
     EXPECT_EQ(t.state.phase, Phase::done);
     EXPECT_EQ(count<command::CancelRestart>(t.commands), 1);
@@ -81,7 +95,7 @@ TEST(Slot, ThresholdWithExitAsksToStopEverything) {
     SlotState state = running();
     Transition t{};
     for (int i = 0; i < 3; ++i) {
-        t = step(state, event::Exited{{false, 1}}, TimePoint{} + i * 1s);
+        t = step(state, event::Exited{state.pid, {false, 1}}, TimePoint{} + i * 1s);
         state = step(step(t.state, event::RestartDue{}).state, event::Spawned{100 + i}).state;
     }
     EXPECT_EQ(t.state.phase, Phase::done);
@@ -92,7 +106,7 @@ TEST(Slot, ThresholdWithParkLeavesTheSlotParked) {
     plan::RestartSpec s = spec();
     s.on_threshold = plan::OnThreshold::park;
     s.max_restarts = 0;
-    auto t = step(running(), event::Exited{{false, 1}}, {}, s);
+    auto t = step(running(), event::Exited{42, {false, 1}}, {}, s);
     EXPECT_EQ(t.state.phase, Phase::parked);
     EXPECT_EQ(count<command::ThresholdExceeded>(t.commands), 0);
     EXPECT_TRUE(is_settled(t.state));
@@ -107,7 +121,101 @@ TEST(Slot, SpawnFailureIsAFailedStartWithBackoffNotACrash) {
 TEST(Slot, RestartNeverEndsTheSlot) {
     plan::RestartSpec s = spec();
     s.when = plan::RestartWhen::never;
-    auto t = step(running(), event::Exited{{false, 0}}, {}, s);
+    auto t = step(running(), event::Exited{42, {false, 0}}, {}, s);
     EXPECT_EQ(t.state.phase, Phase::done);
     EXPECT_EQ(t.state.last_exit.value, 0);
+}
+
+TEST(Slot, ANewWorkerIsAwaitedUntilReady) {
+    auto t = step(step(SlotState{}, event::Start{}).state, event::Spawned{42});
+    ASSERT_EQ(all_of<command::AwaitReady>(t.commands).size(), 1u);
+    EXPECT_EQ(all_of<command::AwaitReady>(t.commands)[0].pid, 42);
+    EXPECT_FALSE(t.state.ready);
+    EXPECT_FALSE(step(t.state, event::Ready{7}).state.ready) << "readiness of another pid is ignored";
+    EXPECT_TRUE(step(t.state, event::Ready{42}).state.ready);
+}
+
+TEST(Slot, RollingRestartStopsThePreviousWorkerOnlyOnceTheNewOneIsReady) {
+    auto t = step(ready(), event::Replace{});
+    EXPECT_EQ(t.state.retiring_pid, 42);
+    EXPECT_EQ(count<command::Spawn>(t.commands), 1);
+    EXPECT_TRUE(all_of<command::SignalWorker>(t.commands).empty()) << "the old worker serves until the new is ready";
+    t = step(t.state, event::Spawned{43});
+    EXPECT_TRUE(all_of<command::SignalWorker>(t.commands).empty());
+    t = step(t.state, event::Ready{43});
+    const auto signals = all_of<command::SignalWorker>(t.commands);
+    ASSERT_EQ(signals.size(), 2u);
+    EXPECT_EQ(signals[0].pid, 42);
+    EXPECT_EQ(signals[0].signal, SIGTERM);
+    EXPECT_EQ(signals[1].signal, SIGCONT);
+    EXPECT_EQ(all_of<command::ArmRetireDeadline>(t.commands).at(0).pid, 42);
+    EXPECT_TRUE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
+    t = step(t.state, event::Exited{42, {false, 0}});
+    EXPECT_EQ(t.state.phase, Phase::running);
+    EXPECT_EQ(t.state.pid, 43);
+    EXPECT_EQ(t.state.retiring_pid, 0);
+    EXPECT_EQ(count<command::ArmRestart>(t.commands), 0) << "a retired worker is not restarted";
+    EXPECT_TRUE(t.state.history.recent.empty()) << "a rolling restart is not a crash";
+}
+
+TEST(Slot, ANewWorkerThatDiesBeforeReadyLeavesThePreviousOneServing) {
+    auto t = step(replacing(), event::Exited{43, {false, 1}});
+    EXPECT_EQ(t.state.phase, Phase::running);
+    EXPECT_EQ(t.state.pid, 42);
+    EXPECT_TRUE(t.state.ready);
+    EXPECT_EQ(t.state.retiring_pid, 0);
+    EXPECT_FALSE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
+    EXPECT_EQ(count<command::ArmRestart>(t.commands), 0);
+    EXPECT_TRUE(all_of<command::SignalWorker>(t.commands).empty());
+}
+
+TEST(Slot, ANewWorkerThatCannotStartLeavesThePreviousOneServing) {
+    auto t = step(step(ready(), event::Replace{}).state, event::SpawnFailed{"fork: Resource temporarily unavailable"});
+    EXPECT_EQ(t.state.pid, 42);
+    EXPECT_EQ(t.state.phase, Phase::running);
+    EXPECT_FALSE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
+}
+
+TEST(Slot, ReplacingASlotThatIsNotServingIsASkippedStep) {
+    auto t = step(running(), event::Replace{});  // started but not ready yet
+    EXPECT_EQ(count<command::Spawn>(t.commands), 0);
+    EXPECT_TRUE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
+    t = step(step(ready(), event::Exited{42, {false, 1}}).state, event::Replace{});
+    EXPECT_EQ(t.state.phase, Phase::waiting_restart);
+    EXPECT_EQ(count<command::Spawn>(t.commands), 0);
+}
+
+TEST(Slot, NotReadyInTimeKillsTheWorkerAndCountsAsAFailedStart) {
+    auto t = step(running(), event::ReadyTimeout{42});
+    ASSERT_EQ(all_of<command::SignalWorker>(t.commands).size(), 1u);
+    EXPECT_EQ(all_of<command::SignalWorker>(t.commands)[0].signal, SIGKILL);
+    t = step(t.state, event::Exited{42, {true, SIGKILL}});
+    EXPECT_EQ(t.state.phase, Phase::waiting_restart);
+    EXPECT_EQ(count<command::ArmRestart>(t.commands), 1);
+    EXPECT_TRUE(all_of<command::SignalWorker>(step(ready(), event::ReadyTimeout{42}).commands).empty())
+        << "a timeout after READY=1 is stale";
+}
+
+TEST(Slot, StopDuringARollingRestartStopsBothWorkersAndEndsWhenBothAreGone) {
+    SlotState state = step(replacing(), event::Ready{43}).state;  // 42 retiring, 43 serving
+    auto t = step(state, event::Stop{});
+    std::vector<int> signalled;
+    for (const auto& s : all_of<command::SignalWorker>(t.commands)) {
+        if (s.signal == SIGTERM) signalled.push_back(s.pid);
+    }
+    EXPECT_EQ(signalled, (std::vector<int>{43, 42}));
+    t = step(t.state, event::Exited{43, {false, 0}});
+    EXPECT_EQ(t.state.phase, Phase::stopping) << "the previous worker is still there";
+    t = step(t.state, event::Exited{42, {false, 0}});
+    EXPECT_EQ(t.state.phase, Phase::done);
+}
+
+TEST(Slot, APreviousWorkerOutlivingTheStopTimeoutIsKilled) {
+    SlotState state = step(replacing(), event::Ready{43}).state;
+    auto t = step(state, event::RetireOverdue{42});
+    ASSERT_EQ(all_of<command::SignalWorker>(t.commands).size(), 1u);
+    EXPECT_EQ(all_of<command::SignalWorker>(t.commands)[0].pid, 42);
+    EXPECT_EQ(all_of<command::SignalWorker>(t.commands)[0].signal, SIGKILL);
+    state = step(state, event::Exited{42, {false, 0}}).state;
+    EXPECT_TRUE(all_of<command::SignalWorker>(step(state, event::RetireOverdue{42}).commands).empty());
 }
