@@ -314,6 +314,7 @@ struct Connection {
     bool exit_after_flush = false;
     bool rejected = false;
     bool lingering = false;  // our side is shut down; discarding input until the peer closes
+    bool answered = false;   // at least one response was queued (a fresh connection awaits its first request)
 
     void reset(int new_fd) {
         fd = new_fd;
@@ -322,7 +323,7 @@ struct Connection {
         body_left = 0;
         output.clear();
         sent = 0;
-        close_after_flush = exit_after_flush = rejected = lingering = false;
+        close_after_flush = exit_after_flush = rejected = lingering = answered = false;
     }
     [[nodiscard]] bool idle() const { return lingering || (begin == end && body_left == 0 && output.empty()); }
 };
@@ -495,6 +496,11 @@ void Server::on_signal() {
 }
 
 void Server::begin_drain() {
+    // A connection this worker was woken for (EPOLLEXCLUSIVE wakes one waiter) is taken and served now;
+    // left in the queue it would wait for the next connection to wake a sibling.
+    if (!accept_paused_) {
+        for (const Listener& listener : listeners_) accept_from(listener);
+    }
     stopping_ = true;
     drain_deadline_ = now_millis() + kDrainMillis;
     if (!accept_paused_) unwatch_listeners();
@@ -502,7 +508,9 @@ void Server::begin_drain() {
     listeners_.clear();
     for (const auto& connection : connections_) {
         if (!connection || !connection->open) continue;
-        if (connection->idle()) {
+        // Idle keep-alive connections are closed (clients retry on those); a fresh connection that has not
+        // sent its request yet is not idle in that sense: it is answered (with Connection: close).
+        if (connection->idle() && connection->answered) {
             close_connection(*connection);
         } else {
             connection->close_after_flush = connection->close_after_flush || !connection->output.empty();
@@ -590,6 +598,7 @@ void Server::handle_requests(Connection& connection) {
             !keep_alive ? responses_.close : (request.http10 ? responses_.keep_alive_10 : responses_.keep_alive);
         const std::size_t size = request.head_only ? response.size() - responses_.body_size : response.size();
         connection.output.append(response, 0, size);
+        connection.answered = true;
         connection.close_after_flush = !keep_alive;
         connection.exit_after_flush = request.exit;
     }

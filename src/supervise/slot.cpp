@@ -152,7 +152,8 @@ Transition transition(SlotState state, const Event& event, TimePoint now, const 
             } else if constexpr (std::is_same_v<E, event::Exited>) {
                 return on_exit(state, ev, now, spec);
             } else if constexpr (std::is_same_v<E, event::Replace>) {
-                if (state.phase != Phase::running || !state.ready || state.retiring_pid != 0) {
+                // A worker that is not ready yet is replaced too: it runs the old generation.
+                if (state.phase != Phase::running || state.retiring_pid != 0) {
                     // Nothing to replace: a slot that is down starts its next worker with the new generation anyway.
                     return {state, {command::ReplaceDone{true}}};
                 }

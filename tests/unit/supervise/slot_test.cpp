@@ -176,13 +176,14 @@ TEST(Slot, ANewWorkerThatCannotStartLeavesThePreviousOneServing) {
     EXPECT_FALSE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
 }
 
-TEST(Slot, ReplacingASlotThatIsNotServingIsASkippedStep) {
-    auto t = step(running(), event::Replace{});  // started but not ready yet
-    EXPECT_EQ(count<command::Spawn>(t.commands), 0);
-    EXPECT_TRUE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
-    t = step(step(ready(), event::Exited{42, {false, 1}}).state, event::Replace{});
+TEST(Slot, ReplacingASlotThatIsDownIsASkippedStepButANotYetReadyWorkerIsReplaced) {
+    auto t = step(step(ready(), event::Exited{42, {false, 1}}).state, event::Replace{});
     EXPECT_EQ(t.state.phase, Phase::waiting_restart);
     EXPECT_EQ(count<command::Spawn>(t.commands), 0);
+    EXPECT_TRUE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
+    t = step(running(), event::Replace{});  // started but not ready yet: it runs the old generation
+    EXPECT_EQ(count<command::Spawn>(t.commands), 1);
+    EXPECT_EQ(t.state.retiring_pid, 42);
 }
 
 TEST(Slot, NotReadyInTimeKillsTheWorkerAndCountsAsAFailedStart) {
