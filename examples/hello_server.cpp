@@ -314,7 +314,6 @@ struct Connection {
     bool exit_after_flush = false;
     bool rejected = false;
     bool lingering = false;  // our side is shut down; discarding input until the peer closes
-    bool answered = false;   // at least one response was queued (a fresh connection awaits its first request)
 
     void reset(int new_fd) {
         fd = new_fd;
@@ -323,7 +322,7 @@ struct Connection {
         body_left = 0;
         output.clear();
         sent = 0;
-        close_after_flush = exit_after_flush = rejected = lingering = answered = false;
+        close_after_flush = exit_after_flush = rejected = lingering = false;
     }
     [[nodiscard]] bool idle() const { return lingering || (begin == end && body_left == 0 && output.empty()); }
 };
@@ -506,15 +505,12 @@ void Server::begin_drain() {
     if (!accept_paused_) unwatch_listeners();
     for (const Listener& listener : listeners_) ::close(listener.fd);
     listeners_.clear();
+    // Closing an idle keep-alive connection now would race with a request the client is sending on it (the
+    // kernel resets a socket closed with unread data). Instead every connection gets its next answer with
+    // "Connection: close", and only connections still silent at the drain deadline are closed.
     for (const auto& connection : connections_) {
-        if (!connection || !connection->open) continue;
-        // Idle keep-alive connections are closed (clients retry on those); a fresh connection that has not
-        // sent its request yet is not idle in that sense: it is answered (with Connection: close).
-        if (connection->idle() && connection->answered) {
-            close_connection(*connection);
-        } else {
-            connection->close_after_flush = connection->close_after_flush || !connection->output.empty();
-        }
+        if (!connection || !connection->open || connection->lingering) continue;
+        connection->close_after_flush = connection->close_after_flush || !connection->output.empty();
     }
 }
 
@@ -598,7 +594,6 @@ void Server::handle_requests(Connection& connection) {
             !keep_alive ? responses_.close : (request.http10 ? responses_.keep_alive_10 : responses_.keep_alive);
         const std::size_t size = request.head_only ? response.size() - responses_.body_size : response.size();
         connection.output.append(response, 0, size);
-        connection.answered = true;
         connection.close_after_flush = !keep_alive;
         connection.exit_after_flush = request.exit;
     }

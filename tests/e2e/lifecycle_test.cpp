@@ -208,7 +208,7 @@ TEST(Scaling, TtinAddsASlotAndTtouRemovesTheHighestButNeverTheLast) {
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
 
-TEST(Scaling, AnAddedReuseportSlotGetsASocketOfItsOwn) {
+TEST(Scaling, AnAddedReuseportSlotGetsASocketOfItsOwnAndRemovingTheSlotClosesIt) {
     Process run(preforkctl({"-n", "1", "--socket-mode", "reuseport", "-l", "127.0.0.1:0", "--", NOTIFY_WORKER_BIN}));
     ASSERT_TRUE(wait_until([&] { return started(run.out()).size() == 1; })) << run.err();
     run.signal(SIGTTIN);
@@ -222,6 +222,18 @@ TEST(Scaling, AnAddedReuseportSlotGetsASocketOfItsOwn) {
     EXPECT_THAT(first, HasSubstr("socket:"));
     EXPECT_THAT(second, HasSubstr("socket:"));
     EXPECT_NE(first, second);
+    // preforkctl holds each slot's socket; removing the slot closes it.
+    const auto preforkctl_holds = [&](const std::string& socket) {
+        for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(run.pid()) + "/fd")) {
+            std::error_code error;
+            if (std::filesystem::read_symlink(fd.path(), error).string() == socket) return true;
+        }
+        return false;
+    };
+    EXPECT_TRUE(preforkctl_holds(second));
+    run.signal(SIGTTOU);
+    EXPECT_TRUE(wait_until([&] { return !preforkctl_holds(second); })) << run.err();
+    EXPECT_TRUE(preforkctl_holds(first));
 }
 
 TEST(JobControl, TstpStopsTheWorkersAndPreforkctlAndContResumesThem) {

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Supervision benchmark (issue: supervision). Uses the example server and wrk (Debian package) on 127.0.0.1:
+#   1. rolling restarts (SIGHUP) of every worker under load, shared vs reuseport: failed requests and p99
+#      latency during the restarts beside a steady run;
+#   2. restart latency: how long a slot stays empty between a worker's death and its replacement's exec,
+#      minus the configured delay (fixture tests/fixtures/stamp_worker.cpp).
+# usage: tests/bench/supervise.sh [BUILD_DIR]     (default build/; build it first: cmake --build build)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build="${1:-build}"
+preforkctl="$build/src/preforkctl"
+server="$build/examples/hello_server"
+stamp_worker="$build/tests/stamp_worker"
+port=18991
+workers=2
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+command -v wrk >/dev/null || bash contrib/install-deps.sh wrk
+
+start() {  # start MODE -> sets pf
+    "$preforkctl" -n "$workers" --affinity --ready delay:100ms --socket-mode "$1" -l "127.0.0.1:$port" \
+        -- "$server" >"$log/out" 2>"$log/err" &
+    pf=$!
+    for _ in $(seq 200); do
+        [ "$(grep -c ' serving ' "$log/out" 2>/dev/null)" -ge "$workers" ] && return 0
+        sleep 0.05
+    done
+    echo "preforkctl did not start" >&2; cat "$log/err" >&2; exit 1
+}
+
+stop() {
+    kill -TERM "$pf"; wait "$pf" || true
+}
+
+summary() {  # summary WRK_OUTPUT -> "N requests, errors ..., non-2xx N, p99 X"
+    local requests errors non2xx p99
+    requests=$(awk '/requests in/ {print $1}' "$1")
+    errors=$(grep -o 'Socket errors:.*' "$1" || echo 'Socket errors: none')
+    non2xx=$(awk '/Non-2xx/ {print $NF}' "$1")
+    p99=$(awk '$1 == "99%" {print $2}' "$1")
+    printf '%s requests, %s, non-2xx %s, p99 %s' "$requests" "$errors" "${non2xx:-0}" "$p99"
+}
+
+echo "== rolling restarts under load (wrk -t2 -c32 --latency, keep-alive; $workers workers, --ready delay:100ms)"
+for mode in shared reuseport; do
+    start "$mode"
+    wrk -t2 -c32 -d5s --latency "http://127.0.0.1:$port/" >"$log/steady"
+    wrk -t2 -c32 -d12s --latency "http://127.0.0.1:$port/" >"$log/reload" &
+    wrk_pid=$!
+    sleep 1
+    for _ in $(seq 5); do
+        kill -HUP "$pf"
+        sleep 2
+    done
+    wait "$wrk_pid"
+    done_count=$(grep -c 'rolling restart done' "$log/err" || true)
+    stop
+    printf '%-9s steady:            %s\n' "$mode" "$(summary "$log/steady")"
+    printf '%-9s 5 rolling restarts: %s (%s completed)\n' "$mode" "$(summary "$log/reload")" "$done_count"
+done
+
+echo "== restart latency (a worker that lives 20 ms and exits 1, --backoff 1ms..1ms, 300 restarts)"
+stamps="$log/stamps"
+: >"$stamps"
+STAMP_FILE="$stamps" "$preforkctl" -n 1 -q --backoff 1ms..1ms --min-uptime 1ms --max-restarts 1000000 \
+    -- "$stamp_worker" 20 >/dev/null 2>&1 &
+pf=$!
+for _ in $(seq 600); do
+    [ "$(grep -c '^start' "$stamps")" -ge 301 ] && break
+    sleep 0.05
+done
+stop
+# Gap between each "exit" and the next "start", minus the 1 ms delay, in microseconds.
+awk '$1 == "exit" { died = $2 } $1 == "start" && died { print ($2 - died) / 1000 - 1000; died = 0 }' "$stamps" |
+    sort -n | awk '{ v[NR] = $1 } END {
+        printf "slot empty beyond the delay: median %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us (%d restarts)\n",
+               v[int(NR * 0.5)], v[int(NR * 0.9)], v[int(NR * 0.99)], v[NR], NR }'
