@@ -191,9 +191,18 @@ std::string http_get(int port, const std::string& path) {
 namespace {
 
 // Fields of /proc/PID/stat after the command name: state is [0], ppid is [1].
+// /proc/PID/stat, or "" once the process is gone (a read can fail with ESRCH half-way).
+std::string read_stat(pid_t pid) {
+    const int fd = ::open(("/proc/" + std::to_string(pid) + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return "";
+    char buffer[1024];
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    ::close(fd);
+    return n > 0 ? std::string(buffer, static_cast<std::size_t>(n)) : "";
+}
+
 std::vector<std::string> stat_fields(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string text = read_stat(pid);
     const auto close = text.rfind(')');
     std::vector<std::string> fields;
     if (close == std::string::npos) return fields;
@@ -205,10 +214,12 @@ std::vector<std::string> stat_fields(pid_t pid) {
 
 }  // namespace
 
-bool is_stopped(pid_t pid) {
+char process_state(pid_t pid) {
     const auto fields = stat_fields(pid);
-    return !fields.empty() && fields[0] == "T";
+    return fields.empty() || fields[0].empty() ? '?' : fields[0][0];
 }
+
+bool is_stopped(pid_t pid) { return process_state(pid) == 'T'; }
 
 pid_t parent_of(pid_t pid) {
     const auto fields = stat_fields(pid);

@@ -88,6 +88,9 @@ bool is_alive(pid_t pid);
 /// Lines of `text` that contain `needle`.
 std::vector<std::string> lines_with(const std::string& text, const std::string& needle);
 
+/// State letter of `pid` from /proc/PID/stat (R, S, T, Z, ...), or '?' when it is gone.
+char process_state(pid_t pid);
+
 /// True when `pid` is stopped (SIGSTOP, SIGTSTP): state T in /proc/PID/stat.
 bool is_stopped(pid_t pid);
 

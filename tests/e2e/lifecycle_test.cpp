@@ -84,12 +84,6 @@ private:
     std::vector<std::string> messages_;
 };
 
-char process_state(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto close = text.rfind(')');
-    return close == std::string::npos || close + 2 >= text.size() ? '?' : text[close + 2];
-}
 
 }  // namespace
 
@@ -232,7 +226,7 @@ TEST(Scaling, AnAddedReuseportSlotGetsASocketOfItsOwnAndRemovingTheSlotClosesIt)
     };
     EXPECT_TRUE(preforkctl_holds(second));
     run.signal(SIGTTOU);
-    EXPECT_TRUE(wait_until([&] { return !preforkctl_holds(second); })) << run.err();
+    EXPECT_TRUE(wait_until([&] { return !preforkctl_holds(second); }, 20s)) << run.err() << run.out();
     EXPECT_TRUE(preforkctl_holds(first));
 }
 

@@ -18,12 +18,6 @@ using namespace e2e;
 
 namespace {
 
-char process_state(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const auto close = text.rfind(')');
-    return close == std::string::npos || close + 2 >= text.size() ? '?' : text[close + 2];
-}
 
 // A program on the slave side of a new pseudo-terminal, as its session leader and foreground job.
 class OnTerminal {
