@@ -91,7 +91,9 @@ std::string describe_plan(const Plan& plan) {
         << (r.on_threshold == OnThreshold::exit ? "exit" : "park the slot") << "\n";
     out << "stop:         " << signal_name(plan.stop.signal) << ", SIGKILL after " << format_duration(plan.stop.timeout)
         << "\n";
-    out << "output:       " << to_text(plan.log.format) << " (name " << plan.log.name << ")\n";
+    out << "output:       " << to_text(plan.log.format) << " (name " << plan.log.name << ", max line "
+        << plan.log.max_line << " bytes, on overflow " << (plan.log.overflow == LogOverflow::block ? "block" : "drop")
+        << ")\n";
     if (plan.chdir) {
         out << "directory:    " << *plan.chdir << "\n";
     }
