@@ -39,6 +39,12 @@ public:
     template <class Emit>
     void flush_if_waiting_since(SteadyTime cutoff, Emit&& emit);
 
+    /// Restarts the wait of the unterminated line at `now`: the time it spent unread in a pipe that was
+    /// deliberately not read (back-pressure) does not count against it.
+    void restart_partial_clock(SteadyTime now) {
+        if (!partial_.empty()) partial_since_ = now;
+    }
+
     [[nodiscard]] bool has_partial() const { return !partial_.empty(); }
     /// When the first byte of the buffered unterminated line arrived, if there is one.
     [[nodiscard]] std::optional<SteadyTime> partial_since() const {

@@ -260,7 +260,8 @@ void Relay::Impl::after_lines(Stream& stream) {
 void Relay::Impl::arm_partial_timer() {
     std::optional<SteadyTime> oldest;
     for (const auto& stream : streams_) {
-        if (!stream) continue;
+        // A paused stream's line is held back by us, not by the worker: its rest may be in the pipe.
+        if (!stream || stream->paused) continue;
         const auto since = stream->framer.partial_since();
         if (since && (!oldest || *since < *oldest)) oldest = since;
     }
@@ -277,7 +278,7 @@ void Relay::Impl::on_partial_timer() {
     const SteadyTime cutoff = std::chrono::steady_clock::now() - options_.partial_line_timeout;
     std::string timestamp;
     for (const auto& stream : streams_) {
-        if (!stream) continue;
+        if (!stream || stream->paused) continue;
         const auto since = stream->framer.partial_since();
         if (!since || *since > cutoff) continue;
         if (timestamp.empty()) timestamp = timestamp_now();
@@ -349,13 +350,16 @@ void Relay::Impl::resume_paused(Output& output) {
     if (output.paused.empty() || !output.gate.may_resume(output.sink.queued())) return;
     std::vector<Stream*> resumed;
     resumed.swap(output.paused);
+    const SteadyTime now = std::chrono::steady_clock::now();
     for (Stream* stream : resumed) {
         stream->paused = false;
+        stream->framer.restart_partial_clock(now);
         if (!stream->busy) {
             stream->busy = true;
             asio::post(io_, [this, stream] { pump(*stream); });
         }
     }
+    if (!partial_timer_armed_ && !finishing_) arm_partial_timer();
 }
 
 void Relay::Impl::report(Output& output, bool final) {
