@@ -56,9 +56,24 @@ std::string format_timestamp(std::chrono::system_clock::time_point when) {
     return std::string(text, n);
 }
 
-void append_json_string(std::string& out, std::string_view text) {
+namespace {
+
+template <class Out>
+void append_json_text(Out& out, std::string_view text) {
     static const char hex[] = "0123456789abcdef";
     while (!text.empty()) {
+        // Printable ASCII other than '"' and '\\' goes out as it is, a run at a time.
+        std::size_t plain = 0;
+        while (plain < text.size()) {
+            const auto c = static_cast<unsigned char>(text[plain]);
+            if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\') break;
+            ++plain;
+        }
+        if (plain > 0) {
+            out.append(text.substr(0, plain));
+            text.remove_prefix(plain);
+            continue;
+        }
         const auto c = static_cast<unsigned char>(text.front());
         if (c == '"' || c == '\\') {
             out += '\\';
@@ -73,7 +88,7 @@ void append_json_string(std::string& out, std::string_view text) {
             out += "\\u00";
             out += hex[c >> 4];
             out += hex[c & 0xF];
-        } else if (c >= 0x80) {
+        } else {
             const std::size_t length = utf8_sequence_length(text);
             if (length == 0) {
                 out += "\\ufffd";
@@ -83,12 +98,14 @@ void append_json_string(std::string& out, std::string_view text) {
             out.append(text.substr(0, length));
             text.remove_prefix(length);
             continue;
-        } else {
-            out += static_cast<char>(c);
         }
         text.remove_prefix(1);
     }
 }
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) { append_json_text(out, text); }
 
 LineFormatter::LineFormatter(OutputOptions options) : options_(std::move(options)) {
     label_width_ = options_.name.size() + 1 + std::to_string(options_.slots > 0 ? options_.slots - 1 : 0).size();
@@ -119,7 +136,7 @@ void LineFormatter::set_pid(int slot, int pid) {
     text.json_fields[1] = common + ",\"stream\":\"stderr\"";
 }
 
-void LineFormatter::append(std::string& out, int slot, Stream stream, const Line& line, std::string_view timestamp) {
+void LineFormatter::append(ByteBuffer& out, int slot, Stream stream, const Line& line, std::string_view timestamp) {
     switch (options_.format) {
         case Format::prefix: {
             const SlotText& text = slot_text(slot);
@@ -127,9 +144,7 @@ void LineFormatter::append(std::string& out, int slot, Stream stream, const Line
                 out.append(timestamp);
                 out += ' ';
             }
-            out.append(line.continuation ? text.continuation_prefix : text.line_prefix);
-            out.append(line.text);
-            out += '\n';
+            out.append_line(line.continuation ? text.continuation_prefix : text.line_prefix, line.text);
             break;
         }
         case Format::json: {
@@ -140,13 +155,12 @@ void LineFormatter::append(std::string& out, int slot, Stream stream, const Line
             out.append(text.json_fields[stream == Stream::out ? 0 : 1]);
             if (line.continuation) out += ",\"continuation\":true";
             out += ",\"line\":\"";
-            append_json_string(out, line.text);
+            append_json_text(out, line.text);
             out += "\"}\n";
             break;
         }
         case Format::raw:
-            out.append(line.text);
-            out += '\n';
+            out.append_line({}, line.text);
             break;
     }
 }

@@ -6,8 +6,10 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "logrelay/byte_buffer.hpp"
 #include "logrelay/line_framer.hpp"
 
 namespace preforkctl::logrelay {
@@ -45,7 +47,19 @@ public:
 
     /// Appends one formatted line (with its '\n') to `out`. `timestamp` is format_timestamp() of the
     /// moment the line's bytes were read; it is used by json and by --timestamps only.
-    void append(std::string& out, int slot, Stream stream, const Line& line, std::string_view timestamp);
+    void append(ByteBuffer& out, int slot, Stream stream, const Line& line, std::string_view timestamp);
+
+    /// The prefixes of `slot` ("NAME.SLOT | " and "NAME.SLOT + "), for a caller that appends many lines
+    /// of one slot in plain prefix format (no timestamps): see plain_prefix().
+    [[nodiscard]] std::pair<std::string_view, std::string_view> prefixes(int slot) {
+        if (options_.format == Format::raw) return {};
+        const SlotText& text = slot_text(slot);
+        return {text.line_prefix, text.continuation_prefix};
+    }
+    /// True when a line is exactly prefix + text + '\n' (prefix or raw format, no timestamps).
+    [[nodiscard]] bool plain_prefix() const {
+        return options_.format == Format::raw || (options_.format == Format::prefix && !options_.timestamps);
+    }
 
     [[nodiscard]] bool wants_timestamp() const {
         return options_.format == Format::json || (options_.format == Format::prefix && options_.timestamps);

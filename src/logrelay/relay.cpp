@@ -230,9 +230,19 @@ bool Relay::Impl::read_once(Stream& stream, bool& more) {
 }
 
 void Relay::Impl::relay_bytes(Stream& stream, std::string_view bytes) {
-    const std::string timestamp = timestamp_now();
-    stream.framer.feed(bytes, std::chrono::steady_clock::now(),
-                       [&](const Line& line) { add_line(stream, line, timestamp); });
+    Output& output = stream.output;
+    const SteadyTime now = std::chrono::steady_clock::now();
+    if (formatter_.plain_prefix() && output.gate.policy() == OverflowPolicy::block && !output.sink.broken()) {
+        // The hot path: nothing to decide per line, so a line costs one capacity check and two copies.
+        const auto [line_prefix, continuation_prefix] = formatter_.prefixes(stream.slot);
+        ByteBuffer& queue = output.sink.queue();
+        stream.framer.feed(bytes, now, [&](const Line& line) {
+            queue.append_line(line.continuation ? continuation_prefix : line_prefix, line.text);
+        });
+    } else {
+        const std::string timestamp = timestamp_now();
+        stream.framer.feed(bytes, now, [&](const Line& line) { add_line(stream, line, timestamp); });
+    }
     after_lines(stream);
 }
 
@@ -243,11 +253,11 @@ void Relay::Impl::add_line(Stream& stream, const Line& line, std::string_view ti
         return;
     }
     const std::size_t before = output.sink.queued();
-    std::string& queue = output.sink.queue();
+    ByteBuffer& queue = output.sink.queue();
     const std::size_t size_before = queue.size();
     formatter_.append(queue, stream.slot, stream.kind, line, timestamp);
     if (!output.gate.admit(before, queue.size() - size_before)) {
-        queue.resize(size_before);  // whole lines only: the line goes, nothing of it stays
+        queue.truncate(size_before);  // whole lines only: the line goes, nothing of it stays
         output.gate.count_dropped();
     }
 }

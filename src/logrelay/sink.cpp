@@ -47,7 +47,7 @@ WriteOutcome OutputSink::write_some() {
             return WriteOutcome::broken;
         }
         const std::string_view first(writing_.data() + written_, writing_.size() - written_);
-        const ssize_t n = write_two(fd_.get(), kind_, first, filling_);
+        const ssize_t n = write_two(fd_.get(), kind_, first, filling_.view());
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return WriteOutcome::would_block;

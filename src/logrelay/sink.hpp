@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "logrelay/byte_buffer.hpp"
 #include "sys/fd.hpp"
 
 namespace preforkctl::logrelay {
@@ -28,7 +29,7 @@ public:
     OutputSink(sys::Fd fd, SinkKind kind) : fd_(std::move(fd)), kind_(kind) {}
 
     /// The buffer to append whole lines to.
-    std::string& queue() { return filling_; }
+    ByteBuffer& queue() { return filling_; }
     /// Bytes queued and not yet written.
     [[nodiscard]] std::size_t queued() const { return writing_.size() - written_ + filling_.size(); }
 
@@ -48,9 +49,9 @@ private:
     sys::Fd fd_;
     SinkKind kind_ = SinkKind::closed;
     int error_ = 0;
-    std::string writing_;     // being written: bytes before written_ are out already
+    ByteBuffer writing_;      // being written: bytes before written_ are out already
     std::size_t written_ = 0;
-    std::string filling_;     // appended to while writing_ drains
+    ByteBuffer filling_;      // appended to while writing_ drains
 };
 
 /// Opens a sink for preforkctl's descriptor `fd` (1 or 2). Never changes the flags of `fd`'s open file
