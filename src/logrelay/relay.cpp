@@ -474,6 +474,7 @@ void Relay::finish() {
     impl.finish_output(*impl.stdout_);
     for (Impl::Output* output : {impl.stdout_.get(), impl.stderr_}) {
         impl.report(*output, true);
+        output->lost_to_closed += output->sink.discarded_lines();
         if (output->lost_to_closed > 0) {
             spdlog::warn("{} line{} of worker output could not be written to a closed {}", output->lost_to_closed,
                          output->lost_to_closed == 1 ? "" : "s", output->name);

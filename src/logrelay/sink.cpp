@@ -41,6 +41,10 @@ WriteOutcome OutputSink::write_some() {
         }
         if (writing_.empty()) return WriteOutcome::all_written;
         if (kind_ == SinkKind::closed) {
+            const std::string_view unwritten(writing_.data() + written_, writing_.size() - written_);
+            discarded_lines_ += static_cast<std::size_t>(std::count(unwritten.begin(), unwritten.end(), '\n'));
+            const std::string_view behind = filling_.view();
+            discarded_lines_ += static_cast<std::size_t>(std::count(behind.begin(), behind.end(), '\n'));
             writing_.clear();
             filling_.clear();
             written_ = 0;

@@ -44,11 +44,14 @@ public:
     [[nodiscard]] bool broken() const { return kind_ == SinkKind::closed; }
     /// errno of the write that broke the sink.
     [[nodiscard]] int error() const { return error_; }
+    /// Lines that were queued when the sink broke and were discarded.
+    [[nodiscard]] std::size_t discarded_lines() const { return discarded_lines_; }
 
 private:
     sys::Fd fd_;
     SinkKind kind_ = SinkKind::closed;
     int error_ = 0;
+    std::size_t discarded_lines_ = 0;
     ByteBuffer writing_;      // being written: bytes before written_ are out already
     std::size_t written_ = 0;
     ByteBuffer filling_;      // appended to while writing_ drains

@@ -53,8 +53,9 @@ TEST(OutputSink, AReaderThatIsGoneBreaksTheSinkForGoodAndDiscardsTheQueue) {
     ASSERT_EQ(::pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
     ::close(fds[0]);
     OutputSink sink(preforkctl::sys::Fd(fds[1]), SinkKind::nonblocking);
-    sink.queue().append("line\n");
+    sink.queue().append("line\nline\n");
     EXPECT_EQ(sink.write_some(), WriteOutcome::broken);
+    EXPECT_EQ(sink.discarded_lines(), 2u);
     EXPECT_TRUE(sink.broken());
     EXPECT_EQ(sink.error(), EPIPE);
     EXPECT_EQ(sink.queued(), 0u);
