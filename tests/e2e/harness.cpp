@@ -87,7 +87,7 @@ Process::Process(const std::vector<std::string>& args, const Options& options) {
     if (pid_ == 0) {
         ::setpgid(0, 0);
         ::dup2(out_pipe[1], 1);
-        ::dup2(err_pipe[1], 2);
+        ::dup2(options.stderr_to_stdout ? out_pipe[1] : err_pipe[1], 2);
         int devnull = ::open("/dev/null", O_RDONLY);
         ::dup2(devnull, 0);
         if (options.block_and_ignore_signals) {

@@ -50,6 +50,7 @@ struct Options {
     bool block_and_ignore_signals = false;  // start with SIGUSR1 blocked and SIGPIPE ignored (tini's sigconf test)
     bool leak_fd = false;                  // start with an extra fd (non-CLOEXEC) open at 50
     StdoutTo stdout_to = StdoutTo::captured;
+    bool stderr_to_stdout = false;         // 2>&1: stderr is the same pipe as stdout
 };
 
 /// A running preforkctl (or other program) with its stdout/stderr captured.
