@@ -37,6 +37,7 @@ public:
     }
 
     void append(const char* bytes, std::size_t n) {
+        if (n == 0) return;  // bytes may be null then, which memcpy does not allow
         reserve_more(n);
         std::memcpy(data_.get() + size_, bytes, n);
         size_ += n;
@@ -55,8 +56,8 @@ public:
     void append_line(std::string_view prefix, std::string_view text) {
         reserve_more(prefix.size() + text.size() + 1);
         char* at = data_.get() + size_;
-        std::memcpy(at, prefix.data(), prefix.size());
-        std::memcpy(at + prefix.size(), text.data(), text.size());
+        if (!prefix.empty()) std::memcpy(at, prefix.data(), prefix.size());
+        if (!text.empty()) std::memcpy(at + prefix.size(), text.data(), text.size());
         at[prefix.size() + text.size()] = '\n';
         size_ += prefix.size() + text.size() + 1;
     }
