@@ -102,7 +102,14 @@ OutputSink open_sink(int fd) {
         const int flags = ::fcntl(fd, F_GETFL);
         const int append = flags >= 0 ? (flags & O_APPEND) : 0;
         const int own = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | append);
-        if (own >= 0) return OutputSink(sys::Fd(own), SinkKind::nonblocking);
+        if (own >= 0) {
+            if (S_ISFIFO(about.st_mode)) {
+                // A bigger pipe (1 MiB, the default limit for unprivileged processes) means fewer EAGAIN and
+                // wake-up rounds for us and the reader; the reader only gains buffer. Best effort.
+                (void)::fcntl(own, F_SETPIPE_SZ, 1024 * 1024);
+            }
+            return OutputSink(sys::Fd(own), SinkKind::nonblocking);
+        }
         if (errno == ENXIO) return OutputSink();  // a FIFO whose reader is gone
         // No /proc (a bare chroot): plain writes, which can wait when the reader stalls.
     }

@@ -364,8 +364,9 @@ TEST(Output, DropModeDiscardsWholeLinesCountsThemAndSaysSo) {
     TempDir dir;
     Options options({"PROBE_DIR=" + dir.path()});
     options.stdout_to = StdoutTo::unread;
+    // 2 x ~4.5 MB against 1 MiB of backlog and a 1 MiB pipe.
     Process run(preforkctl({"-n", "2", "--restart", "never", "--log-overflow", "drop", "--", PROBE_WORKER_BIN,
-                            "--stdout-lines", "100000", "--exit", "0"}),
+                            "--stdout-lines", "200000", "--exit", "0"}),
                 options);
     // Nobody reads, yet the workers finish and preforkctl ends by itself.
     ASSERT_EQ(run.wait(30s), 0) << run.err();
