@@ -473,3 +473,21 @@ TEST(Output, AHugeLineIsSplitAtMaxLineWithBoundedMemory) {
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
+
+TEST(Output, InheritLetsWorkersWriteStraightToPreforkctlsStdoutAndStderr) {
+    Process run(preforkctl({"-n", "2", "--restart", "never", "--log-format", "inherit", "--", PROBE_WORKER_BIN,
+                            "--stdout-lines", "2", "--stderr-lines", "1", "--exit", "0"}));
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(lines_with(run.out(), "out ").size(), 4u) << run.out();
+    EXPECT_TRUE(lines_with(run.out(), " | ").empty()) << "no prefix: no relay at all";
+    EXPECT_EQ(lines_with(run.err(), "err 1 pid=").size(), 2u) << run.err();
+    EXPECT_FALSE(lines_with(run.err(), "preforkctl: info: starting 2 workers").empty()) << run.err();
+}
+
+TEST(Output, TimestampsAreUtcWithMillisecondsBeforeThePrefix) {
+    Process run(preforkctl({"-n", "1", "--restart", "never", "--timestamps", "--", PROBE_WORKER_BIN, "--stdout-lines",
+                            "1", "--exit", "0"}));
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    EXPECT_THAT(run.out(), ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z "
+                                                   "probe_worker\\.0 \\| out 1 pid=[0-9]+\n"));
+}
