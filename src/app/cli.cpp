@@ -29,7 +29,8 @@ CommandLine parse_command_line(int argc, char** argv) {
     app.get_formatter()->column_width(36);
 
     std::string workers, cpus, socket_mode, restart, restart_window, backoff, min_uptime, on_threshold;
-    std::string stop_signal, stop_timeout, ready, ready_timeout, log_format, color, name, chdir, config_file, fd_env, user;
+    std::string stop_signal, stop_timeout, ready, ready_timeout, log_format, log_overflow, color, name, chdir;
+    std::string config_file, fd_env, user;
     std::int64_t max_restarts = 0;
     std::int64_t max_line = 0;
     std::vector<std::string> listen, env, command;
@@ -79,6 +80,9 @@ CommandLine parse_command_line(int argc, char** argv) {
     auto* o_max_line = app.add_option("--max-line", max_line,
                                       "Split lines longer than this many bytes (default 16384); pieces after the "
                                       "first are marked '+'");
+    auto* o_log_overflow = app.add_option("--log-overflow", log_overflow,
+                                          "When preforkctl's stdout/stderr cannot keep up: block (default: stop "
+                                          "reading workers, lossless) or drop (discard and count whole lines)");
     auto* o_name = app.add_option("--name", name, "NAME in the output prefix (default: the command's basename)");
     auto* o_chdir = app.add_option("--chdir", chdir, "Working directory of the workers");
     auto* o_env = app.add_option("-e,--env", env, "Extra worker environment K=V, repeatable");
@@ -155,6 +159,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     flag(o_timestamps, timestamps, s.timestamps);
     text(o_color, color, s.color);
     number(o_max_line, max_line, s.max_line);
+    text(o_log_overflow, log_overflow, s.log_overflow);
     text(o_name, name, s.name);
     text(o_chdir, chdir, s.chdir);
     for (const std::string& value : env) s.env.push_back({value, o_env->get_name()});

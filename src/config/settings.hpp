@@ -39,6 +39,7 @@ struct Settings {
     std::optional<Setting<bool>> timestamps;
     std::optional<Setting<std::string>> color;
     std::optional<Setting<std::int64_t>> max_line;
+    std::optional<Setting<std::string>> log_overflow;  // "block" or "drop"
     std::optional<Setting<std::string>> name;          // prefix of output lines; default: command basename
     std::optional<Setting<std::string>> chdir;
     std::vector<Setting<std::string>> env;             // "K=V"

@@ -36,6 +36,7 @@ Settings merge(Settings base, const Settings& overrides) {
     take(base.timestamps, overrides.timestamps);
     take(base.color, overrides.color);
     take(base.max_line, overrides.max_line);
+    take(base.log_overflow, overrides.log_overflow);
     take(base.name, overrides.name);
     take(base.chdir, overrides.chdir);
     base.env.insert(base.env.end(), overrides.env.begin(), overrides.env.end());
@@ -256,6 +257,7 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "timestamps") return boolean(key, node, s.timestamps);
     if (key == "color") return text(key, node, s.color);
     if (key == "max-line") return integer(key, node, s.max_line);
+    if (key == "log-overflow") return text(key, node, s.log_overflow);
     if (key == "name") return text(key, node, s.name);
     if (key == "chdir") return text(key, node, s.chdir);
     if (key == "env") return env(key, node);

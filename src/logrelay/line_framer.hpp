@@ -1,14 +1,18 @@
 #pragma once
-// LineFramer: bytes in, whole lines out. Pure; memory bounded by max_line per stream.
+// LineFramer: bytes in, whole lines out. Pure (time is a parameter); memory bounded by max_line per stream.
 
+#include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace preforkctl::logrelay {
 
-/// One line without its '\n'. A line longer than max_line arrives in pieces: every piece after the
-/// first has `continuation` set.
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+/// One line without its '\n'. A line longer than max_line, or one that waited too long for its newline,
+/// arrives in pieces: every piece after the first has `continuation` set.
 struct Line {
     std::string_view text;
     bool continuation = false;
@@ -18,29 +22,57 @@ class LineFramer {
 public:
     explicit LineFramer(std::size_t max_line) : max_line_(max_line) {}
 
-    /// Feeds bytes; calls emit(const Line&) for each complete line (or max_line piece).
+    /// Feeds bytes that arrived at `now`; calls emit(const Line&) for each complete line (or max_line piece).
     template <class Emit>
-    void feed(std::string_view bytes, Emit&& emit);
+    void feed(std::string_view bytes, SteadyTime now, Emit&& emit);
+    template <class Emit>
+    void feed(std::string_view bytes, Emit&& emit) {
+        feed(bytes, SteadyTime{}, emit);
+    }
 
     /// Emits the buffered unterminated line, if any, as a complete line (EOF, or worker death).
     template <class Emit>
     void flush(Emit&& emit);
 
+    /// Emits the unterminated line if its first byte arrived at or before `cutoff`. What the worker writes
+    /// next continues that line (marked as a continuation), so a slow line is shown, not held back.
+    template <class Emit>
+    void flush_if_waiting_since(SteadyTime cutoff, Emit&& emit);
+
+    /// Restarts the wait of the unterminated line at `now`: the time it spent unread in a pipe that was
+    /// deliberately not read (back-pressure) does not count against it.
+    void restart_partial_clock(SteadyTime now) {
+        if (!partial_.empty()) partial_since_ = now;
+    }
+
     [[nodiscard]] bool has_partial() const { return !partial_.empty(); }
+    /// When the first byte of the buffered unterminated line arrived, if there is one.
+    [[nodiscard]] std::optional<SteadyTime> partial_since() const {
+        return partial_.empty() ? std::nullopt : std::optional<SteadyTime>(partial_since_);
+    }
 
 private:
     template <class Emit>
     void emit_piece(std::string_view text, Emit& emit) {
+        // An empty continuation is what is left of a line whose start was already emitted at --max-line
+        // or after the partial-line timeout: the newline alone carries nothing worth a line of its own.
+        if (text.empty() && continuing_) return;
         emit(Line{text, continuing_});
+    }
+
+    void keep(std::string_view bytes, SteadyTime now) {
+        if (partial_.empty()) partial_since_ = now;
+        partial_.append(bytes);
     }
 
     std::size_t max_line_;
     std::string partial_;
-    bool continuing_ = false;  // the next piece continues a line that was split at max_line
+    SteadyTime partial_since_{};
+    bool continuing_ = false;  // the next piece continues a line that was already partly emitted
 };
 
 template <class Emit>
-void LineFramer::feed(std::string_view bytes, Emit&& emit) {
+void LineFramer::feed(std::string_view bytes, SteadyTime now, Emit&& emit) {
     while (!bytes.empty()) {
         const std::size_t room = max_line_ - partial_.size();
         const std::size_t newline = bytes.substr(0, room + 1).find('\n');
@@ -57,13 +89,13 @@ void LineFramer::feed(std::string_view bytes, Emit&& emit) {
             bytes.remove_prefix(newline + 1);
         } else if (bytes.size() >= room) {
             // No newline within the limit: emit max_line bytes as a piece; the rest continues it.
-            partial_.append(bytes.substr(0, room));
+            keep(bytes.substr(0, room), now);
             emit_piece(partial_, emit);
             partial_.clear();
             continuing_ = true;
             bytes.remove_prefix(room);
         } else {
-            partial_.append(bytes);
+            keep(bytes, now);
             return;
         }
     }
@@ -76,6 +108,14 @@ void LineFramer::flush(Emit&& emit) {
         partial_.clear();
     }
     continuing_ = false;
+}
+
+template <class Emit>
+void LineFramer::flush_if_waiting_since(SteadyTime cutoff, Emit&& emit) {
+    if (partial_.empty() || partial_since_ > cutoff) return;
+    emit_piece(partial_, emit);
+    partial_.clear();
+    continuing_ = true;
 }
 
 }  // namespace preforkctl::logrelay

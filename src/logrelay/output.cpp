@@ -1,31 +1,12 @@
 #include "logrelay/output.hpp"
 
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
+#include <cstdio>
 #include <ctime>
+#include <iterator>
 
 namespace preforkctl::logrelay {
 
 namespace {
-
-constexpr std::size_t kFlushThreshold = 64 * 1024;
-
-void append_timestamp(std::string& out) {
-    const auto now = std::chrono::system_clock::now();
-    const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-    const auto millis =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-    std::tm utc{};
-    ::gmtime_r(&seconds, &utc);
-    char text[40];
-    const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-    out.append(text, n);
-    char frac[8];
-    const int m = std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(millis));
-    out.append(frac, static_cast<std::size_t>(m));
-}
 
 // Length of the valid UTF-8 sequence at the start of `s`, or 0 when it is not valid.
 std::size_t utf8_sequence_length(std::string_view s) {
@@ -48,26 +29,51 @@ std::size_t utf8_sequence_length(std::string_view s) {
     return length;
 }
 
-void write_all(int fd, std::string& buffer) {
-    std::size_t done = 0;
-    while (done < buffer.size()) {
-        const ssize_t n = ::write(fd, buffer.data() + done, buffer.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            break;  // EPIPE or a closed stdout: the lines have nowhere to go
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    buffer.clear();
-}
-
 const char* const kColors[] = {"\033[36m", "\033[33m", "\033[32m", "\033[35m", "\033[34m", "\033[91m"};
+constexpr std::string_view kColorReset = "\033[0m";
 
 }  // namespace
 
-void append_json_string(std::string& out, std::string_view text) {
+bool resolve_color(ColorChoice choice, const char* no_color, bool stdout_is_tty) {
+    switch (choice) {
+        case ColorChoice::always: return true;
+        case ColorChoice::never: return false;
+        case ColorChoice::automatic: break;
+    }
+    return (no_color == nullptr || *no_color == '\0') && stdout_is_tty;
+}
+
+std::string format_timestamp(std::chrono::system_clock::time_point when) {
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
+    const auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count() % 1000;
+    std::tm utc{};
+    ::gmtime_r(&seconds, &utc);
+    char text[48];
+    std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+    const int m = std::snprintf(text + n, sizeof text - n, ".%03dZ", static_cast<int>(millis));
+    n += static_cast<std::size_t>(m > 0 ? m : 0);
+    return std::string(text, n);
+}
+
+namespace {
+
+template <class Out>
+void append_json_text(Out& out, std::string_view text) {
     static const char hex[] = "0123456789abcdef";
     while (!text.empty()) {
+        // Printable ASCII other than '"' and '\\' goes out as it is, a run at a time.
+        std::size_t plain = 0;
+        while (plain < text.size()) {
+            const auto c = static_cast<unsigned char>(text[plain]);
+            if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\') break;
+            ++plain;
+        }
+        if (plain > 0) {
+            out.append(text.substr(0, plain));
+            text.remove_prefix(plain);
+            continue;
+        }
         const auto c = static_cast<unsigned char>(text.front());
         if (c == '"' || c == '\\') {
             out += '\\';
@@ -82,7 +88,7 @@ void append_json_string(std::string& out, std::string_view text) {
             out += "\\u00";
             out += hex[c >> 4];
             out += hex[c & 0xF];
-        } else if (c >= 0x80) {
+        } else {
             const std::size_t length = utf8_sequence_length(text);
             if (length == 0) {
                 out += "\\ufffd";
@@ -92,76 +98,71 @@ void append_json_string(std::string& out, std::string_view text) {
             out.append(text.substr(0, length));
             text.remove_prefix(length);
             continue;
-        } else {
-            out += static_cast<char>(c);
         }
         text.remove_prefix(1);
     }
 }
 
-Output::Output(OutputOptions options, int out_fd, int err_fd)
-    : options_(std::move(options)), out_fd_(out_fd), err_fd_(err_fd) {
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) { append_json_text(out, text); }
+
+LineFormatter::LineFormatter(OutputOptions options) : options_(std::move(options)) {
     label_width_ = options_.name.size() + 1 + std::to_string(options_.slots > 0 ? options_.slots - 1 : 0).size();
 }
 
-void Output::add_prefix(std::string& out, int slot, const Line& line) const {
-    if (options_.timestamps) {
-        append_timestamp(out);
-        out += ' ';
+LineFormatter::SlotText& LineFormatter::slot_text(int slot) {
+    const auto index = static_cast<std::size_t>(slot);
+    while (slots_.size() <= index) {
+        const int number = static_cast<int>(slots_.size());
+        SlotText text;
+        std::string label = options_.name + "." + std::to_string(number);
+        if (label.size() < label_width_) label.append(label_width_ - label.size(), ' ');
+        const std::string color = options_.color ? kColors[slots_.size() % std::size(kColors)] : "";
+        const std::string reset = options_.color ? std::string(kColorReset) : "";
+        // '|' starts a line; '+' marks the continuation of a line split at --max-line or by the timeout.
+        text.line_prefix = color + label + " | " + reset;
+        text.continuation_prefix = color + label + " + " + reset;
+        slots_.push_back(std::move(text));
+        set_pid(number, 0);
     }
-    if (options_.color) {
-        out += kColors[static_cast<std::size_t>(slot) % std::size(kColors)];
-    }
-    const std::size_t start = out.size();
-    out += options_.name;
-    out += '.';
-    out += std::to_string(slot);
-    if (out.size() - start < label_width_) {
-        out.append(label_width_ - (out.size() - start), ' ');
-    }
-    // '|' starts a line; '+' marks the continuation of a line split at --max-line.
-    out += line.continuation ? " + " : " | ";
-    if (options_.color) {
-        out += "\033[0m";
-    }
-    out.append(line.text);
-    out += '\n';
+    return slots_[index];
 }
 
-void Output::add_json(std::string& out, int slot, int pid, Stream stream, const Line& line) const {
-    out += "{\"ts\":\"";
-    append_timestamp(out);
-    out += "\",\"slot\":";
-    out += std::to_string(slot);
-    out += ",\"pid\":";
-    out += std::to_string(pid);
-    out += stream == Stream::out ? ",\"stream\":\"stdout\"" : ",\"stream\":\"stderr\"";
-    if (line.continuation) {
-        out += ",\"continuation\":true";
-    }
-    out += ",\"line\":\"";
-    append_json_string(out, line.text);
-    out += "\"}\n";
+void LineFormatter::set_pid(int slot, int pid) {
+    SlotText& text = slot_text(slot);
+    const std::string common = ",\"slot\":" + std::to_string(slot) + ",\"pid\":" + std::to_string(pid);
+    text.json_fields[0] = common + ",\"stream\":\"stdout\"";
+    text.json_fields[1] = common + ",\"stream\":\"stderr\"";
 }
 
-void Output::add(int slot, int pid, Stream stream, const Line& line) {
-    std::string& out = stream == Stream::out ? out_buffer_ : err_buffer_;
+void LineFormatter::append(ByteBuffer& out, int slot, Stream stream, const Line& line, std::string_view timestamp) {
     switch (options_.format) {
-        case Format::prefix: add_prefix(out, slot, line); break;
-        case Format::json: add_json(out, slot, pid, stream, line); break;
+        case Format::prefix: {
+            const SlotText& text = slot_text(slot);
+            if (options_.timestamps) {
+                out.append(timestamp);
+                out += ' ';
+            }
+            out.append_line(line.continuation ? text.continuation_prefix : text.line_prefix, line.text);
+            break;
+        }
+        case Format::json: {
+            const SlotText& text = slot_text(slot);
+            out += "{\"ts\":\"";
+            out.append(timestamp);
+            out += '"';
+            out.append(text.json_fields[stream == Stream::out ? 0 : 1]);
+            if (line.continuation) out += ",\"continuation\":true";
+            out += ",\"line\":\"";
+            append_json_text(out, line.text);
+            out += "\"}\n";
+            break;
+        }
         case Format::raw:
-            out.append(line.text);
-            out += '\n';
+            out.append_line({}, line.text);
             break;
     }
-    if (out.size() >= kFlushThreshold) {
-        write_all(stream == Stream::out ? out_fd_ : err_fd_, out);
-    }
-}
-
-void Output::flush() {
-    if (!out_buffer_.empty()) write_all(out_fd_, out_buffer_);
-    if (!err_buffer_.empty()) write_all(err_fd_, err_buffer_);
 }
 
 }  // namespace preforkctl::logrelay

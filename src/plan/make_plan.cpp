@@ -322,6 +322,10 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
         }
         plan.log.max_line = static_cast<std::size_t>(settings.max_line->value);
     }
+    auto overflow = parse_choice<LogOverflow>(settings.log_overflow, "log-overflow", LogOverflow::block,
+                                              {{"block", LogOverflow::block}, {"drop", LogOverflow::drop}});
+    if (!overflow) return overflow.error();
+    plan.log.overflow = *overflow;
     plan.log.name = settings.name ? settings.name->value : basename_of(plan.command.front());
     if (plan.log.name.empty()) {
         return setting_error(*settings.name, "name", "must not be empty");

@@ -19,6 +19,7 @@ enum class RestartWhen { always, on_failure, never };
 enum class OnThreshold { exit, park };
 enum class LogFormat { prefix, json, raw, inherit };
 enum class ColorMode { automatic, always, never };
+enum class LogOverflow { block, drop };
 
 /// When and how often a slot's worker is restarted (§6).
 struct RestartSpec {
@@ -51,6 +52,7 @@ struct LogSpec {
     bool timestamps = false;
     ColorMode color = ColorMode::automatic;
     std::size_t max_line = 16 * 1024;
+    LogOverflow overflow = LogOverflow::block;  // when preforkctl's own stdout/stderr cannot keep up
     std::string name;  // NAME of "NAME.SLOT | "
 };
 

@@ -103,7 +103,9 @@ std::string describe_plan(const Plan& plan) {
     if (plan.notify_socket) {
         out << "systemd:      READY=1, RELOADING=1, STOPPING=1 and STATUS= to " << *plan.notify_socket << "\n";
     }
-    out << "output:       " << to_text(plan.log.format) << " (name " << plan.log.name << ")\n";
+    out << "output:       " << to_text(plan.log.format) << " (name " << plan.log.name << ", max line "
+        << plan.log.max_line << " bytes, on overflow " << (plan.log.overflow == LogOverflow::block ? "block" : "drop")
+        << ")\n";
     if (plan.chdir) {
         out << "directory:    " << *plan.chdir << "\n";
     }

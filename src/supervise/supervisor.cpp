@@ -6,7 +6,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,7 +15,7 @@
 #include <memory>
 #include <optional>
 
-#include "logrelay/output.hpp"
+#include "logrelay/relay.hpp"
 #include "plan/durations.hpp"
 #include "spawn/launch.hpp"
 #include "supervise/slot.hpp"
@@ -29,39 +28,28 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr std::size_t kReadChunk = 64 * 1024;
-
-logrelay::Format to_output_format(plan::LogFormat format) {
-    switch (format) {
-        case plan::LogFormat::json: return logrelay::Format::json;
-        case plan::LogFormat::raw: return logrelay::Format::raw;
+logrelay::RelayOptions relay_options(const plan::Plan& plan) {
+    logrelay::RelayOptions options;
+    options.pipes = plan.log.format != plan::LogFormat::inherit;
+    switch (plan.log.format) {
+        case plan::LogFormat::json: options.format = logrelay::Format::json; break;
+        case plan::LogFormat::raw: options.format = logrelay::Format::raw; break;
         case plan::LogFormat::prefix:
-        case plan::LogFormat::inherit: break;
+        case plan::LogFormat::inherit: options.format = logrelay::Format::prefix; break;
     }
-    return logrelay::Format::prefix;
-}
-
-bool use_color(const plan::LogSpec& log) {
-    switch (log.color) {
-        case plan::ColorMode::always: return true;
-        case plan::ColorMode::never: return false;
-        case plan::ColorMode::automatic: break;
+    switch (plan.log.color) {
+        case plan::ColorMode::automatic: options.color = logrelay::ColorChoice::automatic; break;
+        case plan::ColorMode::always: options.color = logrelay::ColorChoice::always; break;
+        case plan::ColorMode::never: options.color = logrelay::ColorChoice::never; break;
     }
-    const char* no_color = std::getenv("NO_COLOR");
-    return (no_color == nullptr || *no_color == '\0') && ::isatty(STDOUT_FILENO) == 1;
+    options.name = plan.log.name;
+    options.slots = plan.workers;
+    options.timestamps = plan.log.timestamps;
+    options.max_line = plan.log.max_line;
+    options.overflow = plan.log.overflow == plan::LogOverflow::drop ? logrelay::OverflowPolicy::drop
+                                                                      : logrelay::OverflowPolicy::block;
+    return options;
 }
-
-// One of a slot's two output streams. The pipe belongs to the slot: it is created once and outlives
-// every worker of the slot, so nothing written across a restart is lost.
-struct StreamRelay {
-    StreamRelay(asio::io_context& io, sys::Pipe pipe, std::size_t max_line)
-        : write_end(std::move(pipe.write_end)), reader(io, pipe.read_end.release()), framer(max_line) {}
-
-    sys::Fd write_end;                  // handed to each worker as fd 1 or 2
-    asio::posix::stream_descriptor reader;
-    logrelay::LineFramer framer;
-    std::array<char, kReadChunk> buffer{};
-};
 
 struct SlotRuntime {
     SlotRuntime(asio::io_context& io, plan::SlotSpec slot_spec)
@@ -72,11 +60,8 @@ struct SlotRuntime {
     asio::steady_timer restart_timer;
     asio::steady_timer ready_timer;    // --ready delay, or the --ready-timeout of notify
     asio::steady_timer retire_timer;   // rolling restart: --stop-timeout of the previous worker
-    std::unique_ptr<StreamRelay> out;
-    std::unique_ptr<StreamRelay> err;
     std::unique_ptr<asio::posix::stream_descriptor> notify;  // --ready notify: the newest worker's NOTIFY_SOCKET
     std::string notify_address;
-    int output_pid = 0;     // pid that relayed lines are attributed to
     bool removing = false;  // SIGTTOU: the slot goes away once its worker has stopped
 };
 
@@ -87,8 +72,7 @@ public:
           listeners_(listeners),
           signal_reader_(io_),
           stop_timer_(io_),
-          output_(logrelay::OutputOptions{to_output_format(plan.log.format), plan.log.name, plan.workers,
-                                          plan.log.timestamps, use_color(plan.log)}) {
+          relay_(io_, relay_options(plan)) {
         if (plan.user) {
             identity_ = spawn::Identity{plan.user->uid, plan.user->gid, plan.user->groups};
         }
@@ -108,9 +92,6 @@ private:
     void begin_stop(const char* why);
     void kill_all();
     void finish_if_settled();
-    void start_reading(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream);
-    void drain(SlotRuntime& slot);
-    void relay_bytes(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream, std::string_view bytes);
 
     Result<std::unique_ptr<SlotRuntime>> make_slot(const plan::SlotSpec& spec);
     void add_slot();
@@ -133,7 +114,7 @@ private:
     asio::io_context io_;
     asio::posix::stream_descriptor signal_reader_;
     asio::steady_timer stop_timer_;
-    logrelay::Output output_;
+    logrelay::Relay relay_;  // slots' output pipes and preforkctl's stdout/stderr
     std::vector<std::unique_ptr<SlotRuntime>> slots_;
     bool stopping_ = false;
     bool stop_requested_ = false;          // by SIGTERM/SIGINT
@@ -152,6 +133,7 @@ int Supervisor::run() {
     auto signal_fd = sys::open_signal_fd();
     if (!signal_fd) {
         spdlog::error("{}", signal_fd.error().message);
+        relay_.finish();
         return to_int(ExitCode::internal);
     }
     signal_reader_.assign(signal_fd->release());
@@ -165,6 +147,7 @@ int Supervisor::run() {
         auto slot = make_slot(spec);
         if (!slot) {
             spdlog::error("{}", slot.error().message);
+            relay_.finish();
             return to_int(ExitCode::internal);
         }
         slots_.push_back(std::move(*slot));
@@ -176,28 +159,18 @@ int Supervisor::run() {
     }
     finish_if_settled();
     io_.run();
-    output_.flush();
+    relay_.finish();
     if (exit_status_) return *exit_status_;
     // A stop that was asked for is clean, whatever the workers died of before; when the restart policy
     // let every slot end by itself, the first failure is the result.
     return stop_requested_ ? 0 : first_worker_failure_.value_or(0);
 }
 
+// A slot's pipes are opened once per slot number and kept for good (also when SIGTTOU removes the slot:
+// a slot added again later writes into them again).
 Result<std::unique_ptr<SlotRuntime>> Supervisor::make_slot(const plan::SlotSpec& spec) {
-    auto slot = std::make_unique<SlotRuntime>(io_, spec);
-    if (plan_.log.format != plan::LogFormat::inherit) {
-        auto out_pipe = sys::make_pipe();
-        if (!out_pipe) return out_pipe.error();
-        auto err_pipe = sys::make_pipe();
-        if (!err_pipe) return err_pipe.error();
-        (void)sys::set_nonblocking(out_pipe->read_end.get(), true);
-        (void)sys::set_nonblocking(err_pipe->read_end.get(), true);
-        slot->out = std::make_unique<StreamRelay>(io_, std::move(*out_pipe), plan_.log.max_line);
-        slot->err = std::make_unique<StreamRelay>(io_, std::move(*err_pipe), plan_.log.max_line);
-        start_reading(*slot, *slot->out, logrelay::Stream::out);
-        start_reading(*slot, *slot->err, logrelay::Stream::err);
-    }
-    return slot;
+    if (auto opened = relay_.open_slot(spec.slot); !opened) return opened.error();
+    return std::make_unique<SlotRuntime>(io_, spec);
 }
 
 void Supervisor::read_signals() {
@@ -262,7 +235,6 @@ void Supervisor::signal_workers(int signal) {
 // itself so the shell sees the job stopped. `fg` sends SIGCONT, which is passed on.
 void Supervisor::suspend_workers() {
     spdlog::info("SIGTSTP: stopping every worker (SIGCONT resumes them)");
-    output_.flush();
     signal_workers(SIGSTOP);
     if (::getpid() != 1) ::kill(::getpid(), SIGSTOP);
 }
@@ -286,7 +258,7 @@ void Supervisor::reap() {
             continue;
         }
         // Whatever the worker wrote before dying is relayed before anything else is said about it.
-        drain(*owner);
+        relay_.worker_exited(owner->spec.slot);
         // What is left of the dead worker's process group (e.g. an nginx worker whose master died) would
         // run on beside the replacement: ask it to go, gracefully (--stop-signal), so it finishes what it serves.
         if (::kill(-pid, plan_.stop.signal) == 0) {
@@ -388,13 +360,13 @@ void Supervisor::spawn(SlotRuntime& slot) {
     }
     request.listen_fds = listeners_.fds_for_slot(slot.spec.slot);
     request.identity = identity_;
-    request.stdout_fd = slot.out ? slot.out->write_end.get() : STDOUT_FILENO;
-    request.stderr_fd = slot.err ? slot.err->write_end.get() : STDERR_FILENO;
+    request.stdout_fd = relay_.worker_stdout(slot.spec.slot);
+    request.stderr_fd = relay_.worker_stderr(slot.spec.slot);
     request.cpu = slot.spec.cpu;
     request.chdir = plan_.chdir;
     const spawn::LaunchResult result = spawn::launch(request);
     if (!result.failure) {
-        slot.output_pid = result.pid;
+        relay_.worker_started(slot.spec.slot, result.pid);
         apply(slot, event::Spawned{result.pid});
         return;
     }
@@ -581,7 +553,6 @@ void Supervisor::remove_finished_slots() {
             ++it;
             continue;
         }
-        drain(slot);
         const auto number = static_cast<std::size_t>(slot.spec.slot);
         if (number < listeners_.per_slot.size()) listeners_.per_slot[number].clear();  // closes its sockets
         spdlog::debug("slot {} removed", slot.spec.slot);
@@ -622,48 +593,9 @@ void Supervisor::finish_if_settled() {
     for (auto& slot : slots_) {
         if (!is_settled(slot->state)) return;
     }
-    // Every slot is over: relay what is left and leave the loop.
-    for (auto& slot : slots_) {
-        drain(*slot);
-    }
-    output_.flush();
+    // Every slot is over: leave the loop (relay_.finish() then writes what is left).
     stop_timer_.cancel();
     io_.stop();
-}
-
-void Supervisor::start_reading(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream) {
-    relay.reader.async_read_some(asio::buffer(relay.buffer),
-                                 [this, &slot, &relay, stream](const boost::system::error_code& error, std::size_t n) {
-                                     if (error) return;
-                                     relay_bytes(slot, relay, stream, std::string_view(relay.buffer.data(), n));
-                                     output_.flush();
-                                     start_reading(slot, relay, stream);
-                                 });
-}
-
-void Supervisor::relay_bytes(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream,
-                             std::string_view bytes) {
-    relay.framer.feed(bytes, [&](const logrelay::Line& line) {
-        output_.add(slot.spec.slot, slot.output_pid, stream, line);
-    });
-}
-
-void Supervisor::drain(SlotRuntime& slot) {
-    for (auto [relay, stream] : {std::pair{slot.out.get(), logrelay::Stream::out},
-                                 std::pair{slot.err.get(), logrelay::Stream::err}}) {
-        if (relay == nullptr) continue;
-        for (;;) {
-            std::array<char, kReadChunk> chunk;
-            const ssize_t n = ::read(relay->reader.native_handle(), chunk.data(), chunk.size());
-            if (n <= 0) break;
-            relay_bytes(slot, *relay, stream, std::string_view(chunk.data(), static_cast<std::size_t>(n)));
-        }
-        // The dead worker's unterminated last line is its own: it must not merge with the next worker's.
-        relay->framer.flush([&](const logrelay::Line& line) {
-            output_.add(slot.spec.slot, slot.output_pid, stream, line);
-        });
-    }
-    output_.flush();
 }
 
 }  // namespace

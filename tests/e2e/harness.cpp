@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -56,6 +57,20 @@ Process::Process(const std::vector<std::string>& args, const Options& options) {
     int out_pipe[2];
     int err_pipe[2];
     if (::pipe2(out_pipe, O_CLOEXEC) < 0 || ::pipe2(err_pipe, O_CLOEXEC) < 0) throw std::runtime_error("pipe");
+    if (options.stdout_to == StdoutTo::terminal) {
+        // The harness reads the terminal's master side; preforkctl gets the slave as its stdout.
+        ::close(out_pipe[0]);
+        ::close(out_pipe[1]);
+        out_pipe[0] = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (out_pipe[0] < 0 || ::grantpt(out_pipe[0]) < 0 || ::unlockpt(out_pipe[0]) < 0) {
+            throw std::runtime_error("pty");
+        }
+        out_pipe[1] = ::open(::ptsname(out_pipe[0]), O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (out_pipe[1] < 0) throw std::runtime_error("pty slave");
+    } else if (options.stdout_to == StdoutTo::closed) {
+        ::close(out_pipe[0]);
+        out_pipe[0] = -1;
+    }
     std::vector<std::string> argv_strings = options.prefix;
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<char*> argv;
@@ -72,7 +87,7 @@ Process::Process(const std::vector<std::string>& args, const Options& options) {
     if (pid_ == 0) {
         ::setpgid(0, 0);
         ::dup2(out_pipe[1], 1);
-        ::dup2(err_pipe[1], 2);
+        ::dup2(options.stderr_to_stdout ? out_pipe[1] : err_pipe[1], 2);
         int devnull = ::open("/dev/null", O_RDONLY);
         ::dup2(devnull, 0);
         if (options.block_and_ignore_signals) {
@@ -90,7 +105,11 @@ Process::Process(const std::vector<std::string>& args, const Options& options) {
     }
     ::close(out_pipe[1]);
     ::close(err_pipe[1]);
-    out_reader_ = std::thread(read_all, out_pipe[0], std::ref(mutex_), std::ref(out_));
+    if (options.stdout_to == StdoutTo::unread) {
+        unread_fd_ = out_pipe[0];
+    } else if (out_pipe[0] >= 0) {
+        out_reader_ = std::thread(read_all, out_pipe[0], std::ref(mutex_), std::ref(out_));
+    }
     err_reader_ = std::thread(read_all, err_pipe[0], std::ref(mutex_), std::ref(err_));
 }
 
@@ -102,6 +121,7 @@ Process::~Process() {
     // Workers die with preforkctl (PDEATHSIG); their pipes then close and the readers finish.
     if (out_reader_.joinable()) out_reader_.join();
     if (err_reader_.joinable()) err_reader_.join();
+    if (unread_fd_ >= 0) ::close(unread_fd_);
 }
 
 std::string Process::out() {

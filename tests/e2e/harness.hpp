@@ -32,6 +32,14 @@ private:
     std::string path_;
 };
 
+/// What preforkctl's stdout is connected to.
+enum class StdoutTo {
+    captured,  // a pipe read by the harness (out())
+    unread,    // a pipe that nobody reads until the test reads stdout_reader() itself
+    closed,    // a pipe whose read end is already closed: every write fails with EPIPE
+    terminal,  // a pseudo-terminal, read by the harness (out(); newlines arrive as "\r\n")
+};
+
 /// How to start preforkctl.
 struct Options {
     Options() = default;
@@ -41,6 +49,8 @@ struct Options {
     std::vector<std::string> prefix;      // wrapper command, e.g. {"taskset", "-c", "1"}
     bool block_and_ignore_signals = false;  // start with SIGUSR1 blocked and SIGPIPE ignored (tini's sigconf test)
     bool leak_fd = false;                  // start with an extra fd (non-CLOEXEC) open at 50
+    StdoutTo stdout_to = StdoutTo::captured;
+    bool stderr_to_stdout = false;         // 2>&1: stderr is the same pipe as stdout
 };
 
 /// A running preforkctl (or other program) with its stdout/stderr captured.
@@ -58,9 +68,12 @@ public:
     /// Waits for the exit; returns the shell-style status (code, or 128+signal), or -1 on timeout.
     int wait(std::chrono::milliseconds deadline = 20s);
     [[nodiscard]] bool exited() const { return exited_; }
+    /// With StdoutTo::unread: the read end of preforkctl's stdout pipe (owned by the Process).
+    [[nodiscard]] int stdout_reader() const { return unread_fd_; }
 
 private:
     pid_t pid_ = -1;
+    int unread_fd_ = -1;
     bool exited_ = false;
     int status_ = -1;
     std::mutex mutex_;

@@ -31,6 +31,7 @@ TEST_F(TomlFile, ReadsEveryKindOfValueWithItsPosition) {
     auto settings = load_toml_settings(write(R"(workers = 4
 affinity = true
 stop_timeout = 5
+log-overflow = "drop"
 listen = [":8080", { address = "unix:/run/a.sock", name = "admin", mode = "0660" }]
 command = [
   "./server",
@@ -44,6 +45,8 @@ A = "1"
     EXPECT_EQ(settings->workers->origin, path_ + ":1:11");
     EXPECT_TRUE(settings->affinity->value);
     EXPECT_EQ(settings->stop_timeout->value, "5s");
+    EXPECT_EQ(settings->log_overflow->value, "drop");
+    EXPECT_EQ(settings->log_overflow->origin, path_ + ":4:16");
     ASSERT_EQ(settings->listen.size(), 2u);
     EXPECT_EQ(settings->listen[1].value, "unix:/run/a.sock,mode=0660,name=admin");
     EXPECT_EQ(settings->command->value, (std::vector<std::string>{"./server", "--flag"}));

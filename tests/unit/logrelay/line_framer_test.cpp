@@ -68,6 +68,62 @@ TEST(LineFramer, HugeLineFedInSmallChunksStaysBoundedAndArrivesWhole) {
     EXPECT_LE(longest, 1024u);
 }
 
+TEST(LineFramer, EmptyLinesAreLinesToo) {
+    EXPECT_EQ(frame(100, {"a\n\nb\n"}).lines, (std::vector<std::string>{"a", "", "b"}));
+}
+
+TEST(LineFramer, AnUnterminatedLineIsShownOnceItWaitedPastTheCutoffAndItsRestIsAContinuation) {
+    using namespace std::chrono_literals;
+    LineFramer framer(100);
+    Collected got;
+    auto emit = [&](const Line& line) {
+        got.lines.emplace_back(line.text);
+        got.continuation.push_back(line.continuation);
+    };
+    const SteadyTime start{};
+    framer.feed("Enter: ", start + 10ms, emit);
+    framer.feed("name", start + 300ms, emit);  // the wait counts from the first byte
+    EXPECT_EQ(framer.partial_since(), start + 10ms);
+    framer.flush_if_waiting_since(start + 9ms, emit);
+    EXPECT_TRUE(got.lines.empty()) << "not yet waiting long enough";
+    framer.flush_if_waiting_since(start + 10ms, emit);
+    EXPECT_FALSE(framer.has_partial());
+    framer.feed("d\nnext\n", start + 900ms, emit);
+    EXPECT_EQ(got.lines, (std::vector<std::string>{"Enter: name", "d", "next"}));
+    EXPECT_EQ(got.continuation, (std::vector<bool>{false, true, false}));
+}
+
+TEST(LineFramer, ANewlineAloneAfterATimedOutPieceAddsNoEmptyContinuation) {
+    LineFramer framer(100);
+    std::vector<std::string> lines;
+    auto emit = [&](const Line& line) { lines.emplace_back(line.text); };
+    framer.feed("progress...", SteadyTime{}, emit);
+    framer.flush_if_waiting_since(SteadyTime{}, emit);
+    framer.feed("\nnext\n", SteadyTime{}, emit);
+    EXPECT_EQ(lines, (std::vector<std::string>{"progress...", "next"}));
+}
+
+TEST(LineFramer, RestartingThePartialClockForgivesTimeSpentUnread) {
+    using namespace std::chrono_literals;
+    LineFramer framer(100);
+    framer.feed("abc", SteadyTime{}, [](const Line&) {});
+    framer.restart_partial_clock(SteadyTime{} + 5s);
+    EXPECT_EQ(framer.partial_since(), SteadyTime{} + 5s);
+    int emitted = 0;
+    framer.flush_if_waiting_since(SteadyTime{} + 4s, [&](const Line&) { ++emitted; });
+    EXPECT_EQ(emitted, 0);
+}
+
+TEST(LineFramer, FlushAtEofEndsAContinuationSoTheNextWorkerStartsAFreshLine) {
+    LineFramer framer(4);
+    std::vector<bool> continuation;
+    auto emit = [&](const Line& line) { continuation.push_back(line.continuation); };
+    framer.feed("abcdef", emit);  // "abcd" emitted, "ef" continues it
+    framer.flush(emit);           // the worker died: "ef" is emitted
+    framer.feed("new\n", emit);
+    EXPECT_EQ(continuation, (std::vector<bool>{false, true, false}));
+}
+
 TEST(JsonString, EscapesControlBytesQuotesAndInvalidUtf8Predictably) {
     std::string out;
     append_json_string(out, std::string("a\"b\\c\x01\t\xff\xc3\xa9", 10));

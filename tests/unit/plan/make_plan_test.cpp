@@ -32,6 +32,7 @@ config::Settings settings_with(std::vector<std::pair<std::string, std::string>> 
         else if (key == "env") s.env.push_back(setting);
         else if (key == "backoff") s.backoff = setting;
         else if (key == "name") s.name = setting;
+        else if (key == "log-overflow") s.log_overflow = setting;
         else ADD_FAILURE() << key;
     }
     return s;
@@ -114,6 +115,18 @@ TEST(MakePlan, BackoffNeedsAPositiveMinimumNotAboveTheMaximum) {
     ASSERT_TRUE(plan);
     EXPECT_EQ(plan->restart.backoff_min, Millis(250));
     EXPECT_EQ(plan->restart.backoff_max, Millis(120'000));
+}
+
+TEST(MakePlan, LogOverflowDefaultsToBlockAcceptsDropAndRejectsOtherValuesNamingTheOption) {
+    auto plan = make_plan(settings_with({}), eight_cpu_host());
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->log.overflow, LogOverflow::block);
+    plan = make_plan(settings_with({{"log-overflow", "drop"}}), eight_cpu_host());
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->log.overflow, LogOverflow::drop);
+    plan = make_plan(settings_with({{"log-overflow", "lose"}}), eight_cpu_host());
+    ASSERT_FALSE(plan);
+    EXPECT_THAT(plan.error().message, HasSubstr("--log-overflow"));
 }
 
 TEST(ExpandArgv, ReplacesKnownPlaceholdersAndLeavesOtherBracesAlone) {

@@ -1,0 +1,496 @@
+#include "logrelay/relay.hpp"
+
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "logrelay/sink.hpp"
+
+namespace preforkctl::logrelay {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::size_t kReadChunk = 256 * 1024;  // a whole (enlarged) pipe buffer per read(2)
+constexpr int kLargePipeSlots = 32;             // 64 pipes of 256 KiB: 16 MiB at most
+constexpr int kReadsPerTurn = 4;                // then other streams get their turn
+constexpr std::size_t kWriteEarly = 256 * 1024; // write at once instead of at the end of the round
+constexpr std::size_t kDrainLimit = 4 * 1024 * 1024;  // a dead worker's children may keep writing
+
+// The backlog per output stream: enough to smooth bursts, small enough that memory stays modest.
+std::size_t backlog_bound(std::size_t max_line) { return std::max<std::size_t>(1024 * 1024, 2 * max_line + 1024); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+class Relay::Impl {
+public:
+    struct Output;
+
+    // One of a slot's two pipes.
+    struct Stream {
+        Stream(asio::io_context& io, sys::Pipe pipe, int slot_number, logrelay::Stream which, Output& to,
+               std::size_t max_line)
+            : write_end(std::move(pipe.write_end)),
+              reader(io, pipe.read_end.release()),
+              slot(slot_number),
+              kind(which),
+              output(to),
+              framer(max_line) {}
+
+        sys::Fd write_end;  // handed to each worker of the slot
+        asio::posix::stream_descriptor reader;
+        int slot;
+        logrelay::Stream kind;
+        Output& output;
+        LineFramer framer;
+        bool busy = false;    // a wait or a posted read is pending
+        bool paused = false;  // --log-overflow block: not read until the output drains
+    };
+
+    // preforkctl's stdout or stderr (one object for both when they are the same file).
+    struct Output {
+        Output(asio::io_context& io, OutputSink opened, const char* stream_name, OverflowPolicy policy,
+               std::size_t bound)
+            : sink(std::move(opened)), gate(policy, bound), retry(io), name(stream_name) {
+            if (sink.kind() == SinkKind::nonblocking) {
+                // Asio watches a duplicate of our own non-blocking description (it sets FIONBIO on it, which
+                // is harmless here, and closes the duplicate itself).
+                writable.emplace(io, ::fcntl(sink.fd(), F_DUPFD_CLOEXEC, 3));
+            }
+        }
+
+        OutputSink sink;
+        OverflowGate gate;
+        std::optional<asio::posix::stream_descriptor> writable;
+        asio::steady_timer retry;       // sockets: no readiness watch without touching shared flags
+        std::chrono::milliseconds retry_delay{1};
+        bool waiting = false;           // for writability
+        bool flush_posted = false;
+        bool broken_reported = false;
+        std::uint64_t lost_to_closed = 0;
+        std::vector<Stream*> paused;
+        const char* name;
+    };
+
+    Impl(asio::io_context& io, RelayOptions options, int out_fd, int err_fd);
+
+    void append_own(std::string_view text);
+
+    asio::io_context& io_;
+    RelayOptions options_;
+    LineFormatter formatter_;
+    std::unique_ptr<Output> stdout_;
+    std::unique_ptr<Output> stderr_storage_;
+    Output* stderr_ = nullptr;
+    std::vector<std::unique_ptr<Stream>> streams_;  // slot i: [2i] stdout, [2i+1] stderr
+    std::array<char, kReadChunk> buffer_{};
+    asio::steady_timer partial_timer_;
+    bool partial_timer_armed_ = false;
+    bool finishing_ = false;
+    std::vector<std::shared_ptr<spdlog::sinks::sink>> saved_sinks_;
+
+    Stream* stream(int slot, logrelay::Stream which) const {
+        const std::size_t index = static_cast<std::size_t>(slot) * 2 + (which == logrelay::Stream::out ? 0 : 1);
+        return index < streams_.size() ? streams_[index].get() : nullptr;
+    }
+
+    void pump(Stream& stream);
+    void wait_readable(Stream& stream);
+    bool read_once(Stream& stream, bool& more);
+    void relay_bytes(Stream& stream, std::string_view bytes);
+    void add_line(Stream& stream, const Line& line, std::string_view timestamp);
+    void after_lines(Stream& stream);
+    void arm_partial_timer();
+    void on_partial_timer();
+    void schedule_flush(Output& output);
+    void flush(Output& output);
+    void wait_writable(Output& output);
+    void resume_paused(Output& output);
+    void report(Output& output, bool final);
+    void drain(Stream& stream);
+    void finish_output(Output& output);
+    [[nodiscard]] std::string timestamp_now() const {
+        return formatter_.wants_timestamp() ? format_timestamp(std::chrono::system_clock::now()) : std::string();
+    }
+};
+
+namespace {
+
+// spdlog sink that queues preforkctl's own messages on the relay's stderr: in order with worker stderr
+// lines, and never a blocking write from inside the event loop.
+class QueueSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+public:
+    explicit QueueSink(Relay::Impl& relay) : relay_(relay) {}
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& message) override {
+        spdlog::memory_buf_t text;
+        formatter_->format(message, text);
+        relay_.append_own(std::string_view(text.data(), text.size()));
+    }
+    void flush_() override {}
+
+private:
+    Relay::Impl& relay_;
+};
+
+}  // namespace
+
+Relay::Impl::Impl(asio::io_context& io, RelayOptions options, int out_fd, int err_fd)
+    : io_(io),
+      options_(std::move(options)),
+      formatter_(OutputOptions{options_.format, options_.name, options_.slots, options_.timestamps,
+                               resolve_color(options_.color, std::getenv("NO_COLOR"), ::isatty(out_fd) == 1)}),
+      partial_timer_(io) {
+    const std::size_t bound = backlog_bound(options_.max_line);
+    stdout_ = std::make_unique<Output>(io, open_sink(out_fd), "stdout", options_.overflow, bound);
+    if (same_file(out_fd, err_fd)) {
+        stderr_ = stdout_.get();  // 2>&1: one queue, or the two could tear each other's lines
+    } else {
+        stderr_storage_ = std::make_unique<Output>(io, open_sink(err_fd), "stderr", options_.overflow, bound);
+        stderr_ = stderr_storage_.get();
+    }
+}
+
+void Relay::Impl::append_own(std::string_view text) {
+    Output& output = *stderr_;
+    if (output.sink.broken()) return;
+    // Our own messages are not subject to --log-overflow (they are few and explain what happened), but
+    // even they stop at twice the bound: a stderr nobody reads must not cost unbounded memory.
+    if (output.sink.queued() > 2 * output.gate.bound()) {
+        output.gate.count_dropped();
+        return;
+    }
+    output.sink.queue().append(text);
+    if (finishing_) return;
+    schedule_flush(output);
+}
+
+// Reads a few chunks, then yields to the other streams; waits for readiness only after EAGAIN, because Asio
+// watches pipes edge-triggered and a readiness that arrives while nobody waits is not reported again.
+void Relay::Impl::pump(Stream& stream) {
+    stream.busy = false;
+    for (int turn = 0; turn < kReadsPerTurn; ++turn) {
+        if (stream.output.gate.should_pause(stream.output.sink.queued())) {
+            stream.paused = true;
+            stream.output.paused.push_back(&stream);
+            return;
+        }
+        bool more = false;
+        if (!read_once(stream, more)) return;
+        if (!more) {
+            wait_readable(stream);
+            return;
+        }
+    }
+    stream.busy = true;
+    asio::post(io_, [this, &stream] { pump(stream); });
+}
+
+void Relay::Impl::wait_readable(Stream& stream) {
+    stream.busy = true;
+    stream.reader.async_wait(asio::posix::stream_descriptor::wait_read,
+                             [this, &stream](const boost::system::error_code& error) {
+                                 stream.busy = false;
+                                 if (!error) pump(stream);
+                             });
+}
+
+// One read(2). Returns false when the stream cannot be read any more; `more` tells whether data may remain.
+bool Relay::Impl::read_once(Stream& stream, bool& more) {
+    for (;;) {
+        const ssize_t n = ::read(stream.reader.native_handle(), buffer_.data(), buffer_.size());
+        if (n > 0) {
+            relay_bytes(stream, std::string_view(buffer_.data(), static_cast<std::size_t>(n)));
+            more = true;
+            return true;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            more = false;
+            return true;
+        }
+        // EOF cannot happen while we hold the write end; anything else is a bug worth saying.
+        spdlog::error("cannot read the output of slot {}: {}", stream.slot, n == 0 ? "end of file" : std::strerror(errno));
+        return false;
+    }
+}
+
+void Relay::Impl::relay_bytes(Stream& stream, std::string_view bytes) {
+    Output& output = stream.output;
+    const SteadyTime now = std::chrono::steady_clock::now();
+    if (formatter_.plain_prefix() && output.gate.policy() == OverflowPolicy::block && !output.sink.broken()) {
+        // The hot path: nothing to decide per line, so a line costs one capacity check and two copies.
+        const auto [line_prefix, continuation_prefix] = formatter_.prefixes(stream.slot);
+        ByteBuffer& queue = output.sink.queue();
+        stream.framer.feed(bytes, now, [&](const Line& line) {
+            queue.append_line(line.continuation ? continuation_prefix : line_prefix, line.text);
+        });
+    } else {
+        const std::string timestamp = timestamp_now();
+        stream.framer.feed(bytes, now, [&](const Line& line) { add_line(stream, line, timestamp); });
+    }
+    after_lines(stream);
+}
+
+void Relay::Impl::add_line(Stream& stream, const Line& line, std::string_view timestamp) {
+    Output& output = stream.output;
+    if (output.sink.broken()) {
+        ++output.lost_to_closed;
+        return;
+    }
+    const std::size_t before = output.sink.queued();
+    ByteBuffer& queue = output.sink.queue();
+    const std::size_t size_before = queue.size();
+    formatter_.append(queue, stream.slot, stream.kind, line, timestamp);
+    if (!output.gate.admit(before, queue.size() - size_before)) {
+        queue.truncate(size_before);  // whole lines only: the line goes, nothing of it stays
+        output.gate.count_dropped();
+    }
+}
+
+void Relay::Impl::after_lines(Stream& stream) {
+    if (stream.framer.has_partial() && !partial_timer_armed_ && !finishing_) arm_partial_timer();
+    if (!finishing_) schedule_flush(stream.output);
+}
+
+void Relay::Impl::arm_partial_timer() {
+    std::optional<SteadyTime> oldest;
+    for (const auto& stream : streams_) {
+        // A paused stream's line is held back by us, not by the worker: its rest may be in the pipe.
+        if (!stream || stream->paused) continue;
+        const auto since = stream->framer.partial_since();
+        if (since && (!oldest || *since < *oldest)) oldest = since;
+    }
+    if (!oldest) return;
+    partial_timer_armed_ = true;
+    partial_timer_.expires_at(*oldest + options_.partial_line_timeout);
+    partial_timer_.async_wait([this](const boost::system::error_code& error) {
+        partial_timer_armed_ = false;
+        if (!error) on_partial_timer();
+    });
+}
+
+void Relay::Impl::on_partial_timer() {
+    const SteadyTime cutoff = std::chrono::steady_clock::now() - options_.partial_line_timeout;
+    std::string timestamp;
+    for (const auto& stream : streams_) {
+        if (!stream || stream->paused) continue;
+        const auto since = stream->framer.partial_since();
+        if (!since || *since > cutoff) continue;
+        if (timestamp.empty()) timestamp = timestamp_now();
+        stream->framer.flush_if_waiting_since(cutoff,
+                                              [&](const Line& line) { add_line(*stream, line, timestamp); });
+        schedule_flush(stream->output);
+    }
+    arm_partial_timer();
+}
+
+// Lines are collected for the rest of the current round of ready handlers and written with one writev.
+void Relay::Impl::schedule_flush(Output& output) {
+    if (output.waiting) return;  // the writability wait will flush
+    if (output.sink.queued() >= kWriteEarly) {
+        flush(output);
+        return;
+    }
+    if (output.flush_posted) return;
+    output.flush_posted = true;
+    asio::post(io_, [this, &output] {
+        output.flush_posted = false;
+        if (!output.waiting) flush(output);
+    });
+}
+
+void Relay::Impl::flush(Output& output) {
+    const WriteOutcome outcome = output.sink.write_some();
+    switch (outcome) {
+        case WriteOutcome::all_written:
+            output.retry_delay = std::chrono::milliseconds(1);
+            report(output, false);
+            break;
+        case WriteOutcome::would_block:
+            wait_writable(output);
+            break;
+        case WriteOutcome::broken:
+            if (!output.broken_reported) {
+                output.broken_reported = true;
+                // EPIPE: the reader is gone. Supervision goes on (signals, restarts, stop); what would have
+                // gone to this stream is discarded and counted. Said on the other stream, if it still works.
+                if (&output != stderr_) {
+                    spdlog::warn("cannot write to {} ({}): its worker lines are discarded from now on",
+                                 output.name, std::strerror(output.sink.error()));
+                }
+            }
+            break;
+    }
+    resume_paused(output);
+}
+
+void Relay::Impl::wait_writable(Output& output) {
+    if (output.waiting) return;
+    output.waiting = true;
+    auto then = [this, &output](const boost::system::error_code& error) {
+        output.waiting = false;
+        if (!error) flush(output);
+    };
+    if (output.writable) {
+        output.writable->async_wait(asio::posix::stream_descriptor::wait_write, then);
+    } else {
+        // A socket: poll again soon, backing off while it stays full.
+        output.retry.expires_after(output.retry_delay);
+        output.retry_delay = std::min(output.retry_delay * 2, std::chrono::milliseconds(64));
+        output.retry.async_wait(then);
+    }
+}
+
+void Relay::Impl::resume_paused(Output& output) {
+    if (output.paused.empty() || !output.gate.may_resume(output.sink.queued())) return;
+    std::vector<Stream*> resumed;
+    resumed.swap(output.paused);
+    const SteadyTime now = std::chrono::steady_clock::now();
+    for (Stream* stream : resumed) {
+        stream->paused = false;
+        stream->framer.restart_partial_clock(now);
+        if (!stream->busy) {
+            stream->busy = true;
+            asio::post(io_, [this, stream] { pump(*stream); });
+        }
+    }
+    if (!partial_timer_armed_ && !finishing_) arm_partial_timer();
+}
+
+void Relay::Impl::report(Output& output, bool final) {
+    const std::uint64_t dropped = output.gate.take_report(output.sink.queued(), final);
+    if (dropped > 0) {
+        spdlog::warn("dropped {} line{} of worker output: {} did not keep up (--log-overflow drop)", dropped,
+                     dropped == 1 ? "" : "s", output.name);
+    }
+}
+
+void Relay::Impl::drain(Stream& stream) {
+    const std::string timestamp = timestamp_now();
+    for (std::size_t total = 0; total < kDrainLimit;) {
+        const ssize_t n = ::read(stream.reader.native_handle(), buffer_.data(), buffer_.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        stream.framer.feed(std::string_view(buffer_.data(), static_cast<std::size_t>(n)),
+                           std::chrono::steady_clock::now(),
+                           [&](const Line& line) { add_line(stream, line, timestamp); });
+        total += static_cast<std::size_t>(n);
+    }
+    // The dead worker's unterminated last line is its own: it must not merge with the next worker's.
+    stream.framer.flush([&](const Line& line) { add_line(stream, line, timestamp); });
+}
+
+void Relay::Impl::finish_output(Output& output) {
+    // The event loop is over: wait for the reader here, but only while it keeps taking data.
+    const auto stall = static_cast<int>(options_.exit_stall_limit.count());
+    for (;;) {
+        const WriteOutcome outcome = output.sink.write_some();
+        if (outcome != WriteOutcome::would_block) return;
+        if (!output.sink.wait_writable(stall)) {
+            const std::size_t left = output.sink.queued();
+            output.sink = OutputSink();  // give up: the rest is discarded
+            if (&output != stderr_) {
+                spdlog::warn("{} took nothing for {} ms: {} bytes of worker output were not written", output.name,
+                             stall, left);
+            }
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+Relay::Relay(asio::io_context& io, RelayOptions options, int out_fd, int err_fd)
+    : impl_(std::make_unique<Impl>(io, std::move(options), out_fd, err_fd)) {
+    auto logger = spdlog::default_logger();
+    impl_->saved_sinks_ = logger->sinks();
+    auto sink = std::make_shared<QueueSink>(*impl_);
+    sink->set_pattern(kOwnMessagePattern);
+    logger->sinks() = {sink};
+}
+
+Relay::~Relay() { spdlog::default_logger()->sinks() = impl_->saved_sinks_; }
+
+Status Relay::open_slot(int slot) {
+    if (!impl_->options_.pipes || impl_->stream(slot, Stream::out) != nullptr) return Ok{};
+    const auto first = static_cast<std::size_t>(slot) * 2;
+    if (impl_->streams_.size() < first + 2) impl_->streams_.resize(first + 2);
+    for (const Stream which : {Stream::out, Stream::err}) {
+        auto pipe = sys::make_pipe();
+        if (!pipe) return pipe.error();
+        if (auto status = sys::set_nonblocking(pipe->read_end.get(), true); !status) return status.error();
+        if (slot < kLargePipeSlots) {
+            // Fewer, larger reads (about 15% less relay CPU per GB). Only for the first slots: the capacity
+            // of all pipes counts against the user's fs.pipe-user-pages-soft (64 MiB), past which the kernel
+            // gives every new pipe of that user, the workers' own included, a single page. Best effort.
+            (void)::fcntl(pipe->read_end.get(), F_SETPIPE_SZ, static_cast<int>(kReadChunk));
+        }
+        Impl::Output& output = which == Stream::out ? *impl_->stdout_ : *impl_->stderr_;
+        auto stream = std::make_unique<Impl::Stream>(impl_->io_, std::move(*pipe), slot, which, output,
+                                                     impl_->options_.max_line);
+        Impl::Stream& started = *stream;
+        impl_->streams_[first + (which == Stream::out ? 0 : 1)] = std::move(stream);
+        impl_->wait_readable(started);
+    }
+    return Ok{};
+}
+
+int Relay::worker_stdout(int slot) const {
+    const Impl::Stream* stream = impl_->stream(slot, Stream::out);
+    return stream != nullptr ? stream->write_end.get() : STDOUT_FILENO;
+}
+
+int Relay::worker_stderr(int slot) const {
+    const Impl::Stream* stream = impl_->stream(slot, Stream::err);
+    return stream != nullptr ? stream->write_end.get() : STDERR_FILENO;
+}
+
+void Relay::worker_started(int slot, int pid) { impl_->formatter_.set_pid(slot, pid); }
+
+void Relay::worker_exited(int slot) {
+    for (const Stream which : {Stream::out, Stream::err}) {
+        if (Impl::Stream* stream = impl_->stream(slot, which)) {
+            impl_->drain(*stream);
+            impl_->schedule_flush(stream->output);
+        }
+    }
+}
+
+void Relay::finish() {
+    Impl& impl = *impl_;
+    impl.finishing_ = true;
+    impl.partial_timer_.cancel();
+    for (const auto& stream : impl.streams_) {
+        if (stream) impl.drain(*stream);
+    }
+    impl.finish_output(*impl.stdout_);
+    for (Impl::Output* output : {impl.stdout_.get(), impl.stderr_}) {
+        impl.report(*output, true);
+        output->lost_to_closed += output->sink.discarded_lines();
+        if (output->lost_to_closed > 0) {
+            spdlog::warn("{} line{} of worker output could not be written to a closed {}", output->lost_to_closed,
+                         output->lost_to_closed == 1 ? "" : "s", output->name);
+            output->lost_to_closed = 0;
+        }
+    }
+    impl.finish_output(*impl.stderr_);
+    // From here on preforkctl's messages go straight to stderr again.
+    spdlog::default_logger()->sinks() = impl.saved_sinks_;
+}
+
+}  // namespace preforkctl::logrelay

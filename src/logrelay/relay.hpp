@@ -1,0 +1,69 @@
+#pragma once
+// Relay: the output side of the event loop. Owns every slot's stdout/stderr pipes (created once, kept
+// across restarts), reads them, frames and formats lines, and writes them to preforkctl's stdout/stderr
+// without ever blocking the loop. preforkctl's own messages (spdlog) go through it too, to stderr.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "logrelay/output.hpp"
+#include "logrelay/overflow.hpp"
+#include "sys/result.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace preforkctl::logrelay {
+
+/// spdlog pattern of preforkctl's own messages: "preforkctl: warning: ..." (worker lines look different).
+inline constexpr const char* kOwnMessagePattern = "preforkctl: %l: %v";
+
+struct RelayOptions {
+    bool pipes = true;             // false: --log-format inherit, workers write to our stdout/stderr
+    Format format = Format::prefix;
+    std::string name;
+    int slots = 1;
+    bool timestamps = false;
+    ColorChoice color = ColorChoice::automatic;
+    std::size_t max_line = 16 * 1024;
+    OverflowPolicy overflow = OverflowPolicy::block;
+    /// An unterminated line waits this long for its newline before it is shown (and continued later).
+    std::chrono::milliseconds partial_line_timeout{500};
+    /// At exit, writing the rest of the output gives up after this long without progress.
+    std::chrono::milliseconds exit_stall_limit{1000};
+};
+
+class Relay {
+public:
+    /// Takes over spdlog's default logger (its messages are queued to stderr) until destruction.
+    Relay(boost::asio::io_context& io, RelayOptions options, int out_fd = 1, int err_fd = 2);
+    ~Relay();
+    Relay(const Relay&) = delete;
+    Relay& operator=(const Relay&) = delete;
+
+    /// Creates the pipes of `slot` (once; a slot keeps them for good) and starts reading them.
+    Status open_slot(int slot);
+    /// The descriptors a worker of `slot` gets as fd 1 and fd 2.
+    [[nodiscard]] int worker_stdout(int slot) const;
+    [[nodiscard]] int worker_stderr(int slot) const;
+
+    /// Lines of `slot` are attributed to `pid` from now on (json "pid").
+    void worker_started(int slot, int pid);
+    /// The worker of `slot` has died: relays what is left in its pipes and ends its unterminated lines,
+    /// before anything else is said about the slot.
+    void worker_exited(int slot);
+
+    /// After the event loop: drains every pipe, writes what is queued (giving up after exit_stall_limit
+    /// without progress) and reports dropped lines.
+    void finish();
+
+    class Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace preforkctl::logrelay

@@ -1,0 +1,68 @@
+#pragma once
+// OutputSink: one of preforkctl's own output descriptors (stdout or stderr), written without blocking the
+// event loop. It queues whole formatted lines and writes them in order; a partly written buffer continues
+// where it stopped, so a line is never torn by another line of ours.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "logrelay/byte_buffer.hpp"
+#include "sys/fd.hpp"
+
+namespace preforkctl::logrelay {
+
+/// How a sink writes, decided by what the descriptor is (see open_sink).
+enum class SinkKind {
+    direct,       // regular file or a device that is not a terminal: writes never wait for a reader
+    nonblocking,  // pipe, FIFO or terminal, reopened as our own O_NONBLOCK open file description
+    socket,       // socket: send(MSG_DONTWAIT), the shared description's flags stay as they are
+    blocking,     // anything else, or a pipe/terminal when /proc is missing: plain writes that may wait
+    closed,       // nothing to write to (EPIPE, a bad descriptor, a FIFO without a reader)
+};
+
+enum class WriteOutcome { all_written, would_block, broken };
+
+class OutputSink {
+public:
+    OutputSink() = default;
+    OutputSink(sys::Fd fd, SinkKind kind) : fd_(std::move(fd)), kind_(kind) {}
+
+    /// The buffer to append whole lines to.
+    ByteBuffer& queue() { return filling_; }
+    /// Bytes queued and not yet written.
+    [[nodiscard]] std::size_t queued() const { return writing_.size() - written_ + filling_.size(); }
+
+    /// Writes as much of the queue as the descriptor takes now. `broken` discards the queue for good.
+    WriteOutcome write_some();
+
+    /// Waits up to `timeout_ms` until the descriptor is writable (used only after the event loop ended).
+    bool wait_writable(int timeout_ms) const;
+
+    [[nodiscard]] int fd() const { return fd_.get(); }
+    [[nodiscard]] SinkKind kind() const { return kind_; }
+    [[nodiscard]] bool broken() const { return kind_ == SinkKind::closed; }
+    /// errno of the write that broke the sink.
+    [[nodiscard]] int error() const { return error_; }
+    /// Lines that were queued when the sink broke and were discarded.
+    [[nodiscard]] std::size_t discarded_lines() const { return discarded_lines_; }
+
+private:
+    sys::Fd fd_;
+    SinkKind kind_ = SinkKind::closed;
+    int error_ = 0;
+    std::size_t discarded_lines_ = 0;
+    ByteBuffer writing_;      // being written: bytes before written_ are out already
+    std::size_t written_ = 0;
+    ByteBuffer filling_;      // appended to while writing_ drains
+};
+
+/// Opens a sink for preforkctl's descriptor `fd` (1 or 2). Never changes the flags of `fd`'s open file
+/// description, which preforkctl shares with its parent and, with --log-format inherit, its workers.
+OutputSink open_sink(int fd);
+
+/// True when descriptors a and b are the same file (e.g. 2>&1), so that both streams must share one
+/// sink: two sinks writing to one pipe could tear each other's long lines.
+bool same_file(int a, int b);
+
+}  // namespace preforkctl::logrelay

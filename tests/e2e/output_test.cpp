@@ -1,0 +1,493 @@
+// Output multiplexing (SPEC §8): whole lines, nothing lost, a supervisor that never waits for its stdout.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+
+using namespace e2e;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+std::vector<std::string> split_lines(const std::string& text) {
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    for (std::size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+        lines.push_back(text.substr(start, end - start));
+    }
+    if (start < text.size()) lines.push_back(text.substr(start) + "<no newline>");
+    return lines;
+}
+
+std::uint32_t fnv1a(std::string_view text) {
+    std::uint32_t hash = 2166136261u;
+    for (const char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 16777619u;
+    return hash;
+}
+
+std::string shorten(const std::string& text) { return text.size() > 200 ? text.substr(0, 200) + "..." : text; }
+
+int bytes_in_pipe(int fd) {
+    int n = 0;
+    return ::ioctl(fd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+std::vector<pid_t> report_pids(const std::string& dir) {
+    std::vector<pid_t> pids;
+    for (const Report& report : read_reports(dir)) pids.push_back(std::stoi(report.at("pid")));
+    return pids;
+}
+
+// Reads `fd` until EOF (or the deadline) and returns everything.
+std::string read_to_end(int fd, std::chrono::milliseconds deadline = 60s) {
+    std::string all;
+    char buffer[65536];
+    const auto end = std::chrono::steady_clock::now() + deadline;
+    while (std::chrono::steady_clock::now() < end) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        all.append(buffer, static_cast<std::size_t>(n));
+    }
+    return all;
+}
+
+std::string wchan(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/wchan");
+    std::string text;
+    std::getline(in, text);
+    return text;
+}
+
+long vm_hwm_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+    }
+    return -1;
+}
+
+// A small strict JSON reader: enough to prove that every output line is one valid JSON object, and to
+// decode its string values (escapes included) into UTF-8 bytes.
+class Json {
+public:
+    explicit Json(std::string_view text) : text_(text) {}
+
+    // Parses one object of scalar values; returns false on any syntax error or trailing garbage.
+    bool parse_object(std::map<std::string, std::string>& fields) {
+        skip_space();
+        if (!take('{')) return false;
+        skip_space();
+        if (take('}')) return at_end();
+        for (;;) {
+            std::string key;
+            std::string value;
+            skip_space();
+            if (!parse_string(key)) return false;
+            skip_space();
+            if (!take(':')) return false;
+            skip_space();
+            if (!parse_value(value)) return false;
+            fields[key] = value;
+            skip_space();
+            if (take(',')) continue;
+            if (take('}')) return at_end();
+            return false;
+        }
+    }
+
+private:
+    bool at_end() {
+        skip_space();
+        return pos_ == text_.size();
+    }
+    void skip_space() {
+        while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t')) ++pos_;
+    }
+    bool take(char c) {
+        if (pos_ < text_.size() && text_[pos_] == c) {
+            ++pos_;
+            return true;
+        }
+        return false;
+    }
+    bool parse_value(std::string& value) {
+        if (pos_ < text_.size() && text_[pos_] == '"') return parse_string(value);
+        for (const char* word : {"true", "false", "null"}) {
+            if (text_.substr(pos_).rfind(word, 0) == 0) {
+                value = word;
+                pos_ += std::string_view(word).size();
+                return true;
+            }
+        }
+        const std::size_t start = pos_;
+        take('-');
+        while (pos_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[pos_])) != 0) ++pos_;
+        value = std::string(text_.substr(start, pos_ - start));
+        return pos_ > start && value != "-";
+    }
+    static void append_utf8(std::string& out, unsigned code) {
+        if (code < 0x80) {
+            out += static_cast<char>(code);
+        } else if (code < 0x800) {
+            out += static_cast<char>(0xC0 | (code >> 6));
+            out += static_cast<char>(0x80 | (code & 0x3F));
+        } else {
+            out += static_cast<char>(0xE0 | (code >> 12));
+            out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (code & 0x3F));
+        }
+    }
+    bool parse_string(std::string& out) {
+        if (!take('"')) return false;
+        while (pos_ < text_.size()) {
+            const auto c = static_cast<unsigned char>(text_[pos_++]);
+            if (c == '"') return true;
+            if (c < 0x20) return false;  // raw control bytes are not allowed in JSON strings
+            if (c != '\\') {
+                out += static_cast<char>(c);
+                continue;
+            }
+            if (pos_ >= text_.size()) return false;
+            const char e = text_[pos_++];
+            switch (e) {
+                case '"': out += '"'; break;
+                case '\\': out += '\\'; break;
+                case '/': out += '/'; break;
+                case 'b': out += '\b'; break;
+                case 'f': out += '\f'; break;
+                case 'n': out += '\n'; break;
+                case 'r': out += '\r'; break;
+                case 't': out += '\t'; break;
+                case 'u': {
+                    if (pos_ + 4 > text_.size()) return false;
+                    const std::string hex(text_.substr(pos_, 4));
+                    if (hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) return false;
+                    append_utf8(out, static_cast<unsigned>(std::stoul(hex, nullptr, 16)));
+                    pos_ += 4;
+                    break;
+                }
+                default: return false;
+            }
+        }
+        return false;
+    }
+
+    std::string_view text_;
+    std::size_t pos_ = 0;
+};
+
+std::string hex_of(const std::string& bytes) {
+    static const char digits[] = "0123456789abcdef";
+    std::string hex;
+    for (const char c : bytes) {
+        hex += digits[static_cast<unsigned char>(c) >> 4];
+        hex += digits[static_cast<unsigned char>(c) & 0xF];
+    }
+    return hex;
+}
+
+// Checks "NAME.SLOT | T SLOT PID SEQ HASH PAYLOAD" lines: each intact (checksum), from the slot its prefix
+// names, and every worker's lines 1..lines_per_worker present exactly once.
+void expect_every_torture_line_once(const std::string& out, const std::vector<pid_t>& pids, int lines_per_worker) {
+    std::map<pid_t, std::multiset<int>> seen;
+    std::size_t lines = 0;
+    std::size_t bad = 0;
+    std::string first_bad;
+    for (const std::string& line : split_lines(out)) {
+        if (line.rfind("preforkctl: ", 0) == 0) continue;  // our own messages, when stderr is merged
+        ++lines;
+        // "probe_worker.7  | T 7 PID SEQ HASH PAYLOAD"
+        const auto bar = line.find(" | ");
+        std::istringstream fields(bar == std::string::npos ? "" : line.substr(bar + 3));
+        std::string tag, slot, pid, seq, hash;
+        fields >> tag >> slot >> pid >> seq >> hash;
+        const auto payload_at = bar + 3 + tag.size() + slot.size() + pid.size() + seq.size() + hash.size() + 5;
+        const bool ok = bar != std::string::npos && line.rfind("probe_worker." + slot + " ", 0) == 0 && tag == "T" &&
+                        payload_at <= line.size() && hash.size() == 8 &&
+                        hash.find_first_not_of("0123456789abcdef") == std::string::npos &&
+                        std::stoul(hash, nullptr, 16) == fnv1a(std::string_view(line).substr(payload_at));
+        if (!ok) {
+            if (bad++ == 0) first_bad = shorten(line);
+            continue;
+        }
+        seen[std::stoi(pid)].insert(std::stoi(seq));
+    }
+    EXPECT_EQ(bad, 0u) << "first torn or foreign line: " << first_bad;
+    EXPECT_EQ(lines, pids.size() * static_cast<std::size_t>(lines_per_worker));
+    std::multiset<int> every_line;
+    for (int seq = 1; seq <= lines_per_worker; ++seq) every_line.insert(seq);
+    for (const pid_t pid : pids) {
+        EXPECT_EQ(seen[pid], every_line) << "worker " << pid << " lost or repeated lines";
+    }
+}
+
+}  // namespace
+
+// supervisord tears lines at 128 KiB reads, circus at 1 KiB: here 16 workers write random-length lines of
+// 1 B to 64 KiB with a checksum each, and every worker is replaced twice while the others keep writing.
+TEST(Output, TortureSixteenWorkersRandomLinesAcrossRestartsArriveExactlyOnceAndIntact) {
+    constexpr int kWorkers = 16;
+    constexpr int kGenerations = 3;
+    constexpr int kLinesPerWorker = 40;
+    TempDir dir;
+    Process run(preforkctl({"-n", std::to_string(kWorkers), "--restart", "on-failure", "--backoff", "10ms..20ms",
+                            "--max-line", "131072", "--", PROBE_WORKER_BIN, "--torture",
+                            std::to_string(kLinesPerWorker), "--exit-by-generation", std::to_string(kGenerations)}),
+                {{"PROBE_DIR=" + dir.path()}});
+    // Every generation but the last exits 1 (and is restarted by on-failure); so preforkctl ends with 1.
+    ASSERT_EQ(run.wait(120s), 1) << run.err();
+    const std::vector<pid_t> pids = report_pids(dir.path());
+    ASSERT_EQ(pids.size(), static_cast<std::size_t>(kWorkers * kGenerations)) << run.err();
+
+    expect_every_torture_line_once(run.out(), pids, kLinesPerWorker);
+}
+
+// 2>&1: both streams share one pipe. preforkctl writes them through one queue, so that a long stdout line
+// written in parts cannot be cut by a stderr line.
+TEST(Output, WithStderrMergedIntoStdoutLongLinesOfBothStreamsStayWhole) {
+    TempDir dir;
+    Options options({"PROBE_DIR=" + dir.path()});
+    options.stderr_to_stdout = true;
+    Process run(preforkctl({"-n", "4", "--restart", "never", "--max-line", "131072", "--", PROBE_WORKER_BIN,
+                            "--torture-both", "60", "--exit", "0"}),
+                options);
+    ASSERT_EQ(run.wait(60s), 0);
+    const std::vector<pid_t> pids = report_pids(dir.path());
+    ASSERT_EQ(pids.size(), 4u);
+    expect_every_torture_line_once(run.out(), pids, 60);
+}
+
+TEST(Output, AnUnterminatedLineDoesNotHoldBackOtherWorkersAndIsShownAfterATimeout) {
+    TempDir dir;
+    Process run(preforkctl({"-n", "2", "--restart", "never", "--", PROBE_WORKER_BIN,  //
+                            "--if-slot", "0", "--print", "abc",                       //
+                            "--if-slot", "0", "--sleep", "2000",                      //
+                            "--if-slot", "0", "--print", "def\n",                     //
+                            "--if-slot", "1", "--sleep", "100",                       //
+                            "--if-slot", "1", "--stdout-lines", "3"}),
+                {{"PROBE_DIR=" + dir.path()}});
+    // Slot 1's lines come while slot 0 sits on "abc" without a newline.
+    ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "probe_worker.1 | out ").size() == 3; }, 5s))
+        << run.out() << run.err();
+    // Then "abc" is shown on its own (the worker still lives), and the rest of the line is marked as its
+    // continuation.
+    ASSERT_TRUE(wait_until([&] { return run.out().find("probe_worker.0 | abc\n") != std::string::npos; }, 5s))
+        << run.out();
+    const auto pids = report_pids(dir.path());
+    ASSERT_EQ(pids.size(), 2u);
+    for (const pid_t pid : pids) EXPECT_TRUE(is_alive(pid));
+    ASSERT_TRUE(wait_until([&] { return run.out().find("probe_worker.0 + def\n") != std::string::npos; }, 5s))
+        << run.out();
+    const std::string out = run.out();
+    EXPECT_LT(out.find("probe_worker.1 | out 3"), out.find("probe_worker.0 | abc")) << out;
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+// preforkctl ... | sleep 600: nobody reads stdout. Supervision goes on (a killed worker is replaced) and TERM
+// still stops everything promptly.
+TEST(Output, WithAStdoutNobodyReadsRestartsAndStopStillWork) {
+    TempDir dir;
+    Options options({"PROBE_DIR=" + dir.path()});
+    options.stdout_to = StdoutTo::unread;
+    Process run(preforkctl({"-n", "2", "--stop-timeout", "5s", "--backoff", "10ms..20ms", "--", PROBE_WORKER_BIN,
+                            "--stdout-lines", "200000"}),
+                options);
+    ASSERT_TRUE(wait_until([&] { return bytes_in_pipe(run.stdout_reader()) >= 60000; })) << run.err();
+    ASSERT_TRUE(wait_until([&] { return report_pids(dir.path()).size() == 2; }));
+    ::kill(report_pids(dir.path()).front(), SIGKILL);
+    ASSERT_TRUE(wait_until([&] { return report_pids(dir.path()).size() == 3; })) << run.err();
+    ASSERT_TRUE(wait_until([&] { return lines_with(run.err(), "restarting in").size() == 1; })) << run.err();
+    const auto asked = std::chrono::steady_clock::now();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(10s), 0) << run.err();
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 5s) << "the stop took longer than --stop-timeout";
+}
+
+// --log-overflow block: while the reader stalls, workers wait; once it reads again, nothing is missing.
+TEST(Output, BlockModeLosesNothingWhenTheReaderStallsAndThenResumes) {
+    TempDir dir;
+    Options options({"PROBE_DIR=" + dir.path()});
+    options.stdout_to = StdoutTo::unread;
+    constexpr int kLines = 200000;  // 2 x ~4.5 MB: well past the 1 MiB backlog and the pipes
+    Process run(preforkctl({"-n", "2", "--restart", "never", "--", PROBE_WORKER_BIN, "--stdout-lines",
+                            std::to_string(kLines), "--exit", "0"}),
+                options);
+    ASSERT_TRUE(wait_until([&] { return bytes_in_pipe(run.stdout_reader()) >= 60000; })) << run.err();
+    ASSERT_TRUE(wait_until([&] { return report_pids(dir.path()).size() == 2; }));
+    // Back-pressure, not an ever-growing queue: both workers end up waiting in write(2) on their pipes.
+    const auto pids = report_pids(dir.path());
+    ASSERT_TRUE(wait_until([&] {
+        return wchan(pids[0]).find("pipe_write") != std::string::npos &&
+               wchan(pids[1]).find("pipe_write") != std::string::npos;
+    })) << wchan(pids[0]) << " " << wchan(pids[1]);
+    // ...and stay there: with an unbounded queue they would be done and gone within milliseconds.
+    EXPECT_FALSE(wait_until([&] { return !is_alive(pids[0]) || !is_alive(pids[1]); }, 1s));
+    EXPECT_NE(wchan(pids[0]).find("pipe_write"), std::string::npos);
+    const std::string out = read_to_end(run.stdout_reader());
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    std::map<std::string, std::set<int>> numbers;  // pid -> line numbers
+    std::size_t lines = 0;
+    for (const std::string& line : split_lines(out)) {
+        ++lines;
+        std::istringstream fields(line.substr(line.find(" | ") + 3));
+        std::string word, number, pid;
+        fields >> word >> number >> pid;
+        ASSERT_EQ(word, "out") << shorten(line);
+        numbers[pid].insert(std::stoi(number));
+    }
+    EXPECT_EQ(lines, 2u * kLines);
+    ASSERT_EQ(numbers.size(), 2u);
+    for (const auto& [pid, set] : numbers) {
+        EXPECT_EQ(set.size(), static_cast<std::size_t>(kLines)) << pid;
+    }
+    EXPECT_THAT(run.err(), Not(HasSubstr("dropped")));
+}
+
+// --log-overflow drop: workers are not slowed down; whole lines are discarded, counted and reported.
+TEST(Output, DropModeDiscardsWholeLinesCountsThemAndSaysSo) {
+    TempDir dir;
+    Options options({"PROBE_DIR=" + dir.path()});
+    options.stdout_to = StdoutTo::unread;
+    // 2 x ~4.5 MB against 1 MiB of backlog and a 1 MiB pipe.
+    Process run(preforkctl({"-n", "2", "--restart", "never", "--log-overflow", "drop", "--", PROBE_WORKER_BIN,
+                            "--stdout-lines", "200000", "--exit", "0"}),
+                options);
+    // Nobody reads, yet the workers finish and preforkctl ends by itself.
+    ASSERT_EQ(run.wait(30s), 0) << run.err();
+    const auto reports = lines_with(run.err(), "preforkctl: warning: dropped ");
+    ASSERT_EQ(reports.size(), 1u) << run.err();
+    EXPECT_THAT(reports[0], HasSubstr("line"));
+    EXPECT_THAT(reports[0], HasSubstr("stdout did not keep up (--log-overflow drop)"));
+    // What did reach the pipe is whole lines, except that the very last one may be cut where preforkctl gave up
+    // at exit (the kernel took part of it; the pipe had no room for the rest).
+    auto lines = split_lines(read_to_end(run.stdout_reader(), 5s));
+    ASSERT_FALSE(lines.empty());
+    if (lines.back().ends_with("<no newline>")) lines.pop_back();
+    for (const std::string& line : lines) {
+        EXPECT_THAT(line, ::testing::MatchesRegex("probe_worker\\.[01] \\| out [0-9]+ pid=[0-9]+")) << shorten(line);
+    }
+}
+
+// A closed stdout (EPIPE) does not kill preforkctl: it says so once and keeps supervising.
+TEST(Output, AClosedStdoutIsReportedAndSupervisionGoesOn) {
+    TempDir dir;
+    Options options({"PROBE_DIR=" + dir.path()});
+    options.stdout_to = StdoutTo::closed;
+    Process run(preforkctl({"-n", "1", "--backoff", "10ms..20ms", "--", PROBE_WORKER_BIN, "--stdout-lines", "5"}),
+                options);
+    ASSERT_TRUE(wait_until([&] { return !lines_with(run.err(), "cannot write to stdout (Broken pipe)").empty(); }))
+        << run.err();
+    ASSERT_TRUE(wait_until([&] { return report_pids(dir.path()).size() == 1; }));
+    ::kill(report_pids(dir.path()).front(), SIGKILL);
+    ASSERT_TRUE(wait_until([&] { return report_pids(dir.path()).size() == 2; })) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    // At least the first worker's 5 lines (queued when the write failed) are counted.
+    EXPECT_THAT(run.err(), ::testing::ContainsRegex("[0-9]+ lines of worker output could not be written to a "
+                                                    "closed stdout"));
+}
+
+TEST(Output, JsonLinesAreValidJsonForAnyBytesWithInvalidUtf8Replaced) {
+    std::string bytes;
+    for (int c = 0; c < 256; ++c) {
+        if (c != '\n') bytes += static_cast<char>(c);
+    }
+    Process run(preforkctl({"-n", "1", "--restart", "never", "--log-format", "json", "--", PROBE_WORKER_BIN,
+                            "--print-hex", hex_of(bytes + "\n"), "--print-hex", hex_of("\xe2\x82\xac \"q\"\n"),
+                            "--exit", "0"}));
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    const auto lines = split_lines(run.out());
+    ASSERT_EQ(lines.size(), 2u) << run.out();
+    std::vector<std::map<std::string, std::string>> objects;
+    for (const std::string& line : lines) {
+        std::map<std::string, std::string> fields;
+        ASSERT_TRUE(Json(line).parse_object(fields)) << line;
+        for (const char* key : {"ts", "slot", "pid", "stream", "line"}) EXPECT_TRUE(fields.count(key)) << key;
+        EXPECT_EQ(fields["slot"], "0");
+        EXPECT_EQ(fields["stream"], "stdout");
+        objects.push_back(fields);
+    }
+    // Bytes 0x00-0x7f come back as they were (escaped on the way); each byte of 0x80-0xff, none of which
+    // forms valid UTF-8 here, becomes U+FFFD.
+    std::string expected = bytes.substr(0, 0x7f);
+    for (int i = 0; i < 128; ++i) expected += "\xef\xbf\xbd";
+    EXPECT_EQ(objects[0]["line"], expected);
+    EXPECT_EQ(objects[1]["line"], "\xe2\x82\xac \"q\"");
+}
+
+TEST(Output, ColourOnlyOnATerminalNeverWithNoColorAndAlwaysWhenForced) {
+    const auto run_with = [](StdoutTo to, std::vector<std::string> extra_env, std::vector<std::string> flags) {
+        Options options(std::move(extra_env));
+        options.stdout_to = to;
+        std::vector<std::string> args = {"-n", "1", "--restart", "never"};
+        args.insert(args.end(), flags.begin(), flags.end());
+        for (const char* arg : {"--", PROBE_WORKER_BIN, "--stdout-lines", "1", "--exit", "0"}) args.push_back(arg);
+        Process run(preforkctl(args), options);
+        EXPECT_EQ(run.wait(), 0) << run.err();
+        const std::string out = run.out();
+        EXPECT_THAT(out, HasSubstr("out 1 pid="));
+        return out.find("\033[") != std::string::npos;
+    };
+    EXPECT_FALSE(run_with(StdoutTo::captured, {"NO_COLOR="}, {})) << "a pipe is not a terminal";
+    EXPECT_TRUE(run_with(StdoutTo::terminal, {"NO_COLOR="}, {})) << "a terminal, NO_COLOR empty";
+    EXPECT_FALSE(run_with(StdoutTo::terminal, {"NO_COLOR=1"}, {})) << "NO_COLOR set";
+    EXPECT_FALSE(run_with(StdoutTo::terminal, {}, {"--color", "never"}));
+    EXPECT_TRUE(run_with(StdoutTo::captured, {"NO_COLOR=1"}, {"--color", "always"})) << "forced";
+}
+
+// s6-log's rule: a line without a newline is split at --max-line, and memory stays bounded. 20 MB: a relay
+// that held the whole line would grow by at least 19 MiB.
+TEST(Output, AHugeLineIsSplitAtMaxLineWithBoundedMemory) {
+    TempDir dir;
+    Process run(preforkctl({"-n", "1", "--restart", "never", "--max-line", "8192", "--", PROBE_WORKER_BIN, "--sleep",
+                            "300", "--long-line", "20000000"}),
+                {{"PROBE_DIR=" + dir.path()}});
+    ASSERT_TRUE(wait_until([&] { return report_pids(dir.path()).size() == 1; }));
+    const long before = vm_hwm_kib(run.pid());
+    // 2441 full pieces; the last 3328 bytes wait for a newline and are shown after the partial-line timeout.
+    ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "probe_worker.0 ").size() == 2442; }, 30s))
+        << lines_with(run.out(), "probe_worker.0 ").size();
+    const long after = vm_hwm_kib(run.pid());
+    const std::string out = run.out();
+    EXPECT_EQ(lines_with(out, "probe_worker.0 | ").size(), 1u);
+    EXPECT_EQ(lines_with(out, "probe_worker.0 + ").size(), 2441u);
+    EXPECT_EQ(out.size(), 20000000u + 2442u * std::string("probe_worker.0 | \n").size());
+    // About 2 MiB here, 7 MiB under ASan (its allocator keeps freed blocks a while).
+    EXPECT_LT(after - before, 9 * 1024) << "peak RSS grew by " << after - before << " KiB for a 20 MB line";
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+TEST(Output, InheritLetsWorkersWriteStraightToPreforkctlsStdoutAndStderr) {
+    Process run(preforkctl({"-n", "2", "--restart", "never", "--log-format", "inherit", "--", PROBE_WORKER_BIN,
+                            "--stdout-lines", "2", "--stderr-lines", "1", "--exit", "0"}));
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(lines_with(run.out(), "out ").size(), 4u) << run.out();
+    EXPECT_TRUE(lines_with(run.out(), " | ").empty()) << "no prefix: no relay at all";
+    EXPECT_EQ(lines_with(run.err(), "err 1 pid=").size(), 2u) << run.err();
+    EXPECT_FALSE(lines_with(run.err(), "preforkctl: info: starting 2 workers").empty()) << run.err();
+}
+
+TEST(Output, TimestampsAreUtcWithMillisecondsBeforeThePrefix) {
+    Process run(preforkctl({"-n", "1", "--restart", "never", "--timestamps", "--", PROBE_WORKER_BIN, "--stdout-lines",
+                            "1", "--exit", "0"}));
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    EXPECT_THAT(run.out(), ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z "
+                                                   "probe_worker\\.0 \\| out 1 pid=[0-9]+\n"));
+}

@@ -1,0 +1,63 @@
+#include "logrelay/output.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace preforkctl::logrelay;
+
+namespace {
+
+std::string format(OutputOptions options, int slot, Stream stream, const Line& line, int pid = 0) {
+    LineFormatter formatter(std::move(options));
+    if (pid != 0) formatter.set_pid(slot, pid);
+    ByteBuffer out;
+    formatter.append(out, slot, stream, line, "2026-01-02T03:04:05.678Z");
+    return std::string(out.view());
+}
+
+}  // namespace
+
+TEST(LineFormatter, PrefixIsPaddedToTheWidestSlotAndMarksContinuations) {
+    const OutputOptions options{Format::prefix, "web", 12, false, false};
+    EXPECT_EQ(format(options, 3, Stream::out, Line{"hello", false}), "web.3  | hello\n");
+    EXPECT_EQ(format(options, 11, Stream::err, Line{"rest", true}), "web.11 + rest\n");
+}
+
+TEST(LineFormatter, TimestampsComeBeforeThePrefix) {
+    const OutputOptions options{Format::prefix, "web", 1, true, false};
+    EXPECT_EQ(format(options, 0, Stream::out, Line{"x", false}), "2026-01-02T03:04:05.678Z web.0 | x\n");
+}
+
+TEST(LineFormatter, ColourWrapsTheLabelOnlyAndSlotsGetDifferentColours) {
+    const OutputOptions options{Format::prefix, "web", 2, false, true};
+    const std::string first = format(options, 0, Stream::out, Line{"x", false});
+    const std::string second = format(options, 1, Stream::out, Line{"x", false});
+    EXPECT_EQ(first.rfind("\033[", 0), 0u);
+    EXPECT_TRUE(first.ends_with("web.0 | \033[0mx\n")) << first;
+    EXPECT_NE(first.substr(0, 5), second.substr(0, 5));
+}
+
+TEST(LineFormatter, JsonCarriesTsSlotPidStreamLineAndMarksContinuations) {
+    const OutputOptions options{Format::json, "web", 1, false, false};
+    EXPECT_EQ(format(options, 0, Stream::err, Line{"a\"b", true}, 42),
+              "{\"ts\":\"2026-01-02T03:04:05.678Z\",\"slot\":0,\"pid\":42,\"stream\":\"stderr\","
+              "\"continuation\":true,\"line\":\"a\\\"b\"}\n");
+}
+
+TEST(LineFormatter, RawIsTheLineUnchanged) {
+    const OutputOptions options{Format::raw, "web", 1, false, false};
+    EXPECT_EQ(format(options, 0, Stream::out, Line{std::string_view("a\0b\r", 4), false}), std::string("a\0b\r\n", 5));
+}
+
+TEST(ResolveColor, AlwaysAndNeverWinAutoNeedsATerminalAndNoNonEmptyNoColor) {
+    EXPECT_TRUE(resolve_color(ColorChoice::always, "1", false));
+    EXPECT_FALSE(resolve_color(ColorChoice::never, nullptr, true));
+    EXPECT_TRUE(resolve_color(ColorChoice::automatic, nullptr, true));
+    EXPECT_TRUE(resolve_color(ColorChoice::automatic, "", true)) << "an empty NO_COLOR does not count";
+    EXPECT_FALSE(resolve_color(ColorChoice::automatic, "1", true));
+    EXPECT_FALSE(resolve_color(ColorChoice::automatic, nullptr, false));
+}
+
+TEST(FormatTimestamp, IsUtcIso8601WithMilliseconds) {
+    const auto when = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'123));
+    EXPECT_EQ(format_timestamp(when), "2023-11-14T22:13:20.123Z");
+}
