@@ -37,6 +37,18 @@ const char* to_text(LaunchStage stage) {
     return "?";
 }
 
+bool is_permanent(const LaunchError& failure) {
+    if (failure.stage != LaunchStage::exec) return false;
+    switch (failure.error) {
+        case EAGAIN:
+        case ENOMEM:
+        case EMFILE:
+        case ENFILE:
+        case ETXTBSY: return false;
+        default: return true;
+    }
+}
+
 std::string describe_failure(const LaunchError& failure, const std::string& command) {
     if (failure.stage == LaunchStage::exec) {
         return "cannot execute " + command + ": " + std::strerror(failure.error);

@@ -309,7 +309,7 @@ void Supervisor::spawn(SlotRuntime& slot) {
     }
     const spawn::LaunchError failure = *result.failure;
     const std::string why = spawn::describe_failure(failure, plan_.command.front());
-    if (failure.stage == spawn::LaunchStage::exec) {
+    if (spawn::is_permanent(failure)) {
         // The command cannot run at all: a configuration error, reported once and never retried (§6).
         spdlog::error("{}", why);
         if (!exit_status_) {
@@ -319,6 +319,8 @@ void Supervisor::spawn(SlotRuntime& slot) {
         begin_stop("the command cannot be executed");
         return;
     }
+    // A start that failed for lack of resources is a failure like a crash: never exit 0 after it.
+    if (!stopping_ && !first_worker_failure_) first_worker_failure_ = to_int(ExitCode::internal);
     apply(slot, event::SpawnFailed{"slot " + std::to_string(slot.spec.slot) + ": " + why});
 }
 
