@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -15,11 +16,13 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "logrelay/output.hpp"
 #include "plan/durations.hpp"
 #include "spawn/launch.hpp"
 #include "supervise/slot.hpp"
+#include "sys/children.hpp"
 #include "sys/signals.hpp"
 
 namespace preforkctl::supervise {
@@ -97,6 +100,7 @@ private:
     void spawn(SlotRuntime& slot);
     void begin_stop(const char* why);
     void kill_all();
+    void signal_strays(int signal);
     void finish_if_settled();
     void start_reading(SlotRuntime& slot, StreamRelay& relay, logrelay::Stream stream);
     void drain(SlotRuntime& slot);
@@ -114,6 +118,8 @@ private:
     logrelay::Output output_;
     std::vector<std::unique_ptr<SlotRuntime>> slots_;
     bool stopping_ = false;
+    bool killing_ = false;                 // the stop timeout passed, or a second stop signal came
+    std::set<pid_t> strays_signalled_;     // non-worker children that got the stop signal
     bool stop_requested_ = false;          // by SIGTERM/SIGINT
     std::optional<int> exit_status_;       // set by the first fatal failure
     std::optional<int> first_worker_failure_;
@@ -332,6 +338,7 @@ void Supervisor::begin_stop(const char* why) {
     for (auto& slot : slots_) {
         apply(*slot, event::Stop{});
     }
+    signal_strays(plan_.stop.signal);
     stop_timer_.expires_after(plan_.stop.timeout);
     stop_timer_.async_wait([this](const boost::system::error_code& error) {
         if (error) return;
@@ -343,14 +350,48 @@ void Supervisor::begin_stop(const char* why) {
 }
 
 void Supervisor::kill_all() {
+    killing_ = true;
     for (auto& slot : slots_) {
         apply(*slot, event::Kill{});
+    }
+    signal_strays(SIGKILL);
+}
+
+// Children that are not workers: orphans re-parented to preforkctl (PID 1 or subreaper), among them
+// helpers that left their worker's session with setsid and so escaped its process group.
+void Supervisor::signal_strays(int signal) {
+    const auto children = sys::child_pids();
+    if (!children) {
+        // No /proc of our own: as PID 1, kill(-1) reaches every other process of the namespace.
+        if (::getpid() == 1 && ::kill(-1, signal) == 0 && signal != SIGKILL) ::kill(-1, SIGCONT);
+        return;
+    }
+    for (const pid_t pid : *children) {
+        const bool worker = std::any_of(slots_.begin(), slots_.end(),
+                                        [pid](const auto& slot) { return slot->state.pid == pid; });
+        if (worker) continue;
+        if (signal != SIGKILL && !strays_signalled_.insert(pid).second) continue;
+        if (::kill(pid, signal) == 0) {
+            if (signal != SIGKILL) ::kill(pid, SIGCONT);
+            spdlog::debug("sent {} to stray process {}", plan::signal_name(signal), pid);
+        }
     }
 }
 
 void Supervisor::finish_if_settled() {
     for (auto& slot : slots_) {
         if (!is_settled(slot->state)) return;
+    }
+    // Strays must not outlive preforkctl: as PID 1 the kernel would SIGKILL them without warning, as a
+    // subreaper it would hand them to the host's init. They get the stop signal, SIGKILL after the timeout,
+    // and preforkctl leaves once the last one is reaped (reap() calls back here).
+    if (sys::has_children()) {
+        if (!stopping_) {
+            begin_stop("every worker has ended; stopping the processes they left behind");
+        } else {
+            signal_strays(killing_ ? SIGKILL : plan_.stop.signal);
+        }
+        return;
     }
     // Every slot is over: relay what is left and leave the loop.
     for (auto& slot : slots_) {
