@@ -403,6 +403,26 @@ TEST_P(Pid1, BackoffGapsDoubleUpToTheCapSeenFromOutside) {
     std::cout << "measured gaps (ms, configured 100 200 400 400 400): " << gaps << "\n";
 }
 
+// B26: a worker that ran for --min-uptime restarts after MIN again, not after the doubled delay.
+TEST_P(Pid1, BackoffResetsToTheFloorAfterARunLongerThanMinUptime) {
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..800ms", "--min-uptime", "200ms", "--max-restarts", "4", "--",
+                            PROBE_WORKER_BIN, "--stamp", "--exit-after", "300", "--exit", "1"});
+    EXPECT_EQ(run.wait(), 5) << run.err();
+    EXPECT_EQ(count_lines(run.err(), "restarting in 100ms"), 4u) << run.err();
+    std::vector<long> starts;
+    static const std::regex stamp(R"(started at ms (\d+) )");
+    for (const std::string& line : lines_with(run.out(), "started at ms")) {
+        std::smatch match;
+        if (std::regex_search(line, match, stamp)) starts.push_back(std::stol(match[1]));
+    }
+    ASSERT_EQ(starts.size(), 5u) << run.out();
+    for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
+        const long gap = starts[i + 1] - starts[i];
+        EXPECT_GE(gap, 300 + 100) << "gap " << i;
+        EXPECT_LT(gap, 300 + 100 + 350) << "gap " << i << ": the delay was not reset to 100ms";
+    }
+}
+
 // B28: the window slides: crashes long after a good start count toward the threshold too.
 TEST_P(Pid1, WorkerThatCrashesAfterRunningAWhileHitsTheThreshold) {
     const auto start = std::chrono::steady_clock::now();
