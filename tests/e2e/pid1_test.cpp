@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <iostream>
-#include <regex>
 #include <set>
 
 #include "harness.hpp"
@@ -23,6 +22,16 @@ enum class Mode { pid1, subreaper };
 
 Ms since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration_cast<Ms>(std::chrono::steady_clock::now() - start);
+}
+
+// The times (monotonic ms) of the "started at ms N pid=P" lines that probe_worker --stamp prints.
+std::vector<long> start_stamps(const std::string& out) {
+    const std::string marker = "started at ms ";
+    std::vector<long> stamps;
+    for (const std::string& line : lines_with(out, marker)) {
+        stamps.push_back(std::stol(line.substr(line.find(marker) + marker.size())));
+    }
+    return stamps;
 }
 
 std::size_t count_lines(const std::string& text, const std::string& needle) { return lines_with(text, needle).size(); }
@@ -380,12 +389,7 @@ TEST_P(Pid1, BackoffGapsDoubleUpToTheCapSeenFromOutside) {
     Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..400ms", "--max-restarts", "5", "--", PROBE_WORKER_BIN, "--stamp",
                      "--exit", "1"});
     EXPECT_EQ(run.wait(), 5) << run.err();
-    std::vector<long> starts;
-    static const std::regex stamp(R"(started at ms (\d+) )");
-    for (const std::string& line : lines_with(run.out(), "started at ms")) {
-        std::smatch match;
-        if (std::regex_search(line, match, stamp)) starts.push_back(std::stol(match[1]));
-    }
+    const std::vector<long> starts = start_stamps(run.out());
     ASSERT_EQ(starts.size(), 6u) << run.out();
     const auto logged = lines_with(run.err(), "restarting in");
     ASSERT_EQ(logged.size(), 5u) << run.err();
@@ -409,12 +413,7 @@ TEST_P(Pid1, BackoffResetsToTheFloorAfterARunLongerThanMinUptime) {
                             PROBE_WORKER_BIN, "--stamp", "--exit-after", "300", "--exit", "1"});
     EXPECT_EQ(run.wait(), 5) << run.err();
     EXPECT_EQ(count_lines(run.err(), "restarting in 100ms"), 4u) << run.err();
-    std::vector<long> starts;
-    static const std::regex stamp(R"(started at ms (\d+) )");
-    for (const std::string& line : lines_with(run.out(), "started at ms")) {
-        std::smatch match;
-        if (std::regex_search(line, match, stamp)) starts.push_back(std::stol(match[1]));
-    }
+    const std::vector<long> starts = start_stamps(run.out());
     ASSERT_EQ(starts.size(), 5u) << run.out();
     for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
         const long gap = starts[i + 1] - starts[i];
