@@ -18,6 +18,14 @@ using Ms = std::chrono::milliseconds;
 
 namespace {
 
+// Under ASan the sanitizer runtime itself catches SIGSEGV, SIGBUS and SIGFPE (and then aborts), so what a
+// kill(2)ed fault signal does to preforkctl is only observable in a plain build.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kFaultSignalsReachTheProgram = false;
+#else
+constexpr bool kFaultSignalsReachTheProgram = true;
+#endif
+
 enum class Mode { pid1, subreaper };
 
 Ms since(std::chrono::steady_clock::time_point start) {
@@ -205,10 +213,10 @@ TEST_P(Pid1, ForwardedSignalsReachEveryWorker) {
 TEST_P(Pid1, SigchldAndFaultSignalsAreNotForwarded) {
     TempDir dir;
     Preforkctl run(mode(), {"-n", "2", "--", PROBE_WORKER_BIN, "--echo-signals"}, {"PROBE_DIR=" + dir.path()},
-            {"prlimit", "--core=0"});
+                   {"prlimit", "--core=0"});
     ASSERT_TRUE(wait_until([&] { return count_lines(run.out(), "echoing signals") == 2; })) << run.err();
     run.signal(SIGCHLD);
-    if (mode() == Mode::pid1) {
+    if (mode() == Mode::pid1 && kFaultSignalsReachTheProgram) {
         for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) run.signal(sig);
     }
     // A higher-numbered marker: pending signals are taken lowest first, so anything relayed came before it.
@@ -217,7 +225,7 @@ TEST_P(Pid1, SigchldAndFaultSignalsAreNotForwarded) {
     for (const char* name : {"SIGCHLD", "SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS", "SIGABRT"}) {
         EXPECT_EQ(count_lines(run.out(), std::string("signal ") + name), 0u) << run.out();
     }
-    if (mode() == Mode::subreaper) {
+    if (mode() == Mode::subreaper && kFaultSignalsReachTheProgram) {
         run.signal(SIGSEGV);
         EXPECT_EQ(run.wait(), 128 + SIGSEGV);
         EXPECT_EQ(count_lines(run.out(), "signal SIGSEGV"), 0u) << run.out();
