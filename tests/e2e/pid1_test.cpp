@@ -42,7 +42,9 @@ std::vector<long> start_stamps(const std::string& out) {
     return stamps;
 }
 
-std::size_t count_lines(const std::string& text, const std::string& needle) { return lines_with(text, needle).size(); }
+std::size_t count_lines(const std::string& text, const std::string& needle) {
+    return lines_with(text, needle).size();
+}
 
 // One preforkctl run in the mode under test. pid() is preforkctl itself as the host sees it: in pid1 mode
 // the child of unshare, once it has exec'd preforkctl and blocked its signals (a PID 1 drops a signal it
@@ -50,7 +52,7 @@ std::size_t count_lines(const std::string& text, const std::string& needle) { re
 class Preforkctl {
 public:
     Preforkctl(Mode mode, const std::vector<std::string>& args, std::vector<std::string> env = {},
-        std::vector<std::string> wrapper = {})
+               std::vector<std::string> wrapper = {})
         : mode_(mode), process_(preforkctl(args), options(mode, std::move(env), std::move(wrapper))) {}
 
     pid_t pid() {
@@ -148,7 +150,7 @@ protected:
 TEST_P(Pid1, HundredOrphanedGrandchildrenAreReaped) {
     TempDir dir;
     Preforkctl run(mode(), {"-n", "1", "--", PROBE_WORKER_BIN, "--orphan-ms", "2500", "--orphans", "100"},
-            {"PROBE_DIR=" + dir.path()});
+                   {"PROBE_DIR=" + dir.path()});
     const auto workers = run.workers(dir, 1);
     ASSERT_EQ(workers.size(), 1u) << run.err();
     std::size_t seen = 0;
@@ -177,7 +179,7 @@ TEST_P(Pid1, TwoHundredWorkersDyingTogetherAreAllNoticed) {
 TEST_P(Pid1, TwoHundredChildrenKilledInOneKillpgAreAllReaped) {
     TempDir dir;
     Preforkctl run(mode(), {"-n", "1", "--backoff", "30s..30s", "--", PROBE_WORKER_BIN, "--children", "200"},
-            {"PROBE_DIR=" + dir.path()});
+                   {"PROBE_DIR=" + dir.path()});
     const auto workers = run.workers(dir, 1);
     ASSERT_EQ(workers.size(), 1u) << run.err();
     ASSERT_TRUE(wait_until([&] { return children_of(workers[0]).size() == 200; })) << children_of(workers[0]).size();
@@ -195,14 +197,16 @@ TEST_P(Pid1, ForwardedSignalsReachEveryWorker) {
     TempDir dir;
     Preforkctl run(mode(), {"-n", "3", "--", PROBE_WORKER_BIN, "--echo-signals"}, {"PROBE_DIR=" + dir.path()});
     ASSERT_TRUE(wait_until([&] { return count_lines(run.out(), "echoing signals") == 3; })) << run.err();
-    for (const auto& [sig, name] : {std::pair{SIGUSR1, "SIGUSR1"}, std::pair{SIGUSR2, "SIGUSR2"},
-                                    std::pair{SIGWINCH, "SIGWINCH"}}) {
+    for (const auto& [sig, name] :
+         {std::pair{SIGUSR1, "SIGUSR1"}, std::pair{SIGUSR2, "SIGUSR2"}, std::pair{SIGWINCH, "SIGWINCH"}}) {
         run.signal(sig);
         EXPECT_TRUE(wait_until([&] { return count_lines(run.out(), std::string("signal ") + name) == 3; }, 5s))
-            << name << "\n" << run.out();
+            << name << "\n"
+            << run.out();
     }
     std::set<std::string> receivers;
-    for (const std::string& line : lines_with(run.out(), "signal SIGWINCH")) receivers.insert(line.substr(line.rfind("pid=")));
+    for (const std::string& line : lines_with(run.out(), "signal SIGWINCH"))
+        receivers.insert(line.substr(line.rfind("pid=")));
     EXPECT_EQ(receivers.size(), 3u) << "each of the three workers, once";
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
@@ -289,8 +293,12 @@ TEST_P(Pid1, WorkersStartWithACleanSignalState) {
 // A10: with restarts off, the worker's status is preforkctl's: the code, or 128+N for signal N (tini, sh).
 TEST_P(Pid1, ExitStatusIsTheWorkersCodeOr128PlusItsSignal) {
     const std::vector<std::pair<std::vector<std::string>, int>> cases = {
-        {{"--exit", "0"}, 0},         {{"--exit", "1"}, 1},           {{"--exit", "2"}, 2},
-        {{"--exit", "127"}, 127},     {{"--exit", "255"}, 255},       {{"--kill-self", "15"}, 128 + SIGTERM},
+        {{"--exit", "0"}, 0},
+        {{"--exit", "1"}, 1},
+        {{"--exit", "2"}, 2},
+        {{"--exit", "127"}, 127},
+        {{"--exit", "255"}, 255},
+        {{"--kill-self", "15"}, 128 + SIGTERM},
         {{"--kill-self", "9"}, 128 + SIGKILL},
     };
     for (const auto& [behaviour, expected] : cases) {
@@ -326,7 +334,7 @@ TEST_P(Pid1, SigkillOfPreforkctlLeavesNoWorkerAfterOneSecond) {
 TEST_P(Pid1, TermStopsAStoppedWorkerAndWaitsForEveryWorker) {
     TempDir dir;
     Preforkctl run(mode(), {"-n", "3", "--stop-timeout", "20s", "--", PROBE_WORKER_BIN, "--on-term", "{slot}50"},
-            {"PROBE_DIR=" + dir.path()});
+                   {"PROBE_DIR=" + dir.path()});
     const auto workers = run.workers(dir, 3);
     ASSERT_EQ(workers.size(), 3u) << run.err();
     ::kill(workers[1], SIGSTOP);
@@ -346,7 +354,7 @@ TEST_P(Pid1, TermStopsAStoppedWorkerAndWaitsForEveryWorker) {
 TEST_P(Pid1, SetsidDaemonOfADeadWorkerIsStoppedAtStop) {
     TempDir dir;
     Preforkctl run(mode(), {"-n", "1", "--backoff", "30s..30s", "--", PROBE_WORKER_BIN, "--daemon", "--exit", "3"},
-            {"PROBE_DIR=" + dir.path()});
+                   {"PROBE_DIR=" + dir.path()});
     ASSERT_TRUE(wait_until([&] { return run.err().find("restarting in 30s") != std::string::npos; })) << run.err();
     std::vector<pid_t> daemons;
     ASSERT_TRUE(wait_until([&] { return (daemons = run.strays({})).size() == 1 && is_alive(daemons[0]); }));
@@ -364,7 +372,7 @@ TEST_P(Pid1, SetsidDaemonIsStoppedWhenTheLastWorkerEndsByItself) {
 
 TEST_P(Pid1, SetsidDaemonIgnoringTermIsKilledAfterTheStopTimeout) {
     Preforkctl run(mode(), {"-n", "1", "--restart", "never", "--stop-timeout", "300ms", "--", PROBE_WORKER_BIN,
-                     "--stubborn-daemon", "--exit", "3"});
+                            "--stubborn-daemon", "--exit", "3"});
     std::vector<pid_t> daemons;
     ASSERT_TRUE(wait_until([&] { return run.out().find("stubborn daemon started") != std::string::npos; }));
     wait_until([&] { return (daemons = run.strays({})).size() == 1 || run.process().exited(); }, 2s);
@@ -394,8 +402,8 @@ TEST_P(Pid1, CommandThatFailsAtOnceIsNoBusyLoop) {
 
 // B26: the gaps between starts, seen from outside, double from MIN and stop at MAX.
 TEST_P(Pid1, BackoffGapsDoubleUpToTheCapSeenFromOutside) {
-    Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..400ms", "--max-restarts", "5", "--", PROBE_WORKER_BIN, "--stamp",
-                     "--exit", "1"});
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..400ms", "--max-restarts", "5", "--", PROBE_WORKER_BIN,
+                            "--stamp", "--exit", "1"});
     EXPECT_EQ(run.wait(), 5) << run.err();
     const std::vector<long> starts = start_stamps(run.out());
     ASSERT_EQ(starts.size(), 6u) << run.out();
@@ -417,8 +425,8 @@ TEST_P(Pid1, BackoffGapsDoubleUpToTheCapSeenFromOutside) {
 
 // B26: a worker that ran for --min-uptime restarts after MIN again, not after the doubled delay.
 TEST_P(Pid1, BackoffResetsToTheFloorAfterARunLongerThanMinUptime) {
-    Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..800ms", "--min-uptime", "200ms", "--max-restarts", "4", "--",
-                            PROBE_WORKER_BIN, "--stamp", "--exit-after", "300", "--exit", "1"});
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..800ms", "--min-uptime", "200ms", "--max-restarts", "4",
+                            "--", PROBE_WORKER_BIN, "--stamp", "--exit-after", "300", "--exit", "1"});
     EXPECT_EQ(run.wait(), 5) << run.err();
     EXPECT_EQ(count_lines(run.err(), "restarting in 100ms"), 4u) << run.err();
     const std::vector<long> starts = start_stamps(run.out());
@@ -434,7 +442,7 @@ TEST_P(Pid1, BackoffResetsToTheFloorAfterARunLongerThanMinUptime) {
 TEST_P(Pid1, WorkerThatCrashesAfterRunningAWhileHitsTheThreshold) {
     const auto start = std::chrono::steady_clock::now();
     Preforkctl run(mode(), {"-n", "1", "--min-uptime", "100ms", "--backoff", "10ms..10ms", "--max-restarts", "3",
-                     "--restart-window", "1m", "--", PROBE_WORKER_BIN, "--exit-after", "300", "--exit", "1"});
+                            "--restart-window", "1m", "--", PROBE_WORKER_BIN, "--exit-after", "300", "--exit", "1"});
     EXPECT_EQ(run.wait(), 5) << run.err();
     EXPECT_GE(since(start), 1200ms) << "four runs of 300 ms each";
     EXPECT_THAT(run.err(), HasSubstr("more than 3 restarts in 1m, giving up"));
@@ -443,9 +451,10 @@ TEST_P(Pid1, WorkerThatCrashesAfterRunningAWhileHitsTheThreshold) {
 // B29: park leaves the crashing slot down and the others running; exit stops everything with status 5.
 TEST_P(Pid1, ThresholdParkKeepsTheOtherSlotsServing) {
     TempDir dir;
-    Preforkctl run(mode(), {"-n", "3", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "park", "--",
-                     PROBE_WORKER_BIN, "--slot-exit", "-,1,-"},
-            {"PROBE_DIR=" + dir.path()});
+    Preforkctl run(mode(),
+                   {"-n", "3", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "park", "--",
+                    PROBE_WORKER_BIN, "--slot-exit", "-,1,-"},
+                   {"PROBE_DIR=" + dir.path()});
     ASSERT_TRUE(wait_until([&] { return run.err().find("slot parked") != std::string::npos; })) << run.err();
     const auto reports = read_reports(dir.path());
     std::map<std::string, int> starts;
@@ -463,9 +472,10 @@ TEST_P(Pid1, ThresholdParkKeepsTheOtherSlotsServing) {
 
 TEST_P(Pid1, ThresholdExitStopsEveryWorkerAndExitsFive) {
     TempDir dir;
-    Preforkctl run(mode(), {"-n", "3", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "exit", "--",
-                     PROBE_WORKER_BIN, "--slot-exit", "-,1,-", "--on-term", "0"},
-            {"PROBE_DIR=" + dir.path()});
+    Preforkctl run(mode(),
+                   {"-n", "3", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "exit", "--",
+                    PROBE_WORKER_BIN, "--slot-exit", "-,1,-", "--on-term", "0"},
+                   {"PROBE_DIR=" + dir.path()});
     EXPECT_EQ(run.wait(), 5) << run.err();
     EXPECT_THAT(run.err(), HasSubstr("giving up"));
     EXPECT_EQ(count_lines(run.out(), "linger over"), 2u) << "slots 0 and 2 were stopped gracefully\n" << run.out();
@@ -484,17 +494,18 @@ TEST_P(Pid1, StopDuringBackoffCancelsTheRestartAtOnce) {
 // B32: RLIMIT_NPROC does not stop root from forking, but execve after setuid to a user over the limit fails
 // with EAGAIN. That is a failed start (backoff, threshold), not "cannot execute" (126) and not a crash.
 TEST_P(Pid1, SpawnFailureUnderAnNprocLimitIsAFailedStart) {
-    Preforkctl run(mode(), {"-n", "2", "--user", "nobody", "--backoff", "10ms..10ms", "--max-restarts", "2", "--",
-                     PROBE_WORKER_BIN},
-            {}, {"prlimit", "--nproc=0"});
+    Preforkctl run(
+        mode(),
+        {"-n", "2", "--user", "nobody", "--backoff", "10ms..10ms", "--max-restarts", "2", "--", PROBE_WORKER_BIN}, {},
+        {"prlimit", "--nproc=0"});
     EXPECT_EQ(run.wait(), 5) << run.err();
     EXPECT_THAT(run.err(), HasSubstr("Resource temporarily unavailable; restarting in 10ms"));
     EXPECT_THAT(run.err(), HasSubstr("giving up"));
 }
 
 TEST_P(Pid1, SpawnFailureWithRestartsOffIsNeverExitZero) {
-    Preforkctl run(mode(), {"-n", "2", "--user", "nobody", "--restart", "never", "--", PROBE_WORKER_BIN, "--exit", "0"}, {},
-            {"prlimit", "--nproc=0"});
+    Preforkctl run(mode(), {"-n", "2", "--user", "nobody", "--restart", "never", "--", PROBE_WORKER_BIN, "--exit", "0"},
+                   {}, {"prlimit", "--nproc=0"});
     EXPECT_EQ(run.wait(), 1) << run.err();
     EXPECT_THAT(run.err(), HasSubstr("Resource temporarily unavailable"));
 }
@@ -504,7 +515,7 @@ TEST_P(Pid1, SpawnFailureWithRestartsOffIsNeverExitZero) {
 // D46: with restarts off, the first worker to fail decides (a clean exit before it does not count).
 TEST_P(Pid1, FirstFailingWorkerDecidesTheExitStatus) {
     Preforkctl run(mode(), {"-n", "4", "--restart", "never", "--", PROBE_WORKER_BIN, "--slot-delay", "50,900,300,600",
-                     "--slot-exit", "0,11,12,13"});
+                            "--slot-exit", "0,11,12,13"});
     EXPECT_EQ(run.wait(), 12) << run.err();
 }
 
@@ -512,7 +523,7 @@ TEST_P(Pid1, FirstFailingWorkerDecidesTheExitStatus) {
 TEST_P(Pid1, WorkerIgnoringTermIsKilledWithinTheStopTimeout) {
     TempDir dir;
     Preforkctl run(mode(), {"-n", "1", "--stop-timeout", "300ms", "--", PROBE_WORKER_BIN, "--ignore-term"},
-            {"PROBE_DIR=" + dir.path()});
+                   {"PROBE_DIR=" + dir.path()});
     const auto workers = run.workers(dir, 1);
     ASSERT_EQ(workers.size(), 1u) << run.err();
     const auto start = std::chrono::steady_clock::now();
