@@ -330,6 +330,28 @@ TEST_P(Pid1, SigkillOfPreforkctlLeavesNoWorkerAfterOneSecond) {
     run.wait();
 }
 
+// A21 with --user: the kernel clears PR_SET_PDEATHSIG when the credentials change, so it must be armed
+// after the worker's setuid, not before.
+TEST_P(Pid1, SigkillOfPreforkctlLeavesNoWorkerRunningAsAnotherUser) {
+    Preforkctl run(mode(), {"-n", "2", "--user", "nobody", "--", PROBE_WORKER_BIN});
+    std::vector<pid_t> workers;
+    ASSERT_TRUE(wait_until([&] {
+        workers.clear();
+        for (pid_t child : children_of(run.pid())) {
+            if (command_of(child) == "probe_worker" && is_alive(child)) workers.push_back(child);
+        }
+        return workers.size() == 2;
+    })) << run.err();
+    run.signal(SIGKILL);
+    const auto start = std::chrono::steady_clock::now();
+    for (pid_t worker : workers) {
+        EXPECT_TRUE(wait_until([&] { return !is_alive(worker); }, 1s - since(start)))
+            << "worker " << worker << " outlived preforkctl";
+        ::kill(worker, SIGKILL);  // leave nothing behind if it did
+    }
+    run.wait();
+}
+
 // A22: TERM + CONT reach a stopped worker too, and preforkctl waits for the slowest worker, not the first.
 TEST_P(Pid1, TermStopsAStoppedWorkerAndWaitsForEveryWorker) {
     TempDir dir;
