@@ -55,6 +55,15 @@ public:
                std::vector<std::string> wrapper = {})
         : mode_(mode), process_(preforkctl(args), options(mode, std::move(env), std::move(wrapper))) {}
 
+    // A failed test must not leave processes behind: everything still under preforkctl goes before it does
+    // (Process then SIGKILLs preforkctl; as PID 1 the namespace goes with it anyway).
+    ~Preforkctl() {
+        if (process_.exited()) return;
+        for (pid_t pid : descendants(process_.pid())) ::kill(pid, SIGKILL);
+    }
+    Preforkctl(const Preforkctl&) = delete;
+    Preforkctl& operator=(const Preforkctl&) = delete;
+
     pid_t pid() {
         if (pid_ > 0) return pid_;
         wait_until(
