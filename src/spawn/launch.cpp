@@ -37,6 +37,18 @@ const char* to_text(LaunchStage stage) {
     return "?";
 }
 
+bool is_permanent(const LaunchError& failure) {
+    if (failure.stage != LaunchStage::exec) return false;
+    switch (failure.error) {
+        case EAGAIN:
+        case ENOMEM:
+        case EMFILE:
+        case ENFILE:
+        case ETXTBSY: return false;
+        default: return true;
+    }
+}
+
 std::string describe_failure(const LaunchError& failure, const std::string& command) {
     if (failure.stage == LaunchStage::exec) {
         return "cannot execute " + command + ": " + std::strerror(failure.error);
@@ -85,9 +97,6 @@ void write_decimal(char* out, long value) {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
     if (::setsid() < 0) fail_in_child(report_fd, LaunchStage::session);
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail_in_child(report_fd, LaunchStage::deathsig);
-    // The parent may have died before PDEATHSIG was armed; then nobody would ever kill us.
-    if (::getppid() != parent) ::_exit(127);
     if (cpus != nullptr && ::sched_setaffinity(0, sizeof(cpu_set_t), cpus) < 0) {
         fail_in_child(report_fd, LaunchStage::affinity);
     }
@@ -132,6 +141,10 @@ void write_decimal(char* out, long value) {
             fail_in_child(report_fd, LaunchStage::identity);
         }
     }
+    // After the identity change: the kernel clears the parent-death signal when the credentials change.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail_in_child(report_fd, LaunchStage::deathsig);
+    // The parent may have died before PDEATHSIG was armed; then nobody would ever kill us.
+    if (::getppid() != parent) ::_exit(127);
     if (request.chdir && ::chdir(request.chdir->c_str()) < 0) fail_in_child(report_fd, LaunchStage::chdir);
     if (listen_pid_value != nullptr) {
         write_decimal(listen_pid_value, static_cast<long>(::getpid()));

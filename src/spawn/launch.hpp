@@ -52,6 +52,11 @@ struct LaunchResult {
 };
 LaunchResult launch(const LaunchRequest& request);
 
+/// True when the command itself cannot run (not found, not executable, bad format), so that retrying is
+/// pointless. A resource shortage of one start (EAGAIN from RLIMIT_NPROC, ENOMEM, EMFILE, ENFILE, ETXTBSY)
+/// is not: the start failed, and the restart policy may try again.
+bool is_permanent(const LaunchError& failure);
+
 /// "cannot execute ./x: No such file or directory" style text for a failure.
 std::string describe_failure(const LaunchError& failure, const std::string& command);
 

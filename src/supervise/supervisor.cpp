@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,11 +15,13 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "logrelay/relay.hpp"
 #include "plan/durations.hpp"
 #include "spawn/launch.hpp"
 #include "supervise/slot.hpp"
+#include "sys/children.hpp"
 #include "sys/notify.hpp"
 #include "sys/signals.hpp"
 
@@ -91,6 +94,7 @@ private:
     void read_notify(SlotRuntime& slot);
     void begin_stop(const char* why);
     void kill_all();
+    void signal_strays(int signal);
     void finish_if_settled();
 
     Result<std::unique_ptr<SlotRuntime>> make_slot(const plan::SlotSpec& spec);
@@ -117,6 +121,8 @@ private:
     logrelay::Relay relay_;  // slots' output pipes and preforkctl's stdout/stderr
     std::vector<std::unique_ptr<SlotRuntime>> slots_;
     bool stopping_ = false;
+    bool killing_ = false;                 // the stop timeout passed, or a second stop signal came
+    std::set<pid_t> strays_signalled_;     // non-worker children that got the stop signal
     bool stop_requested_ = false;          // by SIGTERM/SIGINT
     std::optional<int> exit_status_;       // set by the first fatal failure
     std::optional<int> first_worker_failure_;
@@ -372,7 +378,7 @@ void Supervisor::spawn(SlotRuntime& slot) {
     }
     const spawn::LaunchError failure = *result.failure;
     const std::string why = spawn::describe_failure(failure, plan_.command.front());
-    if (failure.stage == spawn::LaunchStage::exec && slot.state.retiring_pid == 0) {
+    if (spawn::is_permanent(failure) && slot.state.retiring_pid == 0) {
         // The command cannot run at all: a configuration error, reported once and never retried (§6).
         // (During a rolling restart the previous worker keeps serving instead: see event::SpawnFailed.)
         spdlog::error("{}", why);
@@ -383,6 +389,8 @@ void Supervisor::spawn(SlotRuntime& slot) {
         begin_stop("the command cannot be executed");
         return;
     }
+    // A start that failed for lack of resources is a failure like a crash: never exit 0 after it.
+    if (!stopping_ && !first_worker_failure_) first_worker_failure_ = to_int(ExitCode::internal);
     apply(slot, event::SpawnFailed{"slot " + std::to_string(slot.spec.slot) + ": " + why});
 }
 
@@ -572,6 +580,7 @@ void Supervisor::begin_stop(const char* why) {
         slot->ready_timer.cancel();
         apply(*slot, event::Stop{});
     }
+    signal_strays(plan_.stop.signal);
     stop_timer_.expires_after(plan_.stop.timeout);
     stop_timer_.async_wait([this](const boost::system::error_code& error) {
         if (error) return;
@@ -583,8 +592,33 @@ void Supervisor::begin_stop(const char* why) {
 }
 
 void Supervisor::kill_all() {
+    killing_ = true;
     for (auto& slot : slots_) {
         apply(*slot, event::Kill{});
+    }
+    signal_strays(SIGKILL);
+}
+
+// Children that are not workers: orphans re-parented to preforkctl (PID 1 or subreaper), among them
+// helpers that left their worker's session with setsid and so escaped its process group.
+void Supervisor::signal_strays(int signal) {
+    const auto children = sys::child_pids();
+    if (!children) {
+        // No /proc of our own: as PID 1, kill(-1) reaches every other process of the namespace.
+        if (::getpid() == 1 && ::kill(-1, signal) == 0 && signal != SIGKILL) ::kill(-1, SIGCONT);
+        return;
+    }
+    for (const pid_t pid : *children) {
+        const bool worker = std::any_of(slots_.begin(), slots_.end(),
+                                        [pid](const auto& slot) {
+                                            return slot->state.pid == pid || slot->state.retiring_pid == pid;
+                                        });
+        if (worker) continue;
+        if (signal != SIGKILL && !strays_signalled_.insert(pid).second) continue;
+        if (::kill(pid, signal) == 0) {
+            if (signal != SIGKILL) ::kill(pid, SIGCONT);
+            spdlog::debug("sent {} to stray process {}", plan::signal_name(signal), pid);
+        }
     }
 }
 
@@ -592,6 +626,17 @@ void Supervisor::finish_if_settled() {
     remove_finished_slots();
     for (auto& slot : slots_) {
         if (!is_settled(slot->state)) return;
+    }
+    // Strays must not outlive preforkctl: as PID 1 the kernel would SIGKILL them without warning, as a
+    // subreaper it would hand them to the host's init. They get the stop signal, SIGKILL after the timeout,
+    // and preforkctl leaves once the last one is reaped (reap() calls back here).
+    if (sys::has_children()) {
+        if (!stopping_) {
+            begin_stop("every worker has ended; stopping the processes they left behind");
+        } else {
+            signal_strays(killing_ ? SIGKILL : plan_.stop.signal);
+        }
+        return;
     }
     // Every slot is over: leave the loop (relay_.finish() then writes what is left).
     stop_timer_.cancel();

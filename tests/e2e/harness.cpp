@@ -301,4 +301,84 @@ std::vector<pid_t> descendants(pid_t ancestor) {
     return found;
 }
 
+std::vector<pid_t> children_of(pid_t parent) {
+    std::vector<pid_t> found;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator("/proc", error)) {
+        const std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const auto fields = stat_fields(std::stoi(name));
+        if (fields.size() > 1 && std::stoi(fields[1]) == parent) found.push_back(std::stoi(name));
+    }
+    return found;
+}
+
+int zombies_under(pid_t ancestor) {
+    std::map<pid_t, std::pair<pid_t, bool>> processes;  // pid -> (parent, zombie)
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator("/proc", error)) {
+        const std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        const auto fields = stat_fields(std::stoi(name));
+        if (fields.size() > 1) processes[std::stoi(name)] = {std::stoi(fields[1]), fields[0] == "Z"};
+    }
+    int zombies = 0;
+    for (const auto& [pid, info] : processes) {
+        if (!info.second) continue;
+        for (pid_t up = info.first; up > 0;) {
+            if (up == ancestor) {
+                ++zombies;
+                break;
+            }
+            auto it = processes.find(up);
+            if (it == processes.end()) break;
+            up = it->second.first;
+        }
+    }
+    return zombies;
+}
+
+std::string command_of(pid_t pid) {
+    std::string name;
+    try {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/comm");
+        std::getline(in, name);
+    } catch (const std::exception&) {
+        return "";
+    }
+    return name;
+}
+
+namespace {
+
+std::string status_line(pid_t pid, const std::string& key) {
+    try {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+        std::string line;
+        while (std::getline(in, line)) {
+            if (line.rfind(key + ":", 0) == 0) return line.substr(key.size() + 1);
+        }
+    } catch (const std::exception&) {
+    }
+    return "";
+}
+
+}  // namespace
+
+bool blocks_or_catches(pid_t pid, int sig) {
+    for (const char* key : {"SigBlk", "SigCgt"}) {
+        const std::string mask = status_line(pid, key);
+        if (mask.find_first_not_of(" \t") == std::string::npos) return false;
+        if (((std::stoull(mask, nullptr, 16) >> (sig - 1)) & 1U) != 0) return true;
+    }
+    return false;
+}
+
+pid_t innermost_pid(pid_t pid) {
+    std::istringstream fields(status_line(pid, "NSpid"));
+    pid_t last = 0;
+    for (pid_t value = 0; fields >> value;) last = value;
+    return last;
+}
+
 }  // namespace e2e

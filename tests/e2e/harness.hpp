@@ -119,4 +119,20 @@ int zombie_children(pid_t parent);
 /// Descendant pids (children, grandchildren, ...) of `ancestor`, from /proc.
 std::vector<pid_t> descendants(pid_t ancestor);
 
+/// Children of `parent` (zombies included), from /proc.
+std::vector<pid_t> children_of(pid_t parent);
+
+/// Zombies anywhere below `ancestor` (children, grandchildren, ...).
+int zombies_under(pid_t ancestor);
+
+/// The command name of `pid` (/proc/PID/comm), or "".
+std::string command_of(pid_t pid);
+
+/// True when `pid` blocks or catches `sig` (SigBlk or SigCgt of /proc/PID/status): a signal sent now is
+/// not dropped by a PID 1 nor fatal by default action.
+bool blocks_or_catches(pid_t pid, int sig);
+
+/// The pid that `pid` has in the innermost PID namespace it belongs to (last NSpid field), or 0.
+pid_t innermost_pid(pid_t pid);
+
 }  // namespace e2e

@@ -1,0 +1,598 @@
+// preforkctl as a container entrypoint and as a supervisor: research/pid1-and-supervisors.md §6, groups A
+// (PID 1, signals, reaping), B (restart and threshold) and D (lifecycle and exit), with the real binary.
+// Every behaviour runs twice: as PID 1 of a new PID namespace (unshare --pid --fork --mount-proc) and as an
+// ordinary process, where preforkctl makes itself a child subreaper.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <iostream>
+#include <set>
+
+#include "harness.hpp"
+
+using namespace e2e;
+using ::testing::HasSubstr;
+using Ms = std::chrono::milliseconds;
+
+namespace {
+
+// Under ASan the sanitizer runtime itself catches SIGSEGV, SIGBUS and SIGFPE (and then aborts), so what a
+// kill(2)ed fault signal does to preforkctl is only observable in a plain build.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kFaultSignalsReachTheProgram = false;
+#else
+constexpr bool kFaultSignalsReachTheProgram = true;
+#endif
+
+enum class Mode { pid1, subreaper };
+
+Ms since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration_cast<Ms>(std::chrono::steady_clock::now() - start);
+}
+
+// The times (monotonic ms) of the "started at ms N pid=P" lines that probe_worker --stamp prints.
+std::vector<long> start_stamps(const std::string& out) {
+    const std::string marker = "started at ms ";
+    std::vector<long> stamps;
+    for (const std::string& line : lines_with(out, marker)) {
+        stamps.push_back(std::stol(line.substr(line.find(marker) + marker.size())));
+    }
+    return stamps;
+}
+
+std::size_t count_lines(const std::string& text, const std::string& needle) {
+    return lines_with(text, needle).size();
+}
+
+// One preforkctl run in the mode under test. pid() is preforkctl itself as the host sees it: in pid1 mode
+// the child of unshare, once it has exec'd preforkctl and blocked its signals (a PID 1 drops a signal it
+// neither handles nor blocks, so sending earlier would test the kernel, not preforkctl).
+class Preforkctl {
+public:
+    Preforkctl(Mode mode, const std::vector<std::string>& args, std::vector<std::string> env = {},
+               std::vector<std::string> wrapper = {})
+        : mode_(mode), process_(preforkctl(args), options(mode, std::move(env), std::move(wrapper))) {}
+
+    // A failed test must not leave processes behind: everything still under preforkctl goes before it does
+    // (Process then SIGKILLs preforkctl; as PID 1 the namespace goes with it anyway).
+    ~Preforkctl() {
+        if (process_.exited()) return;
+        for (pid_t pid : descendants(process_.pid())) ::kill(pid, SIGKILL);
+    }
+    Preforkctl(const Preforkctl&) = delete;
+    Preforkctl& operator=(const Preforkctl&) = delete;
+
+    pid_t pid() {
+        if (pid_ > 0) return pid_;
+        wait_until(
+            [&] {
+                pid_t candidate = process_.pid();
+                if (mode_ == Mode::pid1) {
+                    const auto children = children_of(process_.pid());
+                    candidate = children.empty() ? 0 : children.front();
+                }
+                if (candidate > 0 && command_of(candidate) == "preforkctl" && blocks_or_catches(candidate, SIGTERM)) {
+                    pid_ = candidate;
+                }
+                return pid_ > 0 || process_.exited();
+            },
+            10s);
+        return pid_;
+    }
+
+    void signal(int sig) {
+        const pid_t target = pid();
+        ASSERT_GT(target, 0) << "preforkctl never started: " << process_.err();
+        ::kill(target, sig);
+    }
+
+    int wait(Ms deadline = 20s) { return process_.wait(deadline); }
+    std::string out() { return process_.out(); }
+    std::string err() { return process_.err(); }
+    Process& process() { return process_; }
+
+    // Host pids of the workers that reported into `dir`, once there are `count` reports.
+    std::vector<pid_t> workers(const TempDir& dir, std::size_t count, Ms deadline = 10s) {
+        std::vector<pid_t> pids;
+        wait_until(
+            [&] {
+                pids.clear();
+                const auto reports = read_reports(dir.path());
+                if (reports.size() < count) return false;
+                std::map<pid_t, pid_t> host_of_inner;
+                for (pid_t child : children_of(pid())) host_of_inner[innermost_pid(child)] = child;
+                for (const Report& report : reports) {
+                    auto it = host_of_inner.find(std::stoi(report.at("pid")));
+                    if (it != host_of_inner.end()) pids.push_back(it->second);
+                }
+                return pids.size() >= count;
+            },
+            deadline);
+        return pids;
+    }
+
+    // Children of preforkctl that are not in `workers` (re-parented orphans, daemons), zombies included.
+    std::vector<pid_t> strays(const std::vector<pid_t>& workers) {
+        std::vector<pid_t> found;
+        for (pid_t child : children_of(pid())) {
+            if (std::find(workers.begin(), workers.end(), child) == workers.end()) found.push_back(child);
+        }
+        return found;
+    }
+
+    // Zombies anywhere under preforkctl (pid1 mode: anywhere in the namespace).
+    int zombies() { return zombies_under(mode_ == Mode::pid1 ? process_.pid() : pid()); }
+
+private:
+    static Options options(Mode mode, std::vector<std::string> env, std::vector<std::string> wrapper) {
+        Options result{std::move(env)};
+        result.prefix = std::move(wrapper);
+        if (mode == Mode::pid1) {
+            // --kill-child: if the test kills unshare, the namespace (preforkctl and all) goes with it.
+            for (const char* word : {"unshare", "--pid", "--fork", "--mount-proc", "--kill-child"}) {
+                result.prefix.emplace_back(word);
+            }
+        }
+        return result;
+    }
+
+    Mode mode_;
+    Process process_;
+    pid_t pid_ = 0;
+};
+
+class Pid1 : public testing::TestWithParam<Mode> {
+protected:
+    void SetUp() override {
+        if (GetParam() == Mode::pid1 && ::geteuid() != 0) GTEST_SKIP() << "unshare --pid needs root";
+    }
+    Mode mode() const { return GetParam(); }
+};
+
+}  // namespace
+
+// ---- A. PID 1, signals, reaping ----
+
+// A1, A3: the orphans land on preforkctl (PID 1, or the subreaper: not the host's init) and are reaped.
+TEST_P(Pid1, HundredOrphanedGrandchildrenAreReaped) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "1", "--", PROBE_WORKER_BIN, "--orphan-ms", "2500", "--orphans", "100"},
+                   {"PROBE_DIR=" + dir.path()});
+    const auto workers = run.workers(dir, 1);
+    ASSERT_EQ(workers.size(), 1u) << run.err();
+    std::size_t seen = 0;
+    EXPECT_TRUE(wait_until([&] { return (seen = run.strays(workers).size()) == 100; }, 2s))
+        << seen << " of 100 orphans were re-parented to preforkctl";
+    EXPECT_TRUE(wait_until([&] { return run.strays(workers).empty() && run.zombies() == 0; }, 10s))
+        << run.strays(workers).size() << " orphans left, " << run.zombies() << " zombies";
+    EXPECT_TRUE(is_alive(workers[0]));
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+// A2: SIGCHLD coalesces; every one of 200 workers that die together must be noticed, or preforkctl never exits.
+TEST_P(Pid1, TwoHundredWorkersDyingTogetherAreAllNoticed) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "200", "--restart", "never", "--", PROBE_WORKER_BIN}, {"PROBE_DIR=" + dir.path()});
+    const auto workers = run.workers(dir, 200, 30s);
+    ASSERT_EQ(workers.size(), 200u) << run.err();
+    run.signal(SIGUSR1);  // forwarded to all; the probe dies of it
+    EXPECT_EQ(run.wait(), 128 + SIGUSR1) << run.err();
+    EXPECT_EQ(count_lines(run.err(), "was killed by SIGUSR1; not restarted"), 200u);
+    for (pid_t worker : workers) EXPECT_FALSE(is_alive(worker));
+}
+
+// A2: one killpg takes a worker and its 200 children at once; the children's zombies land on preforkctl.
+TEST_P(Pid1, TwoHundredChildrenKilledInOneKillpgAreAllReaped) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "30s..30s", "--", PROBE_WORKER_BIN, "--children", "200"},
+                   {"PROBE_DIR=" + dir.path()});
+    const auto workers = run.workers(dir, 1);
+    ASSERT_EQ(workers.size(), 1u) << run.err();
+    ASSERT_TRUE(wait_until([&] { return children_of(workers[0]).size() == 200; })) << children_of(workers[0]).size();
+    ASSERT_EQ(::kill(-workers[0], SIGKILL), 0);
+    EXPECT_TRUE(wait_until([&] { return run.err().find("restarting in 30s") != std::string::npos; })) << run.err();
+    EXPECT_TRUE(wait_until([&] { return run.zombies() == 0 && run.strays({}).empty(); }))
+        << run.zombies() << " zombies, " << run.strays({}).size() << " children left";
+    EXPECT_THAT(run.err(), HasSubstr("was killed by SIGKILL; restarting in 30s"));
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+// A4: the forwarding set (HUP is left out: it becomes a rolling restart).
+TEST_P(Pid1, ForwardedSignalsReachEveryWorker) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "3", "--", PROBE_WORKER_BIN, "--echo-signals"}, {"PROBE_DIR=" + dir.path()});
+    ASSERT_TRUE(wait_until([&] { return count_lines(run.out(), "echoing signals") == 3; })) << run.err();
+    for (const auto& [sig, name] :
+         {std::pair{SIGUSR1, "SIGUSR1"}, std::pair{SIGUSR2, "SIGUSR2"}, std::pair{SIGWINCH, "SIGWINCH"}}) {
+        run.signal(sig);
+        EXPECT_TRUE(wait_until([&] { return count_lines(run.out(), std::string("signal ") + name) == 3; }, 5s))
+            << name << "\n"
+            << run.out();
+    }
+    std::set<std::string> receivers;
+    for (const std::string& line : lines_with(run.out(), "signal SIGWINCH"))
+        receivers.insert(line.substr(line.rfind("pid=")));
+    EXPECT_EQ(receivers.size(), 3u) << "each of the three workers, once";
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+// A6: SIGCHLD is preforkctl's own business. Synchronous faults sent with kill(2) are not caught: as PID 1 the
+// kernel drops them; as an ordinary process they kill preforkctl (and PDEATHSIG its workers), like tini.
+TEST_P(Pid1, SigchldAndFaultSignalsAreNotForwarded) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "2", "--", PROBE_WORKER_BIN, "--echo-signals"}, {"PROBE_DIR=" + dir.path()},
+                   {"prlimit", "--core=0"});
+    ASSERT_TRUE(wait_until([&] { return count_lines(run.out(), "echoing signals") == 2; })) << run.err();
+    run.signal(SIGCHLD);
+    if (mode() == Mode::pid1 && kFaultSignalsReachTheProgram) {
+        for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) run.signal(sig);
+    }
+    // A higher-numbered marker: pending signals are taken lowest first, so anything relayed came before it.
+    run.signal(SIGWINCH);
+    ASSERT_TRUE(wait_until([&] { return count_lines(run.out(), "signal SIGWINCH") == 2; }, 5s)) << run.out();
+    for (const char* name : {"SIGCHLD", "SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP", "SIGSYS", "SIGABRT"}) {
+        EXPECT_EQ(count_lines(run.out(), std::string("signal ") + name), 0u) << run.out();
+    }
+    if (mode() == Mode::subreaper && kFaultSignalsReachTheProgram) {
+        run.signal(SIGSEGV);
+        EXPECT_EQ(run.wait(), 128 + SIGSEGV);
+        EXPECT_EQ(count_lines(run.out(), "signal SIGSEGV"), 0u) << run.out();
+    } else {
+        run.signal(SIGTERM);
+        EXPECT_EQ(run.wait(), 0) << run.err();
+    }
+}
+
+// A8: TERM at the first moment preforkctl can take it (its mask is set, its loop not yet running) is acted
+// on: preforkctl stops what it started and exits 0, in bounded time. As an ordinary process, a TERM sent
+// before even that kills it outright (143), which also starts nothing.
+TEST_P(Pid1, TermRightAfterStartIsNotLost) {
+    for (int round = 0; round < 25; ++round) {
+        TempDir dir;
+        Preforkctl run(mode(), {"-n", "2", "--", PROBE_WORKER_BIN}, {"PROBE_DIR=" + dir.path()});
+        const bool at_once = mode() == Mode::subreaper && round % 2 == 1;
+        if (at_once) {
+            run.process().signal(SIGTERM);
+        } else {
+            // Busy-poll: the window between blocking the signals and running the loop is short.
+            const auto deadline = std::chrono::steady_clock::now() + 10s;
+            pid_t target = 0;
+            while (std::chrono::steady_clock::now() < deadline && target == 0) {
+                const pid_t candidate = mode() == Mode::pid1 ? [&] {
+                    const auto children = children_of(run.process().pid());
+                    return children.empty() ? 0 : children.front();
+                }() : run.process().pid();
+                if (candidate > 0 && blocks_or_catches(candidate, SIGTERM) && command_of(candidate) == "preforkctl") {
+                    target = candidate;
+                }
+            }
+            ASSERT_GT(target, 0) << run.err();
+            ::kill(target, SIGTERM);
+        }
+        const int status = run.wait(10s);
+        if (at_once) {
+            EXPECT_TRUE(status == 0 || status == 128 + SIGTERM) << "round " << round << ": " << status << run.err();
+        } else {
+            EXPECT_EQ(status, 0) << "round " << round << ": " << run.err();
+        }
+        for (const Report& report : read_reports(dir.path())) {
+            if (mode() == Mode::subreaper) {
+                EXPECT_FALSE(is_alive(std::stoi(report.at("pid"))));
+            }
+        }
+        if (HasFailure()) break;
+    }
+}
+
+// A9: the signal state preforkctl inherited or set up (blocked for its loop) does not reach workers.
+TEST_P(Pid1, WorkersStartWithACleanSignalState) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "1", "--", PROBE_WORKER_BIN}, {"PROBE_DIR=" + dir.path()});
+    ASSERT_TRUE(wait_until([&] { return read_reports(dir.path()).size() == 1; })) << run.err();
+    const Report report = read_reports(dir.path())[0];
+    EXPECT_EQ(report.at("sigblk"), "0000000000000000");
+    EXPECT_EQ(report.at("sigign"), "0000000000000000");
+}
+
+// A10: with restarts off, the worker's status is preforkctl's: the code, or 128+N for signal N (tini, sh).
+TEST_P(Pid1, ExitStatusIsTheWorkersCodeOr128PlusItsSignal) {
+    const std::vector<std::pair<std::vector<std::string>, int>> cases = {
+        {{"--exit", "0"}, 0},
+        {{"--exit", "1"}, 1},
+        {{"--exit", "2"}, 2},
+        {{"--exit", "127"}, 127},
+        {{"--exit", "255"}, 255},
+        {{"--kill-self", "15"}, 128 + SIGTERM},
+        {{"--kill-self", "9"}, 128 + SIGKILL},
+    };
+    for (const auto& [behaviour, expected] : cases) {
+        std::vector<std::string> args = {"-n", "1", "--restart", "never", "--", PROBE_WORKER_BIN};
+        args.insert(args.end(), behaviour.begin(), behaviour.end());
+        Preforkctl run(mode(), args);
+        EXPECT_EQ(run.wait(), expected) << behaviour[0] << " " << behaviour[1] << "\n" << run.err();
+    }
+}
+
+// A12: a command that does not exist is 127 as PID 1 too.
+TEST_P(Pid1, MissingCommandExits127) {
+    Preforkctl run(mode(), {"-n", "1", "--", "/nonexistent/server"});
+    EXPECT_EQ(run.wait(), 127) << run.err();
+}
+
+// A21: PDEATHSIG (or, as PID 1, the namespace's end) takes every worker down.
+TEST_P(Pid1, SigkillOfPreforkctlLeavesNoWorkerAfterOneSecond) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "3", "--", PROBE_WORKER_BIN}, {"PROBE_DIR=" + dir.path()});
+    const auto workers = run.workers(dir, 3);
+    ASSERT_EQ(workers.size(), 3u) << run.err();
+    run.signal(SIGKILL);
+    const auto start = std::chrono::steady_clock::now();
+    for (pid_t worker : workers) {
+        EXPECT_TRUE(wait_until([&] { return !is_alive(worker); }, 1s - since(start)))
+            << "worker " << worker << " outlived preforkctl";
+    }
+    run.wait();
+}
+
+// A21 with --user: the kernel clears PR_SET_PDEATHSIG when the credentials change, so it must be armed
+// after the worker's setuid, not before.
+TEST_P(Pid1, SigkillOfPreforkctlLeavesNoWorkerRunningAsAnotherUser) {
+    Preforkctl run(mode(), {"-n", "2", "--user", "nobody", "--", PROBE_WORKER_BIN});
+    std::vector<pid_t> workers;
+    ASSERT_TRUE(wait_until([&] {
+        workers.clear();
+        for (pid_t child : children_of(run.pid())) {
+            if (command_of(child) == "probe_worker" && is_alive(child)) workers.push_back(child);
+        }
+        return workers.size() == 2;
+    })) << run.err();
+    run.signal(SIGKILL);
+    const auto start = std::chrono::steady_clock::now();
+    for (pid_t worker : workers) {
+        EXPECT_TRUE(wait_until([&] { return !is_alive(worker); }, 1s - since(start)))
+            << "worker " << worker << " outlived preforkctl";
+        ::kill(worker, SIGKILL);  // leave nothing behind if it did
+    }
+    run.wait();
+}
+
+// A22: TERM + CONT reach a stopped worker too, and preforkctl waits for the slowest worker, not the first.
+TEST_P(Pid1, TermStopsAStoppedWorkerAndWaitsForEveryWorker) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "3", "--stop-timeout", "20s", "--", PROBE_WORKER_BIN, "--on-term", "{slot}50"},
+                   {"PROBE_DIR=" + dir.path()});
+    const auto workers = run.workers(dir, 3);
+    ASSERT_EQ(workers.size(), 3u) << run.err();
+    ::kill(workers[1], SIGSTOP);
+    ASSERT_TRUE(wait_until([&] { return is_stopped(workers[1]); }));
+    const auto start = std::chrono::steady_clock::now();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    const Ms took = since(start);
+    EXPECT_LT(took, 10s) << "the stopped worker was only ended by the stop timeout";
+    EXPECT_GE(took, 250ms) << "preforkctl left before its slowest worker (250 ms) was done";
+    EXPECT_EQ(count_lines(run.out(), "linger over"), 3u) << run.out() << run.err();
+    for (pid_t worker : workers) EXPECT_FALSE(is_alive(worker));
+}
+
+// A23, A24: a helper that left its worker's session (setsid) is stopped too: at a requested stop, when
+// the last worker ended by itself, and with SIGKILL after the timeout when it ignores TERM.
+TEST_P(Pid1, SetsidDaemonOfADeadWorkerIsStoppedAtStop) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "30s..30s", "--", PROBE_WORKER_BIN, "--daemon", "--exit", "3"},
+                   {"PROBE_DIR=" + dir.path()});
+    ASSERT_TRUE(wait_until([&] { return run.err().find("restarting in 30s") != std::string::npos; })) << run.err();
+    std::vector<pid_t> daemons;
+    ASSERT_TRUE(wait_until([&] { return (daemons = run.strays({})).size() == 1 && is_alive(daemons[0]); }));
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(5s), 0) << run.err();
+    EXPECT_THAT(run.out(), HasSubstr("daemon got SIGTERM")) << run.err();
+    EXPECT_FALSE(is_alive(daemons[0]));
+}
+
+TEST_P(Pid1, SetsidDaemonIsStoppedWhenTheLastWorkerEndsByItself) {
+    Preforkctl run(mode(), {"-n", "1", "--restart", "never", "--", PROBE_WORKER_BIN, "--daemon", "--exit", "3"});
+    EXPECT_EQ(run.wait(5s), 3) << run.err();
+    EXPECT_THAT(run.out(), HasSubstr("daemon got SIGTERM")) << run.err();
+}
+
+TEST_P(Pid1, SetsidDaemonIgnoringTermIsKilledAfterTheStopTimeout) {
+    Preforkctl run(mode(), {"-n", "1", "--restart", "never", "--stop-timeout", "300ms", "--", PROBE_WORKER_BIN,
+                            "--stubborn-daemon", "--exit", "3"});
+    std::vector<pid_t> daemons;
+    ASSERT_TRUE(wait_until([&] { return run.out().find("stubborn daemon started") != std::string::npos; }));
+    wait_until([&] { return (daemons = run.strays({})).size() == 1 || run.process().exited(); }, 2s);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(run.wait(5s), 3) << run.err();
+    EXPECT_THAT(run.err(), HasSubstr("stop timeout of 300ms passed"));
+    EXPECT_LT(since(start), 3s);
+    for (pid_t daemon : daemons) EXPECT_FALSE(is_alive(daemon));
+}
+
+// ---- B. Restart and threshold ----
+
+// B25: a command that fails at once is restarted at most once per backoff floor.
+TEST_P(Pid1, CommandThatFailsAtOnceIsNoBusyLoop) {
+    const auto start = std::chrono::steady_clock::now();
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "50ms..50ms", "--max-restarts", "1000", "--", "/bin/false"});
+    std::size_t restarts = 0;
+    ASSERT_TRUE(wait_until([&] { return (restarts = count_lines(run.err(), "restarting in")) >= 8; }, 10s))
+        << run.err();
+    const Ms elapsed = since(start);
+    // The n-th death comes at least (n-1) floors after the first start: n <= T/floor + 1.
+    const auto bound = static_cast<std::size_t>(elapsed.count() / 50) + 1;
+    EXPECT_LE(restarts, bound) << restarts << " restarts in " << elapsed.count() << " ms";
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+// B26: the gaps between starts, seen from outside, double from MIN and stop at MAX.
+TEST_P(Pid1, BackoffGapsDoubleUpToTheCapSeenFromOutside) {
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..400ms", "--max-restarts", "5", "--", PROBE_WORKER_BIN,
+                            "--stamp", "--exit", "1"});
+    EXPECT_EQ(run.wait(), 5) << run.err();
+    const std::vector<long> starts = start_stamps(run.out());
+    ASSERT_EQ(starts.size(), 6u) << run.out();
+    const auto logged = lines_with(run.err(), "restarting in");
+    ASSERT_EQ(logged.size(), 5u) << run.err();
+    EXPECT_THAT(logged[0], HasSubstr("restarting in 100ms"));
+    EXPECT_THAT(logged[1], HasSubstr("restarting in 200ms"));
+    EXPECT_THAT(logged[4], HasSubstr("restarting in 400ms"));
+    const std::vector<long> delays = {100, 200, 400, 400, 400};
+    std::string gaps;
+    for (std::size_t i = 0; i < delays.size(); ++i) {
+        const long gap = starts[i + 1] - starts[i];
+        gaps += std::to_string(gap) + " ";
+        EXPECT_GE(gap, delays[i]) << "gap " << i;
+        EXPECT_LT(gap, delays[i] + 350) << "gap " << i;
+    }
+    std::cout << "measured gaps (ms, configured 100 200 400 400 400): " << gaps << "\n";
+}
+
+// B26: a worker that ran for --min-uptime restarts after MIN again, not after the doubled delay.
+TEST_P(Pid1, BackoffResetsToTheFloorAfterARunLongerThanMinUptime) {
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..800ms", "--min-uptime", "200ms", "--max-restarts", "4",
+                            "--", PROBE_WORKER_BIN, "--stamp", "--exit-after", "300", "--exit", "1"});
+    EXPECT_EQ(run.wait(), 5) << run.err();
+    EXPECT_EQ(count_lines(run.err(), "restarting in 100ms"), 4u) << run.err();
+    const std::vector<long> starts = start_stamps(run.out());
+    ASSERT_EQ(starts.size(), 5u) << run.out();
+    for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
+        const long gap = starts[i + 1] - starts[i];
+        EXPECT_GE(gap, 300 + 100) << "gap " << i;
+        EXPECT_LT(gap, 300 + 100 + 350) << "gap " << i << ": the delay was not reset to 100ms";
+    }
+}
+
+// B28: the window slides: crashes long after a good start count toward the threshold too.
+TEST_P(Pid1, WorkerThatCrashesAfterRunningAWhileHitsTheThreshold) {
+    const auto start = std::chrono::steady_clock::now();
+    Preforkctl run(mode(), {"-n", "1", "--min-uptime", "100ms", "--backoff", "10ms..10ms", "--max-restarts", "3",
+                            "--restart-window", "1m", "--", PROBE_WORKER_BIN, "--exit-after", "300", "--exit", "1"});
+    EXPECT_EQ(run.wait(), 5) << run.err();
+    EXPECT_GE(since(start), 1200ms) << "four runs of 300 ms each";
+    EXPECT_THAT(run.err(), HasSubstr("more than 3 restarts in 1m, giving up"));
+}
+
+// B29: park leaves the crashing slot down and the others running; exit stops everything with status 5.
+TEST_P(Pid1, ThresholdParkKeepsTheOtherSlotsServing) {
+    TempDir dir;
+    Preforkctl run(mode(),
+                   {"-n", "3", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "park", "--",
+                    PROBE_WORKER_BIN, "--slot-exit", "-,1,-"},
+                   {"PROBE_DIR=" + dir.path()});
+    ASSERT_TRUE(wait_until([&] { return run.err().find("slot parked") != std::string::npos; })) << run.err();
+    const auto reports = read_reports(dir.path());
+    std::map<std::string, int> starts;
+    for (const Report& report : reports) ++starts[report.at("env.PREFORK_SLOT")];
+    EXPECT_EQ(starts["0"], 1);
+    EXPECT_EQ(starts["1"], 3) << "the first start and two restarts";
+    EXPECT_EQ(starts["2"], 1);
+    const auto workers = run.workers(dir, 2);
+    EXPECT_EQ(workers.size(), 2u);
+    for (pid_t worker : workers) EXPECT_TRUE(is_alive(worker));
+    EXPECT_FALSE(run.process().exited());
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+TEST_P(Pid1, ThresholdExitStopsEveryWorkerAndExitsFive) {
+    TempDir dir;
+    Preforkctl run(mode(),
+                   {"-n", "3", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "exit", "--",
+                    PROBE_WORKER_BIN, "--slot-exit", "-,1,-", "--on-term", "0"},
+                   {"PROBE_DIR=" + dir.path()});
+    EXPECT_EQ(run.wait(), 5) << run.err();
+    EXPECT_THAT(run.err(), HasSubstr("giving up"));
+    EXPECT_EQ(count_lines(run.out(), "linger over"), 2u) << "slots 0 and 2 were stopped gracefully\n" << run.out();
+}
+
+// B31: a stop while a slot waits for its restart cancels the restart; preforkctl does not sit out the delay.
+TEST_P(Pid1, StopDuringBackoffCancelsTheRestartAtOnce) {
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "30s..30s", "--", PROBE_WORKER_BIN, "--exit", "1"});
+    ASSERT_TRUE(wait_until([&] { return run.err().find("restarting in 30s") != std::string::npos; })) << run.err();
+    const auto start = std::chrono::steady_clock::now();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(10s), 0) << run.err();
+    EXPECT_LT(since(start), 2s);
+}
+
+// B32: RLIMIT_NPROC does not stop root from forking, but execve after setuid to a user over the limit fails
+// with EAGAIN. That is a failed start (backoff, threshold), not "cannot execute" (126) and not a crash.
+TEST_P(Pid1, SpawnFailureUnderAnNprocLimitIsAFailedStart) {
+    Preforkctl run(
+        mode(),
+        {"-n", "2", "--user", "nobody", "--backoff", "10ms..10ms", "--max-restarts", "2", "--", PROBE_WORKER_BIN}, {},
+        {"prlimit", "--nproc=0"});
+    EXPECT_EQ(run.wait(), 5) << run.err();
+    EXPECT_THAT(run.err(), HasSubstr("Resource temporarily unavailable; restarting in 10ms"));
+    EXPECT_THAT(run.err(), HasSubstr("giving up"));
+}
+
+TEST_P(Pid1, SpawnFailureWithRestartsOffIsNeverExitZero) {
+    Preforkctl run(mode(), {"-n", "2", "--user", "nobody", "--restart", "never", "--", PROBE_WORKER_BIN, "--exit", "0"},
+                   {}, {"prlimit", "--nproc=0"});
+    EXPECT_EQ(run.wait(), 1) << run.err();
+    EXPECT_THAT(run.err(), HasSubstr("Resource temporarily unavailable"));
+}
+
+// ---- D. Lifecycle and exit ----
+
+// D46: with restarts off, the first worker to fail decides (a clean exit before it does not count).
+TEST_P(Pid1, FirstFailingWorkerDecidesTheExitStatus) {
+    Preforkctl run(mode(), {"-n", "4", "--restart", "never", "--", PROBE_WORKER_BIN, "--slot-delay", "50,900,300,600",
+                            "--slot-exit", "0,11,12,13"});
+    EXPECT_EQ(run.wait(), 12) << run.err();
+}
+
+// D47: a worker that ignores TERM is SIGKILLed once the stop timeout passes, not much later.
+TEST_P(Pid1, WorkerIgnoringTermIsKilledWithinTheStopTimeout) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "1", "--stop-timeout", "300ms", "--", PROBE_WORKER_BIN, "--ignore-term"},
+                   {"PROBE_DIR=" + dir.path()});
+    const auto workers = run.workers(dir, 1);
+    ASSERT_EQ(workers.size(), 1u) << run.err();
+    const auto start = std::chrono::steady_clock::now();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    const Ms took = since(start);
+    EXPECT_GE(took, 300ms);
+    EXPECT_LT(took, 2300ms);
+    EXPECT_THAT(run.err(), HasSubstr("stop timeout of 300ms passed"));
+    EXPECT_FALSE(is_alive(workers[0]));
+}
+
+// D48: with workers that exit at once, TERM to exit is quick (target < 500 ms; asserted loosely, printed).
+TEST_P(Pid1, TermToExitIsQuickWhenWorkersExitAtOnce) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "2", "--", PROBE_WORKER_BIN}, {"PROBE_DIR=" + dir.path()});
+    ASSERT_EQ(run.workers(dir, 2).size(), 2u) << run.err();
+    const auto start = std::chrono::steady_clock::now();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    const Ms took = since(start);
+    std::cout << "TERM to exit: " << took.count() << " ms\n";
+    RecordProperty("term_to_exit_ms", static_cast<int>(took.count()));
+    EXPECT_LT(took, 2s);
+}
+
+// D49: what workers print while they shut down is relayed, not cut off.
+TEST_P(Pid1, OutputWrittenDuringShutdownIsKept) {
+    TempDir dir;
+    Preforkctl run(mode(), {"-n", "2", "--", PROBE_WORKER_BIN, "--on-term", "0"}, {"PROBE_DIR=" + dir.path()});
+    ASSERT_EQ(run.workers(dir, 2).size(), 2u) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(count_lines(run.out(), "| bye pid="), 2u) << run.out();
+}
+
+std::string mode_name(const testing::TestParamInfo<Mode>& mode) {
+    return mode.param == Mode::pid1 ? "pid1" : "subreaper";
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, Pid1, testing::Values(Mode::pid1, Mode::subreaper), mode_name);
