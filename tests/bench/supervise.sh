@@ -17,20 +17,9 @@ log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 command -v wrk >/dev/null || bash contrib/install-deps.sh wrk
 
-start() {  # start MODE -> sets pf
-    "$preforkctl" -n "$workers" --affinity --ready delay:100ms --socket-mode "$1" -l "127.0.0.1:$port" \
-        -- "$server" >"$log/out" 2>"$log/err" &
-    pf=$!
-    for _ in $(seq 200); do
-        [ "$(grep -c ' serving ' "$log/out" 2>/dev/null)" -ge "$workers" ] && return 0
-        sleep 0.05
-    done
-    echo "preforkctl did not start" >&2; cat "$log/err" >&2; exit 1
-}
-
-stop() {
-    kill -TERM "$pf"; wait "$pf" || true
-}
+. tests/bench/lib.sh
+start() { start_example "$1" --ready delay:100ms; }
+stop() { stop_example; }
 
 summary() {  # summary WRK_OUTPUT -> "N requests, errors ..., non-2xx N, p99 X"
     local requests errors non2xx p99
