@@ -365,6 +365,7 @@ private:
     int signal_fd_ = -1;
     std::vector<std::unique_ptr<Connection>> connections_;  // by fd
     std::size_t open_connections_ = 0;
+    std::uint64_t accepted_ = 0;  // connections accepted in all (reported at exit, for the benchmarks)
     bool stopping_ = false;
     bool stop_now_ = false;
     std::int64_t drain_deadline_ = 0;
@@ -424,7 +425,7 @@ int Server::run() {
             watch_listeners();
         }
     }
-    say("hello_server pid=" + pid_text_ + " stopping");
+    say("hello_server pid=" + pid_text_ + " stopping after " + std::to_string(accepted_) + " connections");
     return 0;
 }
 
@@ -474,6 +475,7 @@ void Server::accept_from(const Listener& listener) {
         Connection& connection = *connections_[index];
         connection.reset(fd);
         ++open_connections_;
+        ++accepted_;
         epoll_event event{};
         // Edge-triggered with EPOLLOUT always armed: no epoll_ctl per request, and EPOLLOUT only fires after a
         // send found the socket buffer full.

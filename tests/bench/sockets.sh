@@ -48,7 +48,7 @@ for mode in shared reuseport; do
         wrk_pid=$!
         sleep 1
         for _ in $(seq 20); do
-            victim=$(workers_of | head -n 1)
+            victim=$(workers_of | sed -n 1p)  # sed reads everything: no SIGPIPE under pipefail
             [ -n "$victim" ] && kill "-$sig" "$victim"
             sleep 1
         done
