@@ -18,7 +18,10 @@ start_example() {
     exit 1
 }
 
+# stop_example: stops the preforkctl of start_example, if one runs (also from an EXIT trap).
 stop_example() {
-    kill -TERM "$pf"
-    wait "$pf" || true
+    [ -n "${pf:-}" ] || return 0
+    kill -TERM "$pf" 2>/dev/null || true
+    wait "$pf" 2>/dev/null || true
+    pf=
 }

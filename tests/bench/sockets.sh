@@ -13,10 +13,10 @@ port=18990
 workers=2
 duration=10
 log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
+. tests/bench/lib.sh
+trap 'stop_example; rm -rf "$log"' EXIT  # a benchmark that fails half-way leaves nothing running
 command -v wrk >/dev/null || bash contrib/install-deps.sh wrk
 
-. tests/bench/lib.sh
 start() { start_example "$1" --backoff 10ms..1s; }
 stop() { stop_example; }
 

@@ -14,10 +14,10 @@ stamp_worker="$build/tests/stamp_worker"
 port=18991
 workers=2
 log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
+. tests/bench/lib.sh
+trap 'stop_example; rm -rf "$log"' EXIT  # a benchmark that fails half-way leaves nothing running
 command -v wrk >/dev/null || bash contrib/install-deps.sh wrk
 
-. tests/bench/lib.sh
 start() { start_example "$1" --ready delay:100ms; }
 stop() { stop_example; }
 
