@@ -64,7 +64,6 @@ struct SlotRuntime {
     asio::steady_timer ready_timer;    // --ready delay, or the --ready-timeout of notify
     asio::steady_timer retire_timer;   // rolling restart: --stop-timeout of the previous worker
     std::unique_ptr<asio::posix::stream_descriptor> notify;  // --ready notify: the newest worker's NOTIFY_SOCKET
-    std::string notify_address;
     bool removing = false;  // SIGTTOU: the slot goes away once its worker has stopped
 };
 
@@ -361,7 +360,6 @@ void Supervisor::spawn(SlotRuntime& slot) {
             return;
         }
         slot.notify = std::make_unique<asio::posix::stream_descriptor>(io_, notify->fd.release());
-        slot.notify_address = notify->address;
         request.env.push_back("NOTIFY_SOCKET=" + notify->address);
     }
     request.listen_fds = listeners_.fds_for_slot(slot.spec.slot);
@@ -398,6 +396,7 @@ void Supervisor::await_ready(SlotRuntime& slot, int pid) {
     switch (plan_.ready.mode) {
         case plan::ReadyMode::none:
             apply(slot, event::Ready{pid});
+            announce_ready_if_all_ready();
             break;
         case plan::ReadyMode::delay:
             slot.ready_timer.expires_after(plan_.ready.delay);
@@ -415,7 +414,6 @@ void Supervisor::await_ready(SlotRuntime& slot, int pid) {
             read_notify(slot);
             break;
     }
-    announce_ready_if_all_ready();
 }
 
 void Supervisor::read_notify(SlotRuntime& slot) {
@@ -535,7 +533,8 @@ void Supervisor::add_slot() {
     apply(*slots_.back(), event::Start{});
 }
 
-// SIGTTOU: the highest slot is stopped gracefully and then removed with its pipes and reuseport sockets.
+// SIGTTOU: the highest slot is stopped gracefully and then removed with its reuseport sockets (its output
+// pipes stay with the slot number, see make_slot).
 void Supervisor::remove_slot() {
     if (stopping_) return;
     if (live_slots() <= 1) {
