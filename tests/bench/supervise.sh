@@ -10,7 +10,6 @@ cd "$(dirname "$0")/../.."
 build="${1:-build}"
 preforkctl="$build/src/preforkctl"
 server="$build/examples/hello_server"
-stamp_worker="$build/tests/stamp_worker"
 port=18991
 workers=2
 log=$(mktemp -d)
@@ -48,19 +47,4 @@ for mode in shared reuseport; do
     printf '%-9s 5 rolling restarts: %s (%s completed)\n' "$mode" "$(summary "$log/reload")" "$done_count"
 done
 
-echo "== restart latency (a worker that lives 20 ms and exits 1, --backoff 1ms..1ms, 300 restarts)"
-stamps="$log/stamps"
-: >"$stamps"
-STAMP_FILE="$stamps" "$preforkctl" -n 1 -q --backoff 1ms..1ms --min-uptime 1ms --max-restarts 1000000 \
-    -- "$stamp_worker" 20 >/dev/null 2>&1 &
-pf=$!
-for _ in $(seq 600); do
-    [ "$(grep -c '^start' "$stamps")" -ge 301 ] && break
-    sleep 0.05
-done
-stop
-# Gap between each "exit" and the next "start", minus the 1 ms delay, in microseconds.
-awk '$1 == "exit" { died = $2 } $1 == "start" && died { print ($2 - died) / 1000 - 1000; died = 0 }' "$stamps" |
-    sort -n | awk '{ v[NR] = $1 } END {
-        printf "slot empty beyond the delay: median %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us (%d restarts)\n",
-               v[int(NR * 0.5)], v[int(NR * 0.9)], v[int(NR * 0.99)], v[NR], NR }'
+bash tests/bench/restart_latency.sh "$build"

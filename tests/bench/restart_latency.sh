@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Restart latency benchmark (issue: supervision): how long a slot stays empty between a worker's death and
+# its replacement's first instruction after exec, minus the configured restart delay. The worker is the
+# static fixture tests/fixtures/stamp_worker.cpp: it appends "start NS" right after exec and "exit NS" just
+# before it exits (CLOCK_MONOTONIC), lives 20 ms and exits 1; preforkctl restarts it after 1 ms.
+# usage: tests/bench/restart_latency.sh [BUILD_DIR] [RESTARTS]   (default build/ and 300)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build="${1:-build}"
+restarts="${2:-300}"
+preforkctl="$build/src/preforkctl"
+stamp_worker="$build/tests/stamp_worker"
+log=$(mktemp -d)
+pf=
+trap '[ -n "$pf" ] && kill -TERM "$pf" 2>/dev/null; wait; rm -rf "$log"' EXIT
+
+echo "== restart latency (a worker that lives 20 ms and exits 1, --backoff 1ms..1ms, $restarts restarts)"
+stamps="$log/stamps"
+: >"$stamps"
+STAMP_FILE="$stamps" "$preforkctl" -n 1 -q --backoff 1ms..1ms --min-uptime 1ms --max-restarts 1000000 \
+    -- "$stamp_worker" 20 >/dev/null 2>&1 &
+pf=$!
+for _ in $(seq $((restarts * 2 + 200))); do
+    [ "$(grep -c '^start' "$stamps")" -gt "$restarts" ] && break
+    sleep 0.05
+done
+kill -TERM "$pf"
+wait "$pf" || true
+pf=
+# Gap between each "exit" and the next "start", minus the 1 ms delay, in microseconds.
+awk '$1 == "exit" { died = $2 } $1 == "start" && died { print ($2 - died) / 1000 - 1000; died = 0 }' "$stamps" |
+    sort -n | awk '{ v[NR] = $1 } END {
+        printf "slot empty beyond the delay: median %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us (%d restarts)\n",
+               v[int(NR * 0.5)], v[int(NR * 0.9)], v[int(NR * 0.99)], v[NR], NR }'
