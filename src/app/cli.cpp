@@ -84,7 +84,7 @@ CommandLine parse_command_line(int argc, char** argv) {
                                           "When preforkctl's stdout/stderr cannot keep up: block (default: stop "
                                           "reading workers, lossless) or drop (discard and count whole lines)");
     auto* o_name = app.add_option("--name", name, "NAME in the output prefix (default: the command's basename)");
-    auto* o_chdir = app.add_option("--chdir", chdir, "Working directory of the workers");
+    auto* o_chdir = app.add_option("--chdir", chdir, "Working directory of the workers (relative: to where preforkctl started; default: there)");
     auto* o_env = app.add_option("-e,--env", env, "Extra worker environment K=V, repeatable");
     app.add_flag("--print-plan", print_plan, "Print the resolved plan and exit");
     app.add_option("-c,--config", config_file, "TOML config file (keys = long options; the command line wins)");

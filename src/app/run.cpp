@@ -110,7 +110,9 @@ int run(int argc, char** argv) {
         log_listeners(*plan, *listeners);
         spdlog::info("starting {} worker{} of {} ({})", plan->workers, plan->workers == 1 ? "" : "s",
                      plan->command.front(), plan->workers_source);
-        return supervise::supervise(*plan, *listeners);
+        // Everything given by a relative path (config file, unix sockets, the command) is resolved by now.
+        const sys::Fd workdir = sys::leave_working_directory();
+        return supervise::supervise(*plan, *listeners, workdir.get());
     } catch (const std::exception& error) {
         spdlog::error("unexpected failure: {}", error.what());
         return to_int(ExitCode::internal);

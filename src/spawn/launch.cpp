@@ -98,6 +98,8 @@ void write_decimal(char* out, long value) {
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
     if (::setsid() < 0) fail_in_child(report_fd, LaunchStage::session);
+    // The caller's working directory, entered before the identity changes, like a process that inherits it.
+    if (request.workdir_fd >= 0 && ::fchdir(request.workdir_fd) < 0) fail_in_child(report_fd, LaunchStage::chdir);
     if (cpus != nullptr && ::sched_setaffinity(0, sizeof(cpu_set_t), cpus) < 0) {
         fail_in_child(report_fd, LaunchStage::affinity);
     }

@@ -27,7 +27,8 @@ struct LaunchRequest {
     int stdout_fd = 1;                   // becomes fd 1
     int stderr_fd = 2;                   // becomes fd 2
     std::optional<int> cpu;              // pin to this CPU
-    std::optional<std::string> chdir;
+    int workdir_fd = -1;                 // the child fchdir()s here first (preforkctl itself sits in /)
+    std::optional<std::string> chdir;    // then here, relative to workdir_fd
     std::optional<Identity> identity;
 };
 

@@ -69,9 +69,10 @@ struct SlotRuntime {
 
 class Supervisor {
 public:
-    Supervisor(const plan::Plan& plan, net::ListenerSet& listeners)
+    Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd)
         : plan_(plan),
           listeners_(listeners),
+          workdir_fd_(workdir_fd),
           signal_reader_(io_),
           stop_timer_(io_),
           relay_(io_, relay_options(plan)) {
@@ -113,6 +114,7 @@ private:
 
     const plan::Plan& plan_;
     net::ListenerSet& listeners_;
+    int workdir_fd_;
     std::optional<spawn::Identity> identity_;
     asio::io_context io_;
     asio::posix::stream_descriptor signal_reader_;
@@ -367,6 +369,7 @@ void Supervisor::spawn(SlotRuntime& slot) {
     request.stdout_fd = relay_.worker_stdout(slot.spec.slot);
     request.stderr_fd = relay_.worker_stderr(slot.spec.slot);
     request.cpu = slot.spec.cpu;
+    request.workdir_fd = workdir_fd_;
     request.chdir = plan_.chdir;
     const spawn::LaunchResult result = spawn::launch(request);
     if (!result.failure) {
@@ -644,8 +647,8 @@ void Supervisor::finish_if_settled() {
 
 }  // namespace
 
-int supervise(const plan::Plan& plan, net::ListenerSet& listeners) {
-    Supervisor supervisor(plan, listeners);
+int supervise(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd) {
+    Supervisor supervisor(plan, listeners, workdir_fd);
     return supervisor.run();
 }
 

@@ -12,6 +12,14 @@ void Fd::reset(int fd) {
     fd_ = fd;
 }
 
+Fd leave_working_directory() {
+    Fd directory(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (directory.valid() && ::chdir("/") < 0) {
+        return Fd();  // still where we were: the workers simply inherit it
+    }
+    return directory;
+}
+
 Result<Pipe> make_pipe(int extra_flags) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC | extra_flags) < 0) {

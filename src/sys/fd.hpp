@@ -46,6 +46,11 @@ Result<Pipe> make_pipe(int extra_flags = 0);
 /// Sets or clears O_NONBLOCK.
 Status set_nonblocking(int fd, bool on);
 
+/// Opens the working directory (O_PATH) and moves the process to "/", so that preforkctl keeps no file
+/// system busy; the workers go back to the returned directory (fchdir) before they exec. If the working
+/// directory cannot be opened, the process stays where it is and an invalid Fd comes back.
+Fd leave_working_directory();
+
 /// Makes sure fds 0, 1 and 2 are open (to /dev/null if not), so that no pipe or socket lands there.
 void ensure_standard_fds_open();
 

@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <set>
 
@@ -133,4 +135,32 @@ TEST(Spawn, ChdirAndEnvReachTheWorker) {
     ASSERT_EQ(reports.size(), 1u) << run.err();
     EXPECT_EQ(reports[0].at("cwd"), "/tmp");
     EXPECT_EQ(reports[0].at("env.PROBE_EXTRA"), "1");
+}
+
+// A14: the worker starts in the caller's working directory (and a relative --chdir is taken from there), while
+// preforkctl itself moves to / so that it keeps no file system busy.
+TEST(Spawn, WorkersStartInTheCallersDirectoryWhilePreforkctlSitsInRoot) {
+    TempDir dir;
+    TempDir work;
+    ASSERT_EQ(::mkdir((work.path() + "/sub").c_str(), 0755), 0);
+    for (const bool relative_chdir : {false, true}) {
+        Options options({"PROBE_DIR=" + dir.path()});
+        options.prefix = {"env", "-C", work.path()};
+        std::vector<std::string> args{"-n", "1"};
+        if (relative_chdir) args.insert(args.end(), {"--chdir", "sub"});
+        args.insert(args.end(), {"--", PROBE_WORKER_BIN});
+        Process run(preforkctl(args), options);
+        const auto reports = wait_for_reports(dir, relative_chdir ? 2 : 1);
+        ASSERT_EQ(reports.size(), relative_chdir ? 2u : 1u) << run.err();
+        std::set<std::string> cwds;
+        for (const auto& report : reports) cwds.insert(report.at("cwd"));
+        EXPECT_TRUE(cwds.count(relative_chdir ? work.path() + "/sub" : work.path())) << run.err();
+        char target[4096] = "";
+        const ssize_t length =
+            ::readlink(("/proc/" + std::to_string(run.pid()) + "/cwd").c_str(), target, sizeof target - 1);
+        ASSERT_GT(length, 0);
+        EXPECT_EQ(std::string(target, static_cast<std::size_t>(length)), "/");
+        run.signal(SIGTERM);
+        EXPECT_EQ(run.wait(), 0) << run.err();
+    }
 }
