@@ -11,6 +11,7 @@
 
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "harness.hpp"
 
@@ -92,6 +93,17 @@ private:
     std::string screen_;
 };
 
+// tty_nr, field 7 of /proc/PID/stat: the controlling terminal's device number, 0 when there is none.
+long controlling_tty(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string state;
+    long parent = 0, group = 0, session = 0, tty = -1;
+    fields >> state >> parent >> group >> session >> tty;
+    return tty;
+}
+
 std::vector<pid_t> worker_pids(const std::string& screen) {
     static const std::regex pattern(R"(\| (?:\x1b\[0m)?worker pid=(\d+))");
     std::vector<pid_t> pids;
@@ -103,9 +115,14 @@ std::vector<pid_t> worker_pids(const std::string& screen) {
 
 }  // namespace
 
+// Research §6 A17, deliberately different: N copies cannot all be the terminal's foreground job, so the
+// workers run in sessions of their own without a controlling terminal (stdin is /dev/null); ^C reaches
+// preforkctl alone, which stops them gracefully, and that requested stop exits 0 (not 130).
 TEST(Terminal, CtrlCStopsEveryWorkerGracefullyAndExitsZero) {
     OnTerminal term({PREFORKCTL_BIN, "-n", "2", "--", NOTIFY_WORKER_BIN}, false);
     ASSERT_TRUE(wait_until([&] { return worker_pids(term.screen()).size() == 2; })) << term.screen();
+    EXPECT_NE(controlling_tty(term.pid()), 0);
+    for (pid_t pid : worker_pids(term.screen())) EXPECT_EQ(controlling_tty(pid), 0) << "worker " << pid;
     term.type("\x03");
     EXPECT_EQ(term.wait(), 0) << term.screen();
     EXPECT_TRUE(wait_until([&] { return lines_with(term.screen(), "bye pid=").size() == 2; })) << term.screen();
@@ -142,5 +159,24 @@ TEST(Terminal, InTheBackgroundOnATostopTerminalPreforkctlIsNeverStopped) {
     ASSERT_TRUE(wait_until([&] { return worker_pids(term.screen()).size() == 2; })) << term.screen();
     EXPECT_FALSE(wait_until([&] { return process_state(preforkctl) == 'T'; }, 300ms)) << "stopped by SIGTTOU";
     ::kill(preforkctl, SIGTERM);
+    EXPECT_EQ(term.wait(), 0) << term.screen();
+}
+
+// Research §6 A18: started as the session leader of a terminal, preforkctl does not hand the terminal over with
+// TIOCNOTTY (whose SIGHUP/SIGCONT would reach the workers and itself): no worker sees a SIGHUP at start-up and
+// no rolling restart begins. A USR1 sent afterwards marks the point by which a start-up HUP would have shown.
+TEST(Terminal, AsSessionLeaderNoHangupReachesTheWorkersAtStartUp) {
+    TempDir dir;
+    const std::string probe_dir = "PROBE_DIR=" + dir.path();
+    OnTerminal term({"/usr/bin/env", probe_dir, PREFORKCTL_BIN, "-v", "-n", "2", "--", PROBE_WORKER_BIN,
+                     "--echo-signals"},
+                    false);
+    ASSERT_TRUE(wait_until([&] { return lines_with(term.screen(), "echoing signals").size() == 2; }))
+        << term.screen();
+    ::kill(term.pid(), SIGUSR1);
+    ASSERT_TRUE(wait_until([&] { return lines_with(term.screen(), "signal SIGUSR1").size() == 2; })) << term.screen();
+    EXPECT_TRUE(lines_with(term.screen(), "signal SIGHUP").empty()) << term.screen();
+    EXPECT_TRUE(lines_with(term.screen(), "rolling restart").empty()) << term.screen();
+    term.type("\x03");
     EXPECT_EQ(term.wait(), 0) << term.screen();
 }
