@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include "harness.hpp"
 
@@ -79,4 +80,27 @@ TEST(Supervise, RestartNeverPassesTheWorkersExitStatusThrough) {
     EXPECT_EQ(run.wait(), 7) << run.err();
     Process clean(preforkctl({"-n", "2", "--restart", "on-failure", "--", PROBE_WORKER_BIN, "--exit", "0"}));
     EXPECT_EQ(clean.wait(), 0) << clean.err();
+}
+
+// Research §6 B32 with `ulimit -n`: when preforkctl runs out of descriptors, a restart is a failed start
+// (reported, backed off) and not a crash; once descriptors are available again the slot comes back.
+TEST(Supervise, RunningOutOfDescriptorsIsAFailedStartAndTheSlotRecovers) {
+    TempDir dir;
+    Process run(preforkctl({"-n", "1", "--backoff", "100ms..100ms", "--max-restarts", "1000", "--", PROBE_WORKER_BIN}),
+                {{"PROBE_DIR=" + dir.path()}});
+    std::vector<Report> reports;
+    ASSERT_TRUE(wait_until([&] { return (reports = read_reports(dir.path())).size() == 1; })) << run.err();
+    rlimit before{};
+    ASSERT_EQ(::prlimit(run.pid(), RLIMIT_NOFILE, nullptr, &before), 0);
+    const rlimit none{3, before.rlim_max};  // fds 0-2 only: nothing new can be opened
+    ASSERT_EQ(::prlimit(run.pid(), RLIMIT_NOFILE, &none, nullptr), 0);
+    ::kill(std::stoi(reports[0].at("pid")), SIGKILL);
+    ASSERT_TRUE(wait_until([&] { return lines_with(run.err(), "Too many open files; restarting in 100ms").size() >= 2; }))
+        << run.err();
+    EXPECT_TRUE(is_alive(run.pid()));
+    EXPECT_EQ(read_reports(dir.path()).size(), 1u);
+    ASSERT_EQ(::prlimit(run.pid(), RLIMIT_NOFILE, &before, nullptr), 0);
+    EXPECT_TRUE(wait_until([&] { return read_reports(dir.path()).size() == 2; })) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
 }
