@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <regex>
 #include <set>
 #include <thread>
@@ -36,15 +35,6 @@ std::size_t open_fds(pid_t pid) {
     return fewest;
 }
 
-long resident_kib(pid_t pid) {
-    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    }
-    return -1;
-}
-
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kSanitized = true;  // ASan's quarantine holds freed memory back: RSS says nothing there
 #else
@@ -60,12 +50,12 @@ TEST(Endurance, AThousandRestartCyclesLeaveNoDescriptorMemoryOrZombieBehind) {
                             "--stderr-lines", "1", "--exit", "0"}));
     ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "| out 1 pid=").size() >= 100; }, 30s)) << run.err();
     const std::size_t fds_early = open_fds(run.pid());
-    const long rss_early = resident_kib(run.pid());
+    const long rss_early = status_kib(run.pid(), "VmRSS");
     ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "| out 1 pid=").size() >= kCycles; }, 120s))
         << lines_with(run.out(), "| out 1 pid=").size() << " cycles\n"
         << run.err().substr(0, 2000);
     const std::size_t fds_late = open_fds(run.pid());
-    const long rss_late = resident_kib(run.pid());
+    const long rss_late = status_kib(run.pid(), "VmRSS");
     EXPECT_EQ(zombie_children(run.pid()), 0);
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(60s), 0) << "a leak or sanitizer report at exit makes this non-zero\n"

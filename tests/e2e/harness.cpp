@@ -266,6 +266,15 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
     return found;
 }
 
+long status_kib(pid_t pid, const std::string& field) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+    }
+    return -1;
+}
+
 int zombie_children(pid_t parent) {
     int zombies = 0;
     for (const auto& entry : fs::directory_iterator("/proc")) {

@@ -113,6 +113,9 @@ pid_t parent_of(pid_t pid);
 /// Process group of `pid`, or 0.
 pid_t group_of(pid_t pid);
 
+/// A "NAME:   N kB" line of /proc/PID/status (VmRSS, VmHWM, ...) in KiB, or -1.
+long status_kib(pid_t pid, const std::string& field);
+
 /// Number of zombie children of `parent`.
 int zombie_children(pid_t parent);
 
