@@ -85,6 +85,7 @@ TEST(Supervise, RestartNeverPassesTheWorkersExitStatusThrough) {
 // Research §6 B32 with `ulimit -n`: when preforkctl runs out of descriptors, a restart is a failed start
 // (reported, backed off) and not a crash; once descriptors are available again the slot comes back.
 TEST(Supervise, RunningOutOfDescriptorsIsAFailedStartAndTheSlotRecovers) {
+    if (kSanitizedBuild) GTEST_SKIP() << "the sanitizers' run-time needs descriptors of its own to check memory";
     TempDir dir;
     Process run(preforkctl({"-n", "1", "--backoff", "100ms..100ms", "--max-restarts", "1000", "--", PROBE_WORKER_BIN}),
                 {{"PROBE_DIR=" + dir.path()}});
