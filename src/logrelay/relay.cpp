@@ -234,12 +234,9 @@ void Relay::Impl::relay_bytes(Stream& stream, std::string_view bytes) {
     Output& output = stream.output;
     const SteadyTime now = std::chrono::steady_clock::now();
     if (formatter_.plain_prefix() && output.gate.policy() == OverflowPolicy::block && !output.sink.broken()) {
-        // The hot path: nothing to decide per line, so a line costs one capacity check and two copies.
+        // The hot path: nothing to decide per line, so runs of whole lines are copied in bulk.
         const auto [line_prefix, continuation_prefix] = formatter_.prefixes(stream.slot);
-        ByteBuffer& queue = output.sink.queue();
-        stream.framer.feed(bytes, now, [&](const Line& line) {
-            queue.append_line(line.continuation ? continuation_prefix : line_prefix, line.text);
-        });
+        stream.framer.feed_prefixed(bytes, now, line_prefix, continuation_prefix, output.sink.queue());
     } else {
         const std::string timestamp = timestamp_now();
         stream.framer.feed(bytes, now, [&](const Line& line) { add_line(stream, line, timestamp); });
