@@ -3,10 +3,15 @@
 // appends a whole formatted line (prefix, text, newline) after one capacity check.
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string_view>
 #include <utility>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace preforkctl::logrelay {
 
@@ -62,6 +67,11 @@ public:
         size_ += prefix.size() + text.size() + 1;
     }
 
+    /// The bulk form of append_line: for each complete line at the start of `bytes` (up to and including its
+    /// '\n') that has at most `max_line` bytes before the '\n', appends prefix + line. Stops before the
+    /// first line that is unterminated or longer; returns the number of bytes of `bytes` consumed.
+    std::size_t append_prefixed_lines(std::string_view prefix, std::string_view bytes, std::size_t max_line);
+
     void swap(ByteBuffer& other) noexcept {
         std::swap(data_, other.data_);
         std::swap(size_, other.size_);
@@ -79,9 +89,87 @@ private:
         capacity_ = capacity;
     }
 
+    // Copies one line (prefix, then `length` bytes from `line`, ending with its '\n'). With `wide`, both go
+    // in 16-byte blocks: the prefix is one store (it fits), the line is copied in whole blocks, which
+    // reads up to 15 bytes past the line (the caller guarantees they are inside its input) and writes
+    // up to 15 bytes past it (slack that the capacity check below leaves and the next line overwrites).
+    template <bool wide>
+    void put_line(std::string_view prefix, const char* line, std::size_t length, const char* prefix16) {
+        if (capacity_ - size_ < prefix.size() + length + 32) reserve_more(prefix.size() + length + 32);
+        char* at = data_.get() + size_;
+#if defined(__SSE2__)
+        if constexpr (wide) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(at),
+                             _mm_loadu_si128(reinterpret_cast<const __m128i*>(prefix16)));
+            at += prefix.size();
+            for (std::size_t i = 0; i < length; i += 16) {
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(at + i),
+                                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(line + i)));
+            }
+            size_ += prefix.size() + length;
+            return;
+        }
+#endif
+        (void)prefix16;
+        if (!prefix.empty()) std::memcpy(at, prefix.data(), prefix.size());
+        std::memcpy(at + prefix.size(), line, length);
+        size_ += prefix.size() + length;
+    }
+
     std::unique_ptr<char[]> data_;
     std::size_t size_ = 0;
     std::size_t capacity_ = 0;
 };
+
+inline std::size_t ByteBuffer::append_prefixed_lines(std::string_view prefix, std::string_view bytes,
+                                                     std::size_t max_line) {
+    const char* const begin = bytes.data();
+    const char* const end = begin + bytes.size();
+    const char* line = begin;     // start of the next line to copy
+    const char* scanned = begin;  // newlines before this point have been found
+#if defined(__SSE2__)
+    // Newlines are found 64 bytes at a time (four SSE2 compares into one bit mask), which costs less per
+    // line than a memchr call per line when lines are short, as log lines are.
+    if (prefix.size() <= 16) {
+        alignas(16) char prefix16[16] = {};
+        if (!prefix.empty()) std::memcpy(prefix16, prefix.data(), prefix.size());
+        const __m128i newline = _mm_set1_epi8('\n');
+        for (; end - scanned >= 64; scanned += 64) {
+            std::uint64_t mask = 0;
+            for (int i = 0; i < 4; ++i) {
+                const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(scanned + 16 * i));
+                mask |= static_cast<std::uint64_t>(
+                            static_cast<std::uint16_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(block, newline))))
+                        << (16 * i);
+            }
+            for (; mask != 0; mask &= mask - 1) {
+                const char* at = scanned + __builtin_ctzll(mask);
+                const auto length = static_cast<std::size_t>(at + 1 - line);
+                if (length > max_line + 1) return static_cast<std::size_t>(line - begin);
+                if (end - at > 16) {
+                    put_line<true>(prefix, line, length, prefix16);
+                } else {
+                    put_line<false>(prefix, line, length, prefix16);
+                }
+                line = at + 1;
+            }
+            if (static_cast<std::size_t>(scanned + 64 - line) > max_line + 1) {
+                return static_cast<std::size_t>(line - begin);  // a line too long for this path
+            }
+        }
+    }
+#endif
+    if (scanned < line) scanned = line;
+    while (scanned != end) {
+        const auto pending = static_cast<std::size_t>(scanned - line);  // bytes of this line without '\n'
+        const std::size_t window = std::min(static_cast<std::size_t>(end - scanned), max_line + 1 - pending);
+        const void* found = std::memchr(scanned, '\n', window);
+        if (found == nullptr) break;
+        const char* at = static_cast<const char*>(found);
+        put_line<false>(prefix, line, static_cast<std::size_t>(at + 1 - line), nullptr);
+        line = scanned = at + 1;
+    }
+    return static_cast<std::size_t>(line - begin);
+}
 
 }  // namespace preforkctl::logrelay

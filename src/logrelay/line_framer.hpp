@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "logrelay/byte_buffer.hpp"
+
 namespace preforkctl::logrelay {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
@@ -29,6 +31,12 @@ public:
     void feed(std::string_view bytes, Emit&& emit) {
         feed(bytes, SteadyTime{}, emit);
     }
+
+    /// feed() for output that is exactly prefix + line + '\n' (prefix format without timestamps, raw): appends
+    /// each line to `out` with `prefix`, or `continuation_prefix` for a continuation. The same lines as
+    /// feed() with append_line, but whole runs of complete lines are copied in bulk.
+    void feed_prefixed(std::string_view bytes, SteadyTime now, std::string_view prefix,
+                       std::string_view continuation_prefix, ByteBuffer& out);
 
     /// Emits the buffered unterminated line, if any, as a complete line (EOF, or worker death).
     template <class Emit>
@@ -98,6 +106,26 @@ void LineFramer::feed(std::string_view bytes, SteadyTime now, Emit&& emit) {
             keep(bytes, now);
             return;
         }
+    }
+}
+
+inline void LineFramer::feed_prefixed(std::string_view bytes, SteadyTime now, std::string_view prefix,
+                                      std::string_view continuation_prefix, ByteBuffer& out) {
+    const auto emit = [&](const Line& line) {
+        out.append_line(line.continuation ? continuation_prefix : prefix, line.text);
+    };
+    while (!bytes.empty()) {
+        if (partial_.empty() && !continuing_) {
+            bytes.remove_prefix(out.append_prefixed_lines(prefix, bytes, max_line_));
+            if (bytes.empty()) return;
+        }
+        // One piece the general way: the end of a pending line, a max_line piece of a long line, or the
+        // unterminated tail (kept for later). Then the bulk copy can take over again.
+        const std::size_t room = max_line_ - partial_.size();
+        const std::size_t newline = bytes.substr(0, room + 1).find('\n');
+        const std::size_t piece = newline != std::string_view::npos ? newline + 1 : std::min(bytes.size(), room);
+        feed(bytes.substr(0, piece), now, emit);
+        bytes.remove_prefix(piece);
     }
 }
 

@@ -16,6 +16,7 @@
 #include <optional>
 #include <vector>
 
+#include "logrelay/pipe_sizing.hpp"
 #include "logrelay/sink.hpp"
 
 namespace preforkctl::logrelay {
@@ -24,8 +25,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr std::size_t kReadChunk = 256 * 1024;  // a whole (enlarged) pipe buffer per read(2)
-constexpr int kLargePipeSlots = 32;             // 64 pipes of 256 KiB: 16 MiB at most
+constexpr std::size_t kReadChunk = 256 * 1024;  // up to a quarter of a fully grown pipe per read(2)
 constexpr int kReadsPerTurn = 4;                // then other streams get their turn
 constexpr std::size_t kWriteEarly = 256 * 1024; // write at once instead of at the end of the round
 constexpr std::size_t kDrainLimit = 4 * 1024 * 1024;  // a dead worker's children may keep writing
@@ -57,6 +57,7 @@ public:
         logrelay::Stream kind;
         Output& output;
         LineFramer framer;
+        std::size_t pipe_capacity = 0;  // 0: unknown, or F_SETPIPE_SZ failed once (never grown then)
         bool busy = false;    // a wait or a posted read is pending
         bool paused = false;  // --log-overflow block: not read until the output drains
     };
@@ -101,6 +102,7 @@ public:
     asio::steady_timer partial_timer_;
     bool partial_timer_armed_ = false;
     bool finishing_ = false;
+    std::size_t pipe_budget_left_ = kPipeGrowthBudget;
     std::vector<std::shared_ptr<spdlog::sinks::sink>> saved_sinks_;
 
     Stream* stream(int slot, logrelay::Stream which) const {
@@ -112,6 +114,7 @@ public:
     void wait_readable(Stream& stream);
     bool read_once(Stream& stream, bool& more);
     void relay_bytes(Stream& stream, std::string_view bytes);
+    void grow_pipe_after(Stream& stream, std::size_t read);
     void add_line(Stream& stream, const Line& line, std::string_view timestamp);
     void after_lines(Stream& stream);
     void arm_partial_timer();
@@ -215,6 +218,7 @@ bool Relay::Impl::read_once(Stream& stream, bool& more) {
     for (;;) {
         const ssize_t n = ::read(stream.reader.native_handle(), buffer_.data(), buffer_.size());
         if (n > 0) {
+            grow_pipe_after(stream, static_cast<std::size_t>(n));
             relay_bytes(stream, std::string_view(buffer_.data(), static_cast<std::size_t>(n)));
             more = true;
             return true;
@@ -230,16 +234,26 @@ bool Relay::Impl::read_once(Stream& stream, bool& more) {
     }
 }
 
+// Best effort: a pipe that cannot grow (EPERM past the user's pipe limits, EBUSY) keeps working as it is.
+void Relay::Impl::grow_pipe_after(Stream& stream, std::size_t read) {
+    const std::size_t wanted = next_pipe_capacity(stream.pipe_capacity, read, pipe_budget_left_);
+    if (wanted == stream.pipe_capacity) return;
+    const int granted = ::fcntl(stream.reader.native_handle(), F_SETPIPE_SZ, static_cast<int>(wanted));
+    if (granted < 0 || static_cast<std::size_t>(granted) <= stream.pipe_capacity) {
+        stream.pipe_capacity = 0;
+        return;
+    }
+    pipe_budget_left_ -= std::min(pipe_budget_left_, static_cast<std::size_t>(granted) - stream.pipe_capacity);
+    stream.pipe_capacity = static_cast<std::size_t>(granted);
+}
+
 void Relay::Impl::relay_bytes(Stream& stream, std::string_view bytes) {
     Output& output = stream.output;
     const SteadyTime now = std::chrono::steady_clock::now();
     if (formatter_.plain_prefix() && output.gate.policy() == OverflowPolicy::block && !output.sink.broken()) {
-        // The hot path: nothing to decide per line, so a line costs one capacity check and two copies.
+        // The hot path: nothing to decide per line, so runs of whole lines are copied in bulk.
         const auto [line_prefix, continuation_prefix] = formatter_.prefixes(stream.slot);
-        ByteBuffer& queue = output.sink.queue();
-        stream.framer.feed(bytes, now, [&](const Line& line) {
-            queue.append_line(line.continuation ? continuation_prefix : line_prefix, line.text);
-        });
+        stream.framer.feed_prefixed(bytes, now, line_prefix, continuation_prefix, output.sink.queue());
     } else {
         const std::string timestamp = timestamp_now();
         stream.framer.feed(bytes, now, [&](const Line& line) { add_line(stream, line, timestamp); });
@@ -434,15 +448,12 @@ Status Relay::open_slot(int slot) {
         auto pipe = sys::make_pipe();
         if (!pipe) return pipe.error();
         if (auto status = sys::set_nonblocking(pipe->read_end.get(), true); !status) return status.error();
-        if (slot < kLargePipeSlots) {
-            // Fewer, larger reads (about 15% less relay CPU per GB). Only for the first slots: the capacity
-            // of all pipes counts against the user's fs.pipe-user-pages-soft (64 MiB), past which the kernel
-            // gives every new pipe of that user, the workers' own included, a single page. Best effort.
-            (void)::fcntl(pipe->read_end.get(), F_SETPIPE_SZ, static_cast<int>(kReadChunk));
-        }
+        // Pipes grow once they are found full (see pipe_sizing.hpp); they start at the kernel's default.
+        const int capacity = ::fcntl(pipe->read_end.get(), F_GETPIPE_SZ);
         Impl::Output& output = which == Stream::out ? *impl_->stdout_ : *impl_->stderr_;
         auto stream = std::make_unique<Impl::Stream>(impl_->io_, std::move(*pipe), slot, which, output,
                                                      impl_->options_.max_line);
+        stream->pipe_capacity = capacity > 0 ? static_cast<std::size_t>(capacity) : 0;
         Impl::Stream& started = *stream;
         impl_->streams_[first + (which == Stream::out ? 0 : 1)] = std::move(stream);
         impl_->wait_readable(started);

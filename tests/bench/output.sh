@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Output relay benchmark (issue 5, SPEC §8). 16 workers each write 64-byte lines as fast as they can (whole
 # lines in 64 KiB writes, like a stdio-buffered logger); preforkctl prefixes them ("w.N | ") and its stdout
-# goes into a pipe read by `cat >/dev/null`. Reported per run: MB/s and lines/s of worker output, preforkctl's
-# own CPU seconds per GB (utime+stime of the preforkctl process from /proc/PID/stat, workers not included),
-# and, in a second run with `wc -l` as the reader, the lines lost (must be 0). Beside it, in the same run:
-# the same 16 writers straight into one pipe read by `cat` (no relay, lines may interleave there).
+# goes into a pipe read by `cat >/dev/null`. Reported per run: MB/s (MiB/s) and lines/s of worker output,
+# the CPU seconds per GB of preforkctl itself (utime+stime from /proc/PID/stat), of cat and of the writers,
+# and how busy the machine was with other processes meanwhile ("others": cores' worth, of 2 here; a shared
+# machine makes every throughput number noisy, CPU per GB much less so). Then, in a run with `wc -l` as the
+# reader, the lines lost (must be 0). Beside it, in the same run: the same 16 writers straight into one pipe
+# read by `cat` (no relay; lines may interleave there). Ends with the median of every figure over the runs.
 # usage: tests/bench/output.sh [BUILD_DIR] [MB_PER_WORKER] [RUNS]
-#        (default build/ 64 3; build with -DCMAKE_BUILD_TYPE=Release or RelWithDebInfo first)
+#        (default build/ 64 5; build with -DCMAKE_BUILD_TYPE=Release or RelWithDebInfo first)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build}"
 mb_per_worker="${2:-64}"
-runs="${3:-3}"
+runs="${3:-5}"
 workers=16
 preforkctl="$build/src/preforkctl"
 writer="$build/tests/probe_worker"
@@ -19,63 +21,101 @@ lines_per_worker=$(( mb_per_worker * 1024 * 1024 / 64 ))
 total_lines=$(( lines_per_worker * workers ))
 input_bytes=$(( total_lines * 64 ))
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+pf=""
+cleanup() {
+    [ -n "$pf" ] && kill -TERM "$pf" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
 [ -x "$preforkctl" ] && [ -x "$writer" ] || { echo "build $build first (preforkctl, probe_worker)" >&2; exit 1; }
 ticks=$(getconf CLK_TCK)
+cores=$(nproc)
 
 now() { date +%s.%N; }
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+cpu_ticks() {  # cpu_ticks PID...: utime + stime (fields 14 and 15 of /proc/PID/stat, 12 and 13 after "(comm) ")
+    local sum=0 pid
+    for pid in "$@"; do sum=$(( sum + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }') )); done
+    echo "$sum"
+}
 rate() {  # rate BYTES LINES SECONDS -> "MB/s lines/s"
     awk -v b="$1" -v l="$2" -v s="$3" 'BEGIN { printf "%7.0f MB/s %6.2f M lines/s", b / s / 1048576, l / s / 1e6 }'
 }
+per_gb() { awk -v t="$1" -v hz="$ticks" -v b="$input_bytes" 'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }'; }
 
 # The label "w.N" is padded to the widest slot number: "w.3  | " and "w.15 | " are both 7 bytes.
 output_bytes=$(( total_lines * (64 + 7) ))
 
-relay_run() {  # relay_run READER -> prints "seconds cpu_seconds" and leaves the reader's output in $tmp/read
+relay_run() {  # relay_run READER -> "seconds pf_ticks cat_ticks writer_ticks other_ticks"; output in $tmp/read
     local reader="$1"
-    local start pid wchar stat cpu_ticks end
+    local start busy0 wchar end busy1 pf_cpu reader_cpu writers_cpu reader_pid
+    rm -f "$tmp/pid"
+    busy0=$(busy_ticks)
     start=$(now)
-    # Workers stay alive after writing, so that preforkctl's own CPU can be read before anything is reaped.
-    "$preforkctl" -n "$workers" --name w --restart never -- "$writer" --fast-lines "$lines_per_worker" \
-        2>"$tmp/err" | $reader >"$tmp/read" &
-    # $! is the reader; preforkctl is its sibling in the same pipeline.
-    pid=""
-    for _ in $(seq 400); do
-        pid=$(pgrep -n -f "^$preforkctl -n $workers --name w" || true)
-        [ -n "$pid" ] && break
-        sleep 0.005
-    done
-    [ -n "$pid" ] || { echo "preforkctl did not start" >&2; cat "$tmp/err" >&2; exit 1; }
+    # The subshell writes its own pid and becomes preforkctl: no guessing which process is which (a pgrep
+    # by command line can also match a worker between fork and exec). Workers stay alive after writing, so
+    # that their CPU and preforkctl's can be read before anything is reaped.
+    ( echo "$BASHPID" >"$tmp/pid"; exec "$preforkctl" -n "$workers" --name w --restart never -- "$writer" \
+        --fast-lines "$lines_per_worker" 2>"$tmp/err" ) | $reader >"$tmp/read" &
+    until [ -s "$tmp/pid" ]; do sleep 0.001; done
+    pf=$(cat "$tmp/pid")
     # Done when preforkctl has written all prefixed lines (stderr goes to a file and is counted too).
     while :; do
-        wchar=$(awk '/^wchar:/ {print $2}' "/proc/$pid/io")
+        wchar=$(awk '/^wchar:/ {print $2}' "/proc/$pf/io")
         [ "$wchar" -ge $(( output_bytes + $(stat -c %s "$tmp/err") )) ] && break
         sleep 0.005
     done
     end=$(now)
-    # utime and stime: fields 14 and 15 of /proc/PID/stat, i.e. 12 and 13 after "(comm) ".
-    stat=$(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')
-    kill -TERM "$pid"
+    busy1=$(busy_ticks)
+    pf_cpu=$(cpu_ticks "$pf")
+    # shellcheck disable=SC2046
+    writers_cpu=$(cpu_ticks $(pgrep -P "$pf"))
+    # The reader is preforkctl's sibling in the pipeline.
+    reader_pid=$(pgrep -n -P "$(awk '{ print $4 }' "/proc/$pf/stat")" -x "${reader%% *}" || true)
+    reader_cpu=$( [ -n "$reader_pid" ] && cpu_ticks "$reader_pid" || echo 0)
+    kill -TERM "$pf"
     wait
-    awk -v a="$start" -v b="$end" -v t="$stat" -v hz="$ticks" 'BEGIN { printf "%.3f %.2f\n", b - a, t / hz }'
+    pf=""
+    awk -v a="$start" -v b="$end" -v p="$pf_cpu" -v r="$reader_cpu" -v w="$writers_cpu" -v busy=$(( busy1 - busy0 )) \
+        'BEGIN { o = busy - p - r - w; printf "%.3f %d %d %d %d\n", b - a, p, r, w, o < 0 ? 0 : o }'
 }
 
-echo "== $workers writers x $mb_per_worker MiB of 64-byte lines ($total_lines lines), $runs runs each"
+echo "== $workers writers x $mb_per_worker MiB of 64-byte lines ($total_lines lines), $runs runs each, $cores cores"
+results="$tmp/results"
 for run in $(seq "$runs"); do
     # Baseline: the same writers straight into one pipe, read by cat.
+    busy0=$(busy_ticks)
     start=$(now)
     ( for _ in $(seq "$workers"); do "$writer" --fast-lines "$lines_per_worker" --exit 0 & done; wait ) | cat >/dev/null
     end=$(now)
-    seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
-    printf 'run %d  writers | cat             %s  (%ss)\n' "$run" "$(rate "$input_bytes" "$total_lines" "$seconds")" "$seconds"
+    busy1=$(busy_ticks)
+    base_seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+    base_busy=$(awk -v t=$(( busy1 - busy0 )) -v hz="$ticks" -v s="$base_seconds" 'BEGIN { printf "%.2f", t / hz / s }')
+    printf 'run %d  writers | cat             %s  (%ss, machine busy %s cores)\n' "$run" \
+        "$(rate "$input_bytes" "$total_lines" "$base_seconds")" "$base_seconds" "$base_busy"
 
-    read -r seconds cpu < <(relay_run "cat")
-    per_gb=$(awk -v c="$cpu" -v b="$input_bytes" 'BEGIN { printf "%.2f", c / (b / 1073741824) }')
-    printf 'run %d  preforkctl | cat          %s  (%ss, preforkctl %s CPU-s = %s CPU-s/GB)\n' "$run" \
-        "$(rate "$input_bytes" "$total_lines" "$seconds")" "$seconds" "$cpu" "$per_gb"
+    read -r seconds pf_cpu cat_cpu writers_cpu other_cpu < <(relay_run "cat")
+    others=$(awk -v t="$other_cpu" -v hz="$ticks" -v s="$seconds" 'BEGIN { printf "%.2f", t / hz / s }')
+    printf 'run %d  preforkctl | cat          %s  (%ss; CPU-s/GB: preforkctl %s, cat %s, writers %s; others %s cores)\n' \
+        "$run" "$(rate "$input_bytes" "$total_lines" "$seconds")" "$seconds" "$(per_gb "$pf_cpu")" \
+        "$(per_gb "$cat_cpu")" "$(per_gb "$writers_cpu")" "$others"
 
-    read -r seconds cpu < <(relay_run "wc -l")
-    got=$(tr -d ' ' <"$tmp/read")
+    read -r lost_seconds _ _ _ _ < <(relay_run "wc -l")
+    lost=$(( total_lines - $(tr -d ' ' <"$tmp/read") ))
     printf 'run %d  preforkctl | wc -l        %s  (%ss), lines lost: %d\n' "$run" \
-        "$(rate "$input_bytes" "$total_lines" "$seconds")" "$seconds" "$(( total_lines - got ))"
+        "$(rate "$input_bytes" "$total_lines" "$lost_seconds")" "$lost_seconds" "$lost"
+    echo "$base_seconds $seconds $pf_cpu $cat_cpu $writers_cpu $others $lost" >>"$results"
 done
+
+median() {  # median COLUMN (1-based) of $results
+    awk -v c="$1" '{ print $c }' "$results" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+base=$(median 1)
+relay=$(median 2)
+echo "== median of $runs runs"
+printf 'writers | cat      %s\n' "$(rate "$input_bytes" "$total_lines" "$base")"
+printf 'preforkctl | cat   %s  = %s of the baseline\n' "$(rate "$input_bytes" "$total_lines" "$relay")" \
+    "$(awk -v a="$base" -v b="$relay" 'BEGIN { printf "%.0f%%", a / b * 100 }')"
+printf 'CPU-s per GB       preforkctl %s, cat %s, writers %s; others kept %s cores busy\n' "$(per_gb "$(median 3)")" \
+    "$(per_gb "$(median 4)")" "$(per_gb "$(median 5)")" "$(median 6)"
+printf 'lines lost         %d (all runs)\n' "$(awk '{ s += $7 } END { print s }' "$results")"

@@ -1,4 +1,5 @@
 // Output multiplexing (SPEC §8): whole lines, nothing lost, a supervisor that never waits for its stdout.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -6,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -357,6 +359,87 @@ TEST(Output, BlockModeLosesNothingWhenTheReaderStallsAndThenResumes) {
         EXPECT_EQ(set.size(), static_cast<std::size_t>(kLines)) << pid;
     }
     EXPECT_THAT(run.err(), Not(HasSubstr("dropped")));
+}
+
+namespace {
+
+struct StalledRun {
+    std::string out;
+    std::vector<int> pipe_capacities;  // of each worker's stdout pipe, after the run
+};
+
+// Two workers write 4 MiB of 64-byte lines each into a preforkctl whose stdout is not read at first: their
+// pipes fill up while the relay waits for its output, so that the relay then reads full pipes.
+StalledRun run_with_a_stalled_reader(Options options) {
+    TempDir dir;
+    options.env.push_back("PROBE_DIR=" + dir.path());
+    options.stdout_to = StdoutTo::unread;
+    constexpr int kLines = 65536;
+    Process run(
+        preforkctl({"-n", "2", "--restart", "never", "--", PROBE_WORKER_BIN, "--fast-lines", std::to_string(kLines)}),
+        options);
+    EXPECT_TRUE(wait_until([&] { return report_pids(dir.path()).size() == 2; })) << run.err();
+    const auto pids = report_pids(dir.path());
+    EXPECT_TRUE(wait_until([&] {
+        return wchan(pids.at(0)).find("pipe_write") != std::string::npos &&
+               wchan(pids.at(1)).find("pipe_write") != std::string::npos;
+    })) << run.err();
+    // The workers stay alive after writing: read exactly what they wrote, then look at their pipes.
+    const std::size_t expected = 2u * kLines * (sizeof "probe_worker.0 | " - 1 + 64);
+    StalledRun result;
+    char buffer[65536];
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (result.out.size() < expected && std::chrono::steady_clock::now() < deadline) {
+        const ssize_t n = ::read(run.stdout_reader(), buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        result.out.append(buffer, static_cast<std::size_t>(n));
+    }
+    for (const pid_t pid : pids) {
+        const int pipe = ::open(("/proc/" + std::to_string(pid) + "/fd/1").c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        result.pipe_capacities.push_back(pipe >= 0 ? ::fcntl(pipe, F_GETPIPE_SZ) : -1);
+        if (pipe >= 0) ::close(pipe);
+    }
+    run.signal(SIGTERM);
+    EXPECT_NE(run.wait(), -1);
+    return result;
+}
+
+void expect_every_fast_line_whole(const std::string& out) {
+    std::size_t lines = 0;
+    std::size_t bad = 0;
+    for (const std::string& line : split_lines(out)) {
+        ++lines;
+        if (line.size() != 16 + 64 || line.rfind("probe_worker.", 0) != 0 ||
+            line.compare(14, 19, " | fast line from a") != 0) {
+            ++bad;
+        }
+    }
+    EXPECT_EQ(lines, 2u * 65536);
+    EXPECT_EQ(bad, 0u);
+}
+
+}  // namespace
+
+// A pipe that the relay finds full grows (fewer reads and fewer wake-ups of a worker waiting for room).
+TEST(Output, AWorkerPipeFoundFullGrows) {
+    const StalledRun run = run_with_a_stalled_reader({});
+    expect_every_fast_line_whole(run.out);
+    for (const int capacity : run.pipe_capacities) EXPECT_GT(capacity, 65536);
+}
+
+// Where F_SETPIPE_SZ is refused (EPERM past the user's pipe limits), pipes keep their size and work as before.
+TEST(Output, WhenPipesCannotGrowEveryLineStillArrivesWhole) {
+    TempDir marks;
+    const std::string mark = marks.path() + "/refused";
+    // The shim is preloaded before a sanitizer runtime, which must then not insist on coming first.
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    ::setenv("ASAN_OPTIONS", (std::string(asan != nullptr ? asan : "") + ":verify_asan_link_order=0").c_str(), 1);
+    const StalledRun run =
+        run_with_a_stalled_reader({{"LD_PRELOAD=" NO_PIPE_RESIZE_LIB, "NO_PIPE_RESIZE_MARK=" + mark}});
+    expect_every_fast_line_whole(run.out);
+    EXPECT_EQ(::access(mark.c_str(), F_OK), 0) << "the relay never tried to grow a pipe";
+    for (const int capacity : run.pipe_capacities) EXPECT_EQ(capacity, 65536);
 }
 
 // --log-overflow drop: workers are not slowed down; whole lines are discarded, counted and reported.

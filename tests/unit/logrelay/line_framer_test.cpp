@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "logrelay/output.hpp"
 
 using namespace preforkctl::logrelay;
@@ -122,6 +124,74 @@ TEST(LineFramer, FlushAtEofEndsAContinuationSoTheNextWorkerStartsAFreshLine) {
     framer.flush(emit);           // the worker died: "ef" is emitted
     framer.feed("new\n", emit);
     EXPECT_EQ(continuation, (std::vector<bool>{false, true, false}));
+}
+
+namespace {
+
+// What feed_prefixed must produce: feed() with one append_line per line.
+std::string prefixed_by_lines(LineFramer& framer, std::string_view bytes, std::string_view prefix,
+                              std::string_view continuation_prefix) {
+    ByteBuffer out;
+    framer.feed(bytes, SteadyTime{}, [&](const Line& line) {
+        out.append_line(line.continuation ? continuation_prefix : prefix, line.text);
+    });
+    return std::string(out.view());
+}
+
+}  // namespace
+
+TEST(ByteBuffer, AppendsPrefixedWholeLinesAndStopsAtTheUnterminatedTail) {
+    ByteBuffer out;
+    const std::string bytes = std::string(70, 'a') + "\n\nb\n" + std::string(100, 'c') + "\ntail";
+    const std::size_t used = out.append_prefixed_lines("p| ", bytes, 100);
+    EXPECT_EQ(used, bytes.size() - 4);
+    EXPECT_EQ(out.view(), "p| " + std::string(70, 'a') + "\np| \np| b\np| " + std::string(100, 'c') + "\n");
+}
+
+TEST(ByteBuffer, LeavesALineLongerThanTheLimitToTheFramer) {
+    for (const std::size_t before : {0u, 1u, 63u, 64u, 65u, 101u}) {
+        ByteBuffer out;
+        const std::string head = before > 0 ? std::string(before - 1, 'h') + "\n" : "";
+        const std::string bytes = head + std::string(101, 'x') + "\nafter\n" + std::string(64, 'y');
+        EXPECT_EQ(out.append_prefixed_lines("> ", bytes, 100), head.size()) << before;
+        EXPECT_EQ(out.size(), head.empty() ? 0 : head.size() + 2) << before;
+    }
+}
+
+TEST(LineFramer, FeedPrefixedGivesTheSameOutputAsLineByLineFormattingForAnyBytesAndChunks) {
+    std::mt19937 random(42);
+    const auto pick = [&](std::size_t low, std::size_t high) {
+        return std::uniform_int_distribution<std::size_t>(low, high)(random);
+    };
+    // Raw (no prefix), a short prefix (the SIMD copy), and one longer than 16 bytes (a coloured prefix).
+    const std::string prefixes[][2] = {
+        {"", ""}, {"w.3  | ", "w.3  + "}, {"\033[36mname.12 | \033[0m", "\033[36m+\033[0m"}};
+    for (int round = 0; round < 300; ++round) {
+        // Lines of every length around the limit and the 16/64-byte block sizes, sometimes without a newline.
+        const std::size_t max_line = pick(16, 150);
+        std::string bytes;
+        while (bytes.size() < 4000) {
+            const std::size_t length = pick(0, 4) == 0 ? pick(max_line - 3, max_line + 3) : pick(0, 80);
+            for (std::size_t i = 0; i < length; ++i)
+                bytes += pick(0, 20) == 0 ? '\r' : static_cast<char>('a' + pick(0, 25));
+            if (pick(0, 30) != 0) bytes += '\n';
+        }
+        for (const auto& prefix : prefixes) {
+            LineFramer bulk(max_line);
+            LineFramer reference(max_line);
+            ByteBuffer got;
+            std::string expected;
+            std::string_view rest = bytes;
+            while (!rest.empty()) {
+                const std::string_view chunk = rest.substr(0, pick(1, 700));
+                bulk.feed_prefixed(chunk, SteadyTime{}, prefix[0], prefix[1], got);
+                expected += prefixed_by_lines(reference, chunk, prefix[0], prefix[1]);
+                rest.remove_prefix(chunk.size());
+            }
+            ASSERT_EQ(got.view(), expected) << "round " << round << " max_line " << max_line;
+            EXPECT_EQ(bulk.has_partial(), reference.has_partial());
+        }
+    }
 }
 
 TEST(JsonString, EscapesControlBytesQuotesAndInvalidUtf8Predictably) {
