@@ -20,6 +20,7 @@
 #include "logrelay/relay.hpp"
 #include "plan/durations.hpp"
 #include "spawn/launch.hpp"
+#include "supervise/forwarding.hpp"
 #include "supervise/slot.hpp"
 #include "sys/children.hpp"
 #include "sys/notify.hpp"
@@ -105,7 +106,8 @@ private:
     void begin_rolling_restart();
     void next_rolling_step();
     void suspend_workers();
-    void signal_workers(int signal);
+    void signal_workers(int signal, bool to_group = true);
+    void forward_signal(int signal);
     void notify_systemd(const std::string& message);
     void announce_ready_if_all_ready();
 
@@ -221,16 +223,28 @@ void Supervisor::handle_signal(const sys::SignalInfo& signal) {
             signal_workers(SIGCONT);
             break;
         default:
-            // USR1, USR2, WINCH: forwarded to every worker's process group.
-            signal_workers(signal.signal);
+            // USR1, USR2, WINCH: forwarded to every worker (--signal-scope, --rewrite-signal).
+            forward_signal(signal.signal);
             break;
     }
 }
 
-void Supervisor::signal_workers(int signal) {
+void Supervisor::forward_signal(int signal) {
+    const std::optional<Forward> forward = forward_of(plan_.forward, signal);
+    if (!forward) {
+        spdlog::debug("{} dropped (--rewrite-signal)", plan::signal_name(signal));
+        return;
+    }
+    signal_workers(forward->signal, forward->to_group);
+    spdlog::debug("{} forwarded{} to every worker{}", plan::signal_name(signal),
+                  forward->signal == signal ? "" : " as " + plan::signal_name(forward->signal),
+                  forward->to_group ? "'s process group" : " process");
+}
+
+void Supervisor::signal_workers(int signal, bool to_group) {
     for (auto& slot : slots_) {
         for (int pid : {slot->state.pid, slot->state.retiring_pid}) {
-            if (pid > 0) ::kill(-pid, signal);
+            if (pid > 0) ::kill(to_group ? -pid : pid, signal);
         }
     }
 }
@@ -272,7 +286,7 @@ void Supervisor::reap() {
                           plan::signal_name(plan_.stop.signal), pid);
         }
         const bool current = owner->state.pid == pid;
-        if (current && !exit.success() && !stopping_ && !first_worker_failure_) {
+        if (current && !is_success(plan_.restart, exit) && !stopping_ && !first_worker_failure_) {
             first_worker_failure_ = exit.as_status();
         }
         apply(*owner, event::Exited{pid, exit});
