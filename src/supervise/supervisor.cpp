@@ -169,8 +169,13 @@ int Supervisor::run() {
     relay_.finish();
     if (exit_status_) return *exit_status_;
     // A stop that was asked for is clean, whatever the workers died of before; when the restart policy
-    // let every slot end by itself, the first failure is the result.
-    return stop_requested_ ? 0 : first_worker_failure_.value_or(0);
+    // let every slot end by itself, the first failure is the result, and a slot parked at the threshold
+    // (by workers that "succeeded" too quickly: no failure to report) is a failure too.
+    if (stop_requested_) return 0;
+    if (first_worker_failure_) return *first_worker_failure_;
+    const bool parked = std::any_of(slots_.begin(), slots_.end(),
+                                    [](const auto& slot) { return slot->state.phase == Phase::parked; });
+    return parked ? to_int(ExitCode::threshold) : 0;
 }
 
 // A slot's pipes are opened once per slot number and kept for good (also when SIGTTOU removes the slot:

@@ -248,6 +248,68 @@ TEST_P(Pid1, SigchldAndFaultSignalsAreNotForwarded) {
     }
 }
 
+// A5 (tini test/pgroup): the worker catches USR1, its child in the same process group does not. With the
+// default scope (group) the child gets USR1 too and dies of it; with --signal-scope worker only the worker
+// gets it. Then SIGCONT, which always goes to the whole group, shows the child is still there and was
+// never sent USR1 (a pending USR1, lower-numbered, would have been delivered, and killed it, first).
+TEST_P(Pid1, SignalScopeGroupReachesTheWorkersChildrenAndWorkerScopeOnlyTheWorker) {
+    for (const std::string scope : {"group", "worker"}) {
+        SCOPED_TRACE(scope);
+        TempDir dir;
+        Preforkctl run(mode(),
+                       {"-n", "1", "--signal-scope", scope, "--", PROBE_WORKER_BIN, "--echo-signals", "--group-child"},
+                       {"PROBE_DIR=" + dir.path()});
+        const auto workers = run.workers(dir, 1);
+        ASSERT_EQ(workers.size(), 1u) << run.err();
+        ASSERT_TRUE(wait_until([&] { return count_lines(run.out(), "group child started") == 1; })) << run.out();
+        std::vector<pid_t> children;
+        ASSERT_TRUE(wait_until([&] { return (children = children_of(workers[0])).size() == 1; }));
+        const pid_t child = children[0];
+        ASSERT_EQ(group_of(child), group_of(workers[0]));
+        run.signal(SIGUSR1);
+        ASSERT_TRUE(wait_until([&] { return count_lines(run.out(), "signal SIGUSR1") == 1; }, 5s)) << run.out();
+        if (scope == "group") {
+            EXPECT_TRUE(wait_until([&] { return !is_alive(child); }, 5s)) << "the worker's child never got USR1";
+        } else {
+            run.signal(SIGCONT);
+            EXPECT_TRUE(wait_until([&] { return count_lines(run.out(), "group child got SIGCONT") == 1; }, 5s))
+                << run.out();
+            EXPECT_TRUE(is_alive(child)) << "USR1 reached the worker's child";
+        }
+        EXPECT_TRUE(is_alive(workers[0]));
+        run.signal(SIGTERM);
+        EXPECT_EQ(run.wait(), 0) << run.err();
+        EXPECT_FALSE(is_alive(child));
+    }
+}
+
+// A7 (dumb-init -r): WINCH:0 drops WINCH, USR1:USR2 turns USR1 into USR2.
+TEST_P(Pid1, RewrittenSignalsArriveAsTheirNewSignalOrNotAtAll) {
+    Preforkctl run(mode(), {"-v", "-n", "2", "--rewrite-signal", "WINCH:0", "--rewrite-signal", "USR1:USR2", "--",
+                            PROBE_WORKER_BIN, "--echo-signals"});
+    ASSERT_TRUE(wait_until([&] { return count_lines(run.out(), "echoing signals") == 2; })) << run.err();
+    run.signal(SIGWINCH);
+    ASSERT_TRUE(wait_until([&] { return run.err().find("SIGWINCH dropped") != std::string::npos; }, 5s)) << run.err();
+    // Sent after the WINCH was handled: a WINCH that had been forwarded would be delivered with it at the latest.
+    run.signal(SIGUSR1);
+    EXPECT_TRUE(wait_until([&] { return count_lines(run.out(), "signal SIGUSR2") == 2; }, 5s)) << run.out();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(count_lines(run.out(), "signal SIGWINCH"), 0u) << run.out();
+    EXPECT_EQ(count_lines(run.out(), "signal SIGUSR1"), 0u) << run.out();
+    EXPECT_THAT(run.err(), HasSubstr("SIGUSR1 forwarded as SIGUSR2"));
+}
+
+// A7's TERM->QUIT (dumb-init -r 15:3) is --stop-signal QUIT: on a stop, the worker sees QUIT, not TERM.
+TEST_P(Pid1, StopSignalQuitIsWhatTheWorkerSeesOnStop) {
+    Preforkctl run(mode(), {"-n", "1", "--stop-signal", "QUIT", "--stop-timeout", "300ms", "--", PROBE_WORKER_BIN,
+                            "--echo-signals"});
+    ASSERT_TRUE(wait_until([&] { return count_lines(run.out(), "echoing signals") == 1; })) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(count_lines(run.out(), "signal SIGQUIT"), 1u) << run.out();
+}
+
 // A8: TERM at the first moment preforkctl can take it (its mask is set, its loop not yet running) is acted
 // on: preforkctl stops what it started and exits 0, in bounded time. As an ordinary process, a TERM sent
 // before even that kills it outright (143), which also starts nothing.
@@ -316,6 +378,41 @@ TEST_P(Pid1, ExitStatusIsTheWorkersCodeOr128PlusItsSignal) {
         Preforkctl run(mode(), args);
         EXPECT_EQ(run.wait(), expected) << behaviour[0] << " " << behaviour[1] << "\n" << run.err();
     }
+}
+
+// A11 (tini -e): what --success-exit lists is no failure, so preforkctl exits 0 after it; numbers are exit
+// codes and names are signals, and every other status passes through as A10 says.
+TEST_P(Pid1, SuccessExitTurnsListedStatusesIntoExitZeroAndPassesOthersThrough) {
+    struct Case {
+        std::string success;
+        std::vector<std::string> behaviour;
+        int expected;
+    };
+    const std::vector<Case> cases = {
+        {"143", {"--exit", "143"}, 0},
+        {"TERM", {"--kill-self", "15"}, 0},
+        {"143,TERM", {"--kill-self", "15"}, 0},
+        {"143", {"--kill-self", "15"}, 128 + SIGTERM},
+        {"TERM", {"--exit", "143"}, 143},
+        {"143,TERM", {"--exit", "3"}, 3},
+        {"143,TERM", {"--kill-self", "9"}, 128 + SIGKILL},
+    };
+    for (const Case& c : cases) {
+        std::vector<std::string> args = {"-n",      "1",  "--restart",     "never", "--success-exit",
+                                         c.success, "--", PROBE_WORKER_BIN};
+        args.insert(args.end(), c.behaviour.begin(), c.behaviour.end());
+        Preforkctl run(mode(), args);
+        EXPECT_EQ(run.wait(), c.expected)
+            << "--success-exit " << c.success << " " << c.behaviour[0] << " " << c.behaviour[1] << "\n"
+            << run.err();
+    }
+}
+
+// A11 with several workers: a listed status does not mask a real failure that follows it.
+TEST_P(Pid1, SuccessExitDoesNotHideALaterFailure) {
+    Preforkctl run(mode(), {"-n", "2", "--restart", "never", "--success-exit", "143", "--", PROBE_WORKER_BIN,
+                            "--slot-delay", "0,300", "--slot-exit", "143,7"});
+    EXPECT_EQ(run.wait(), 7) << run.err();
 }
 
 // A12: a command that does not exist is 127 as PID 1 too.
@@ -510,6 +607,94 @@ TEST_P(Pid1, ThresholdExitStopsEveryWorkerAndExitsFive) {
     EXPECT_EQ(run.wait(), 5) << run.err();
     EXPECT_THAT(run.err(), HasSubstr("giving up"));
     EXPECT_EQ(count_lines(run.out(), "linger over"), 2u) << "slots 0 and 2 were stopped gracefully\n" << run.out();
+}
+
+// B27 (supervisord startsecs): a worker that exits 0 at once, again and again, is no success for the
+// threshold: --restart always restarts it, and the restarts count, so the threshold ends it (exit: status 5).
+TEST_P(Pid1, QuickCleanExitsReachTheThresholdAndExitFive) {
+    TempDir dir;
+    Preforkctl run(mode(),
+                   {"-n", "1", "--backoff", "10ms..10ms", "--max-restarts", "3", "--", PROBE_WORKER_BIN, "--exit", "0"},
+                   {"PROBE_DIR=" + dir.path()});
+    EXPECT_EQ(run.wait(), 5) << run.err();
+    EXPECT_EQ(read_reports(dir.path()).size(), 4u) << "the first start and three restarts";
+    EXPECT_EQ(count_lines(run.err(), "exited with status 0; restarting in 10ms"), 3u) << run.err();
+    EXPECT_THAT(run.err(), HasSubstr("exited with status 0; more than 3 restarts in 1m, giving up"));
+}
+
+// B27, park: the quickly "succeeding" slot is parked while the others serve; once every slot has ended by
+// itself, a parked slot still makes the exit status 5, not 0.
+TEST_P(Pid1, QuickCleanExitsParkTheSlotWhileTheOthersServe) {
+    TempDir dir;
+    Preforkctl run(mode(),
+                   {"-n", "2", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "park", "--",
+                    PROBE_WORKER_BIN, "--slot-exit", "0,-"},
+                   {"PROBE_DIR=" + dir.path()});
+    ASSERT_TRUE(wait_until([&] { return run.err().find("slot parked") != std::string::npos; })) << run.err();
+    std::map<std::string, int> starts;
+    for (const Report& report : read_reports(dir.path())) ++starts[report.at("env.PREFORK_SLOT")];
+    EXPECT_EQ(starts["0"], 3);
+    EXPECT_EQ(starts["1"], 1);
+    EXPECT_FALSE(run.process().exited());
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+
+    Preforkctl alone(mode(), {"-n", "1", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "park",
+                              "--", PROBE_WORKER_BIN, "--exit", "0"});
+    EXPECT_EQ(alone.wait(), 5) << alone.err();
+    EXPECT_THAT(alone.err(), HasSubstr("slot parked"));
+}
+
+// B30 (systemd RestartPreventExitStatus=): a listed status ends the slot whatever --restart says; the
+// other slots serve on, and the status still counts as the failure it is.
+TEST_P(Pid1, RestartPreventEndsTheSlotWhateverRestartSays) {
+    TempDir dir;
+    Preforkctl run(mode(),
+                   {"-n", "2", "--restart", "always", "--restart-prevent", "3,USR2", "--backoff", "10ms..10ms", "--",
+                    PROBE_WORKER_BIN, "--slot-exit", "3,-"},
+                   {"PROBE_DIR=" + dir.path()});
+    ASSERT_TRUE(wait_until([&] { return run.err().find("not restarted (--restart-prevent)") != std::string::npos; }))
+        << run.err();
+    ASSERT_TRUE(wait_until([&] { return read_reports(dir.path()).size() == 2; })) << run.err();
+    const auto workers = run.workers(dir, 1);
+    ASSERT_EQ(workers.size(), 1u) << "slot 1 serves on";
+    ::kill(workers[0], SIGUSR2);  // slot 1's worker dies of a listed signal: not restarted either
+    EXPECT_EQ(run.wait(), 3) << "both slots ended; slot 0's status 3 came first\n" << run.err();
+    EXPECT_EQ(read_reports(dir.path()).size(), 2u) << "nothing was restarted";
+    EXPECT_EQ(count_lines(run.err(), "not restarted (--restart-prevent)"), 2u) << run.err();
+}
+
+// B30 (systemd RestartForceExitStatus=): a listed status is restarted even under on-failure and never,
+// with backoff and threshold as usual.
+TEST_P(Pid1, RestartForceRestartsEvenUnderOnFailureAndNever) {
+    for (const std::string when : {"on-failure", "never"}) {
+        SCOPED_TRACE(when);
+        TempDir dir;
+        Preforkctl run(mode(),
+                       {"-n", "1", "--restart", when, "--restart-force", "0", "--backoff", "10ms..10ms",
+                        "--max-restarts", "2", "--", PROBE_WORKER_BIN, "--exit", "0"},
+                       {"PROBE_DIR=" + dir.path()});
+        EXPECT_EQ(run.wait(), 5) << run.err();
+        EXPECT_EQ(read_reports(dir.path()).size(), 3u);
+        EXPECT_EQ(count_lines(run.err(), "restarting in 10ms (--restart-force)"), 2u) << run.err();
+    }
+}
+
+// B30 (systemd SuccessExitStatus=, supervisord exitcodes): with on-failure, a listed status is a success
+// and is not restarted; an unlisted one is.
+TEST_P(Pid1, SuccessExitIsNotRestartedByOnFailure) {
+    TempDir dir;
+    Preforkctl run(mode(),
+                   {"-n", "2", "--restart", "on-failure", "--success-exit", "3", "--backoff", "30s..30s", "--",
+                    PROBE_WORKER_BIN, "--slot-exit", "3,4"},
+                   {"PROBE_DIR=" + dir.path()});
+    ASSERT_TRUE(wait_until([&] { return run.err().find("restarting in 30s") != std::string::npos; })) << run.err();
+    ASSERT_TRUE(wait_until([&] { return run.err().find("not restarted (--restart on-failure)") != std::string::npos; }))
+        << run.err();
+    EXPECT_THAT(run.err(), HasSubstr("exited with status 3; not restarted (--restart on-failure)"));
+    EXPECT_THAT(run.err(), HasSubstr("exited with status 4; restarting in 30s"));
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
 }
 
 // B31: a stop while a slot waits for its restart cancels the restart; preforkctl does not sit out the delay.
