@@ -6,7 +6,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <set>
 
@@ -695,6 +700,49 @@ TEST_P(Pid1, SuccessExitIsNotRestartedByOnFailure) {
     EXPECT_THAT(run.err(), HasSubstr("exited with status 4; restarting in 30s"));
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+// B33: backoff runs on the monotonic clock. libfaketime (preloaded into preforkctl, monotonic left alone)
+// moves the wall clock 25 years back during the first backoff and 38 years forward during the second:
+// a delay timed on CLOCK_REALTIME would then last decades, or end at once. The wall clock preforkctl
+// sees is checked too (--timestamps), so the test cannot pass with a preload that did not take.
+TEST_P(Pid1, BackoffIgnoresJumpsOfTheWallClock) {
+    const std::string faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    if (::access(faketime.c_str(), R_OK) != 0) GTEST_SKIP() << "libfaketime is missing (tests/run.sh installs it)";
+    // ASan wants its runtime first in the library list; here libfaketime is preloaded ahead of it.
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    const std::string asan_options =
+        std::string(asan != nullptr ? asan : "") + (asan != nullptr ? ":" : "") + "verify_asan_link_order=0";
+    ::setenv("ASAN_OPTIONS", asan_options.c_str(), 1);
+    TempDir dir;
+    const std::string clock_file = dir.path() + "/wall-clock";
+    auto set_wall_clock = [&](const std::string& spec) {
+        std::ofstream(clock_file + ".tmp") << spec << "\n";
+        ASSERT_EQ(std::rename((clock_file + ".tmp").c_str(), clock_file.c_str()), 0);
+    };
+    set_wall_clock("+0");
+    Preforkctl run(mode(),
+                   {"--timestamps", "-n", "1", "--backoff", "1s..1s", "--max-restarts", "2", "--", PROBE_WORKER_BIN,
+                    "--stamp", "--exit", "1"},
+                   {"LD_PRELOAD=" + faketime, "FAKETIME_TIMESTAMP_FILE=" + clock_file, "FAKETIME_NO_CACHE=1",
+                    "FAKETIME_DONT_FAKE_MONOTONIC=1"});
+    ASSERT_TRUE(wait_until([&] { return count_lines(run.err(), "restarting in 1s") == 1; })) << run.err();
+    set_wall_clock("@2001-02-03 04:05:06");
+    ASSERT_TRUE(wait_until([&] { return count_lines(run.err(), "restarting in 1s") == 2; }, 5s))
+        << "the restart did not come 1s after the wall clock went back\n"
+        << run.err();
+    set_wall_clock("@2039-06-07 08:09:10");
+    EXPECT_EQ(run.wait(10s), 5) << run.err();
+    const auto started = lines_with(run.out(), "started at ms ");
+    const std::vector<long> starts = start_stamps(run.out());
+    ASSERT_EQ(starts.size(), 3u) << run.out();
+    EXPECT_THAT(started[1], HasSubstr("2001-02-03T04:05")) << "preforkctl's wall clock did not go back";
+    EXPECT_THAT(started[2], HasSubstr("2039-06-07T08:")) << "preforkctl's wall clock did not go forward";
+    for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
+        const long gap = starts[i + 1] - starts[i];
+        EXPECT_GE(gap, 1000) << "gap " << i;
+        EXPECT_LT(gap, 1000 + 500) << "gap " << i;
+    }
 }
 
 // B31: a stop while a slot waits for its restart cancels the restart; preforkctl does not sit out the delay.
