@@ -445,15 +445,18 @@ TEST_P(TermRounds, TermRightAfterStartIsNotLost) {
         if (at_once) {
             ::kill(run.top(), SIGTERM);
         } else {
-            // Busy-poll: the window between blocking the signals and running the loop is short.
+            // Poll every 50 µs: the window between blocking the signals and running the loop is short
+            // (a few ms), and a spinning poll would take a whole core from the tests running beside it.
             const auto deadline = std::chrono::steady_clock::now() + 10s;
             pid_t target = 0;
-            while (std::chrono::steady_clock::now() < deadline && target == 0) {
+            while (target == 0 && std::chrono::steady_clock::now() < deadline) {
                 const pid_t candidate = run.preforkctl();
                 // Name first, then mask: read the other way round, the two could straddle the execve of
                 // preforkctl and pair the old program's signal state with the new name.
                 if (candidate > 0 && command_of(candidate) == "preforkctl" && blocks(candidate, SIGTERM)) {
                     target = candidate;
+                } else {
+                    ::usleep(50);
                 }
             }
             ASSERT_GT(target, 0) << "round " << round << ": " << read_text(log);
