@@ -419,7 +419,11 @@ std::string read_text(const std::string& path) {
 // what it started and exits 0, in bounded time. As an ordinary process, a TERM sent before even that kills
 // it outright (143), which also starts nothing.
 constexpr int kTermRoundShards = 8;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kTermRoundsPerShard = 10;  // an ASan start of preforkctl in a new PID namespace takes up to 1 s
+#else
 constexpr int kTermRoundsPerShard = 125;
+#endif
 
 class TermRounds : public testing::TestWithParam<std::tuple<Mode, int>> {
 protected:
