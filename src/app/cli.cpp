@@ -17,8 +17,10 @@ constexpr const char* kDescription =
 
 constexpr const char* kFooter =
     "Signals: TERM/INT stop gracefully (a second one kills); HUP rolling restart; TTIN/TTOU one worker more/"
-    "fewer; TSTP/CONT suspend/resume the workers; USR1, USR2 and WINCH are forwarded to every worker.\nExit status: 0 clean stop, 2 usage, 3 config file, 4 socket, 5 restart threshold, 126/127 command "
-    "not executable/not found.\nSee preforkctl(1).";
+    "fewer; TSTP/CONT suspend/resume the workers; USR1, USR2 and WINCH are forwarded to every worker "
+    "(--signal-scope, --rewrite-signal).\nExit status: 0 clean stop, 1 internal failure, 2 usage, 3 config file, 4 "
+    "socket, 5 restart threshold, 126/127 command not executable/not found; when --restart lets every slot end, "
+    "the first failing worker's status (128+N for signal N; --success-exit is not a failure).\nSee preforkctl(1).";
 
 }  // namespace
 
@@ -31,9 +33,10 @@ CommandLine parse_command_line(int argc, char** argv) {
     std::string workers, cpus, socket_mode, restart, restart_window, backoff, min_uptime, on_threshold;
     std::string stop_signal, stop_timeout, ready, ready_timeout, log_format, log_overflow, color, name, chdir;
     std::string config_file, fd_env, user;
+    std::string success_exit, restart_prevent, restart_force, signal_scope;
     std::int64_t max_restarts = 0;
     std::int64_t max_line = 0;
-    std::vector<std::string> listen, env, command;
+    std::vector<std::string> listen, env, command, rewrite_signal;
     bool affinity = false;
     bool timestamps = false;
     bool print_plan = false;
@@ -55,6 +58,15 @@ CommandLine parse_command_line(int argc, char** argv) {
                                     "server-starter");
     auto* o_user = app.add_option("--user", user, "Run workers as USER[:GROUP]; sockets are bound first");
     auto* o_restart = app.add_option("--restart", restart, "always (default), on-failure or never");
+    auto* o_success_exit = app.add_option("--success-exit", success_exit,
+                                          "Exit codes and signal names (e.g. 143,TERM) that count as success besides "
+                                          "0: no restart with on-failure, never preforkctl's failing status");
+    auto* o_restart_prevent = app.add_option("--restart-prevent", restart_prevent,
+                                             "Exit codes and signal names after which a worker is never restarted, "
+                                             "whatever --restart says");
+    auto* o_restart_force = app.add_option("--restart-force", restart_force,
+                                           "Exit codes and signal names after which a worker is restarted even with "
+                                           "--restart on-failure or never");
     auto* o_max_restarts = app.add_option("--max-restarts", max_restarts,
                                           "Restarts allowed per slot within --restart-window (default 10)");
     auto* o_restart_window = app.add_option("--restart-window", restart_window, "Sliding window (default 60s)");
@@ -66,6 +78,13 @@ CommandLine parse_command_line(int argc, char** argv) {
     auto* o_stop_signal = app.add_option("--stop-signal", stop_signal, "Graceful stop signal (default TERM)");
     auto* o_stop_timeout = app.add_option("--stop-timeout", stop_timeout,
                                           "Time to wait before SIGKILL on stop (default 10s)");
+    auto* o_signal_scope = app.add_option("--signal-scope", signal_scope,
+                                          "Forward USR1, USR2 and WINCH to each worker's process group (default: "
+                                          "group) or to the worker process only (worker); a stop always reaches "
+                                          "the group");
+    auto* o_rewrite_signal = app.add_option("--rewrite-signal", rewrite_signal,
+                                            "FROM:TO, repeatable: forward USR1, USR2 or WINCH as signal TO instead "
+                                            "(0 drops it), e.g. USR1:HUP, WINCH:0");
     auto* o_ready = app.add_option("--ready", ready,
                                    "When a worker counts as ready (rolling restarts, systemd READY=1): none "
                                    "(default: once it runs), notify (it sends READY=1 to its NOTIFY_SOCKET) or "
@@ -146,6 +165,9 @@ CommandLine parse_command_line(int argc, char** argv) {
     text(o_fd_env, fd_env, s.fd_env);
     text(o_user, user, s.user);
     text(o_restart, restart, s.restart);
+    text(o_success_exit, success_exit, s.success_exit);
+    text(o_restart_prevent, restart_prevent, s.restart_prevent);
+    text(o_restart_force, restart_force, s.restart_force);
     number(o_max_restarts, max_restarts, s.max_restarts);
     text(o_restart_window, restart_window, s.restart_window);
     text(o_backoff, backoff, s.backoff);
@@ -153,6 +175,8 @@ CommandLine parse_command_line(int argc, char** argv) {
     text(o_on_threshold, on_threshold, s.on_threshold);
     text(o_stop_signal, stop_signal, s.stop_signal);
     text(o_stop_timeout, stop_timeout, s.stop_timeout);
+    text(o_signal_scope, signal_scope, s.signal_scope);
+    for (const std::string& value : rewrite_signal) s.rewrite_signal.push_back({value, o_rewrite_signal->get_name()});
     text(o_ready, ready, s.ready);
     text(o_ready_timeout, ready_timeout, s.ready_timeout);
     text(o_log_format, log_format, s.log_format);

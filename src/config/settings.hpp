@@ -26,6 +26,9 @@ struct Settings {
     std::optional<Setting<std::string>> fd_env;        // "systemd,einhorn,server-starter"
     std::optional<Setting<std::string>> user;          // "USER[:GROUP]"
     std::optional<Setting<std::string>> restart;
+    std::optional<Setting<std::string>> success_exit;     // "143,TERM": exit codes and signal names
+    std::optional<Setting<std::string>> restart_prevent;  // same syntax
+    std::optional<Setting<std::string>> restart_force;    // same syntax
     std::optional<Setting<std::int64_t>> max_restarts;
     std::optional<Setting<std::string>> restart_window;
     std::optional<Setting<std::string>> backoff;       // "MIN..MAX"
@@ -33,6 +36,8 @@ struct Settings {
     std::optional<Setting<std::string>> on_threshold;
     std::optional<Setting<std::string>> stop_signal;
     std::optional<Setting<std::string>> stop_timeout;
+    std::optional<Setting<std::string>> signal_scope;     // "group" or "worker"
+    std::vector<Setting<std::string>> rewrite_signal;     // "FROM:TO[,FROM:TO...]"
     std::optional<Setting<std::string>> ready;         // "none", "notify" or "delay:DUR"
     std::optional<Setting<std::string>> ready_timeout;
     std::optional<Setting<std::string>> log_format;
@@ -50,7 +55,7 @@ struct Settings {
 };
 
 /// Values of `overrides` replace those of `base`; `env` entries accumulate (later wins per key at plan
-/// time); `listen` and `command` from `overrides` replace the base lists when given.
+/// time); `listen`, `rewrite_signal` and `command` from `overrides` replace the base lists when given.
 Settings merge(Settings base, const Settings& overrides);
 
 }  // namespace preforkctl::config

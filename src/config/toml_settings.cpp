@@ -23,6 +23,9 @@ Settings merge(Settings base, const Settings& overrides) {
     take(base.fd_env, overrides.fd_env);
     take(base.user, overrides.user);
     take(base.restart, overrides.restart);
+    take(base.success_exit, overrides.success_exit);
+    take(base.restart_prevent, overrides.restart_prevent);
+    take(base.restart_force, overrides.restart_force);
     take(base.max_restarts, overrides.max_restarts);
     take(base.restart_window, overrides.restart_window);
     take(base.backoff, overrides.backoff);
@@ -30,6 +33,10 @@ Settings merge(Settings base, const Settings& overrides) {
     take(base.on_threshold, overrides.on_threshold);
     take(base.stop_signal, overrides.stop_signal);
     take(base.stop_timeout, overrides.stop_timeout);
+    take(base.signal_scope, overrides.signal_scope);
+    if (!overrides.rewrite_signal.empty()) {
+        base.rewrite_signal = overrides.rewrite_signal;
+    }
     take(base.ready, overrides.ready);
     take(base.ready_timeout, overrides.ready_timeout);
     take(base.log_format, overrides.log_format);
@@ -125,6 +132,8 @@ private:
         return Ok{};
     }
 
+    Status exit_list(const std::string& key, const toml::node& node, std::optional<Setting<std::string>>& into);
+    Status rewrites(const std::string& key, const toml::node& node);
     Status listen(const std::string& key, const toml::node& node);
     Status listen_table(const toml::table& table);
     Status env(const std::string& key, const toml::node& node);
@@ -133,6 +142,46 @@ private:
     std::string path_;
     Settings& settings_;
 };
+
+// An exit-status list: "143,TERM", 3, or [143, "TERM"]; kept as the comma-separated text the option takes.
+Status Reader::exit_list(const std::string& key, const toml::node& node, std::optional<Setting<std::string>>& into) {
+    auto item_text = [](const toml::node& item) -> std::optional<std::string> {
+        if (item.is_integer()) return std::to_string(item.as_integer()->get());
+        if (item.is_string()) return item.as_string()->get();
+        return std::nullopt;
+    };
+    if (!node.is_array()) {
+        auto text = item_text(node);
+        if (!text) return wrong_type(key, node, "a string, an integer or an array of them");
+        into = Setting<std::string>{*text, where(path_, node.source())};
+        return Ok{};
+    }
+    std::string joined;
+    for (const toml::node& item : *node.as_array()) {
+        auto text = item_text(item);
+        if (!text) return wrong_type(key + " element", item, "an integer or a string");
+        joined += (joined.empty() ? "" : ",") + *text;
+    }
+    into = Setting<std::string>{joined, where(path_, node.source())};
+    return Ok{};
+}
+
+Status Reader::rewrites(const std::string& key, const toml::node& node) {
+    if (node.is_string()) {
+        settings_.rewrite_signal.push_back({node.as_string()->get(), where(path_, node.source())});
+        return Ok{};
+    }
+    if (!node.is_array()) {
+        return wrong_type(key, node, "a string or an array of \"FROM:TO\" strings");
+    }
+    for (const toml::node& item : *node.as_array()) {
+        if (!item.is_string()) {
+            return wrong_type(key + " element", item, "a string");
+        }
+        settings_.rewrite_signal.push_back({item.as_string()->get(), where(path_, item.source())});
+    }
+    return Ok{};
+}
 
 Status Reader::listen_table(const toml::table& table) {
     std::string text;
@@ -244,6 +293,9 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "fd-env") return text(key, node, s.fd_env);
     if (key == "user") return text(key, node, s.user);
     if (key == "restart") return text(key, node, s.restart);
+    if (key == "success-exit") return exit_list(key, node, s.success_exit);
+    if (key == "restart-prevent") return exit_list(key, node, s.restart_prevent);
+    if (key == "restart-force") return exit_list(key, node, s.restart_force);
     if (key == "max-restarts") return integer(key, node, s.max_restarts);
     if (key == "restart-window") return text_or_integer(key, node, s.restart_window, "s");
     if (key == "backoff") return text(key, node, s.backoff);
@@ -251,6 +303,8 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "on-threshold") return text(key, node, s.on_threshold);
     if (key == "stop-signal") return text_or_integer(key, node, s.stop_signal, "");
     if (key == "stop-timeout") return text_or_integer(key, node, s.stop_timeout, "s");
+    if (key == "signal-scope") return text(key, node, s.signal_scope);
+    if (key == "rewrite-signal") return rewrites(key, node);
     if (key == "ready") return text(key, node, s.ready);
     if (key == "ready-timeout") return text_or_integer(key, node, s.ready_timeout, "s");
     if (key == "log-format") return text(key, node, s.log_format);

@@ -1,9 +1,11 @@
 #include "plan/make_plan.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <csignal>
 #include <cstring>
-#include <algorithm>
 
 namespace preforkctl::plan {
 
@@ -92,6 +94,85 @@ Result<ReadySpec> parse_ready(const std::string& text) {
         return spec;
     }
     return Error{"must be none, notify or delay:DUR (e.g. delay:2s), got '" + text + "'"};
+}
+
+// Comma-separated items, spaces around each one trimmed; an empty item is kept (and rejected by the caller).
+std::vector<std::string> split_list(const std::string& text) {
+    std::vector<std::string> items;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t comma = text.find(',', start);
+        std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        const std::size_t first = item.find_first_not_of(" \t");
+        const std::size_t last = item.find_last_not_of(" \t");
+        items.push_back(first == std::string::npos ? "" : item.substr(first, last - first + 1));
+        if (comma == std::string::npos) return items;
+        start = comma + 1;
+    }
+}
+
+// "143,TERM,3": numbers are exit codes 0..255, names (or SIGnames) are deaths by that signal.
+Result<ExitMatch> parse_exit_match(const std::string& text) {
+    ExitMatch match;
+    for (const std::string& item : split_list(text)) {
+        if (item.empty()) {
+            return Error{"expected exit codes 0-255 and signal names separated by commas (e.g. 143,TERM), got '" +
+                         text + "'"};
+        }
+        if (std::isdigit(static_cast<unsigned char>(item.front())) != 0) {
+            int code = -1;
+            auto [rest, ec] = std::from_chars(item.data(), item.data() + item.size(), code);
+            if (ec != std::errc{} || rest != item.data() + item.size() || code < 0 || code > 255) {
+                return Error{"exit codes are 0 to 255, got '" + item + "' (a signal is written by name, e.g. TERM)"};
+            }
+            match.codes.set(static_cast<std::size_t>(code));
+            continue;
+        }
+        auto signal = parse_signal(item);
+        if (!signal || *signal >= static_cast<int>(match.signals.size())) {
+            return Error{"'" + item + "' is neither an exit code (0-255) nor a signal name"};
+        }
+        match.signals.set(static_cast<std::size_t>(*signal));
+    }
+    return match;
+}
+
+// The first status that both sets list, as the user would write it ("3", "SIGTERM"), or "".
+std::string first_overlap(const ExitMatch& a, const ExitMatch& b) {
+    for (std::size_t code = 0; code < a.codes.size(); ++code) {
+        if (a.codes.test(code) && b.codes.test(code)) return "exit code " + std::to_string(code);
+    }
+    for (std::size_t sig = 0; sig < a.signals.size(); ++sig) {
+        if (a.signals.test(sig) && b.signals.test(sig)) return signal_name(static_cast<int>(sig));
+    }
+    return "";
+}
+
+// "USR1:USR2" or "WINCH:0" (0 drops the signal); several may be joined with commas.
+Result<std::vector<std::pair<int, int>>> parse_rewrites(const std::string& text) {
+    std::vector<std::pair<int, int>> rewrites;
+    for (const std::string& item : split_list(text)) {
+        const std::size_t colon = item.find(':');
+        if (colon == std::string::npos) {
+            return Error{"expected FROM:TO (e.g. USR1:HUP, or WINCH:0 to drop it), got '" + item + "'"};
+        }
+        auto from = parse_signal(item.substr(0, colon));
+        if (!from) return from.error();
+        if (!is_forwarded_signal(*from)) {
+            std::string why = signal_name(*from) + " is not forwarded to the workers, so it cannot be rewritten";
+            if (*from == SIGTERM || *from == SIGINT) why += " (use --stop-signal to choose what a stop sends)";
+            return Error{why + "; only USR1, USR2 and WINCH can"};
+        }
+        const std::string to_text = item.substr(colon + 1);
+        int to = 0;
+        if (to_text != "0") {
+            auto parsed = parse_signal(to_text);
+            if (!parsed) return parsed.error();
+            to = *parsed;
+        }
+        rewrites.emplace_back(*from, to);
+    }
+    return rewrites;
 }
 
 bool is_ours(const std::string& entry) {
@@ -265,6 +346,19 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
                                            {"never", RestartWhen::never}});
     if (!when) return when.error();
     plan.restart.when = *when;
+    auto success = parse_setting<ExitMatch>(settings.success_exit, "success-exit", {}, parse_exit_match);
+    if (!success) return success.error();
+    plan.restart.success = *success;
+    auto prevent = parse_setting<ExitMatch>(settings.restart_prevent, "restart-prevent", {}, parse_exit_match);
+    if (!prevent) return prevent.error();
+    plan.restart.prevent = *prevent;
+    auto force = parse_setting<ExitMatch>(settings.restart_force, "restart-force", {}, parse_exit_match);
+    if (!force) return force.error();
+    plan.restart.force = *force;
+    if (const std::string both = first_overlap(*prevent, *force); !both.empty()) {
+        return setting_error(*settings.restart_force, "restart-force",
+                             both + " is also listed in --restart-prevent; a status can be in only one of them");
+    }
     if (settings.max_restarts) {
         if (settings.max_restarts->value < 0 || settings.max_restarts->value > 1'000'000) {
             return setting_error(*settings.max_restarts, "max-restarts", "must be a number from 0 to 1000000");
@@ -293,6 +387,19 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
     auto stop_timeout = parse_duration_setting(settings.stop_timeout, "stop-timeout", plan.stop.timeout);
     if (!stop_timeout) return stop_timeout.error();
     plan.stop.timeout = *stop_timeout;
+    auto scope = parse_choice<SignalScope>(settings.signal_scope, "signal-scope", SignalScope::group,
+                                           {{"group", SignalScope::group}, {"worker", SignalScope::worker}});
+    if (!scope) return scope.error();
+    plan.forward.scope = *scope;
+    for (const auto& rewrite : settings.rewrite_signal) {
+        auto pairs = parse_rewrites(rewrite.value);
+        if (!pairs) return setting_error(rewrite, "rewrite-signal", pairs.error().message);
+        for (const auto& [from, to] : *pairs) {
+            if (!plan.forward.rewrites.emplace(from, to).second) {
+                return setting_error(rewrite, "rewrite-signal", signal_name(from) + " is rewritten twice");
+            }
+        }
+    }
     auto ready = parse_setting<ReadySpec>(settings.ready, "ready", plan.ready, parse_ready);
     if (!ready) return ready.error();
     plan.ready = *ready;
@@ -358,6 +465,8 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
     }
     return plan;
 }
+
+bool is_forwarded_signal(int signal) { return signal == SIGUSR1 || signal == SIGUSR2 || signal == SIGWINCH; }
 
 SlotSpec make_slot_spec(const Plan& plan, int slot) {
     SlotSpec spec;

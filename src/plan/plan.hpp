@@ -1,8 +1,10 @@
 #pragma once
 // Plan: every decision preforkctl makes before starting anything, as plain values.
 
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,9 +23,28 @@ enum class LogFormat { prefix, json, raw, inherit };
 enum class ColorMode { automatic, always, never };
 enum class LogOverflow { block, drop };
 
+/// A set of ways a worker can end, as --success-exit, --restart-prevent and --restart-force list them:
+/// exit codes 0..255 and deaths by signal, kept apart (143 is exit code 143, TERM is death by SIGTERM).
+struct ExitMatch {
+    std::bitset<256> codes;
+    std::bitset<65> signals;
+
+    /// True when a worker that exited with code `value` (or was killed by signal `value`) is in the set.
+    [[nodiscard]] bool matches(bool signaled, int value) const {
+        const auto index = static_cast<std::size_t>(value);
+        if (value < 0) return false;
+        if (signaled) return index < signals.size() && signals.test(index);
+        return index < codes.size() && codes.test(index);
+    }
+    [[nodiscard]] bool empty() const { return codes.none() && signals.none(); }
+};
+
 /// When and how often a slot's worker is restarted (§6).
 struct RestartSpec {
     RestartWhen when = RestartWhen::always;
+    ExitMatch success;  // --success-exit: counts as a success besides exit code 0
+    ExitMatch prevent;  // --restart-prevent: never restarted, whatever --restart says
+    ExitMatch force;    // --restart-force: restarted even with --restart on-failure or never
     int max_restarts = 10;
     Millis window{60'000};
     Millis backoff_min{100};
@@ -37,6 +58,18 @@ struct StopSpec {
     int signal = 15;  // SIGTERM
     Millis timeout{10'000};
 };
+
+/// Where a forwarded signal goes (--signal-scope): each worker's process group, or the worker process only.
+enum class SignalScope { group, worker };
+
+/// How USR1, USR2 and WINCH are passed on to the workers (§7).
+struct ForwardSpec {
+    SignalScope scope = SignalScope::group;
+    std::map<int, int> rewrites;  // --rewrite-signal FROM:TO; TO 0 = dropped
+};
+
+/// The signals preforkctl forwards to its workers (the others it handles itself, or does not catch).
+bool is_forwarded_signal(int signal);
 
 /// When a new worker counts as ready (§7): gates rolling restarts and systemd's READY=1.
 enum class ReadyMode { none, notify, delay };
@@ -88,6 +121,7 @@ struct Plan {
     std::vector<SlotSpec> slots;
     RestartSpec restart;
     StopSpec stop;
+    ForwardSpec forward;
     ReadySpec ready;
     LogSpec log;
     std::optional<std::string> chdir;

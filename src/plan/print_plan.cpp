@@ -35,6 +35,19 @@ const char* to_text(LogFormat format) {
     return "?";
 }
 
+// "exit 3, 143; SIGTERM"
+std::string describe_exits(const ExitMatch& match) {
+    std::string codes;
+    std::string signals;
+    for (std::size_t code = 0; code < match.codes.size(); ++code) {
+        if (match.codes.test(code)) codes += (codes.empty() ? "exit " : ", ") + std::to_string(code);
+    }
+    for (std::size_t sig = 0; sig < match.signals.size(); ++sig) {
+        if (match.signals.test(sig)) signals += (signals.empty() ? "" : ", ") + signal_name(static_cast<int>(sig));
+    }
+    return codes + (codes.empty() || signals.empty() ? "" : "; ") + signals;
+}
+
 std::string quoted_join(const std::vector<std::string>& words) {
     std::string out;
     for (const std::string& word : words) {
@@ -89,8 +102,17 @@ std::string describe_plan(const Plan& plan) {
         << format_duration(r.backoff_max) << " (reset after " << format_duration(r.min_uptime) << " up), at most "
         << r.max_restarts << " restarts per slot in " << format_duration(r.window) << ", then "
         << (r.on_threshold == OnThreshold::exit ? "exit" : "park the slot") << "\n";
-    out << "stop:         " << signal_name(plan.stop.signal) << ", SIGKILL after " << format_duration(plan.stop.timeout)
-        << "\n";
+    if (!r.success.empty()) out << "              success besides exit 0: " << describe_exits(r.success) << "\n";
+    if (!r.prevent.empty()) out << "              never restarted after: " << describe_exits(r.prevent) << "\n";
+    if (!r.force.empty()) out << "              always restarted after: " << describe_exits(r.force) << "\n";
+    out << "stop:         " << signal_name(plan.stop.signal) << " to each worker's process group, SIGKILL after "
+        << format_duration(plan.stop.timeout) << "\n";
+    out << "forwarding:   USR1, USR2, WINCH to each worker"
+        << (plan.forward.scope == SignalScope::group ? "'s process group" : " process only");
+    for (const auto& [from, to] : plan.forward.rewrites) {
+        out << "; " << signal_name(from) << (to == 0 ? " dropped" : " as " + signal_name(to));
+    }
+    out << "\n";
     out << "ready:        ";
     switch (plan.ready.mode) {
         case ReadyMode::none: out << "none (a worker is ready once it runs)\n"; break;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <string>
 
 #include "plan/plan.hpp"
@@ -36,12 +37,20 @@ enum class Verdict { restart, stay_down, threshold };
 struct RestartDecision {
     Verdict verdict = Verdict::stay_down;
     Millis delay{0};
+    std::string reason;  // the option that decided, when it was not just --restart always: "--restart-prevent"
 };
 
-/// Decides what happens after a worker that ran for `uptime` ended with `exit` at `now`. Restarts with
-/// a delay that doubles from MIN to MAX and resets to MIN after `min_uptime`; more than `max_restarts`
-/// restarts inside the sliding `window` is the threshold.
-RestartDecision decide_restart(const plan::RestartSpec& spec, RestartHistory& history, const ExitInfo& exit,
-                               Millis uptime, TimePoint now);
+/// True when `exit` counts as a success: exit code 0, or listed in --success-exit. A failure makes
+/// --restart on-failure restart and is never followed by exit status 0.
+bool is_success(const plan::RestartSpec& spec, const ExitInfo& exit);
+
+/// Decides what happens after a worker that ran for `uptime` ended with `exit` at `now` (no `exit`: it
+/// could not be started, a failure that the exit-status lists do not name). --restart-prevent keeps the
+/// slot down and --restart-force restarts, whatever --restart says; otherwise `always`, `on-failure` (not
+/// after a success) or `never`. Restarts with a delay that doubles from MIN to MAX and resets to MIN after
+/// `min_uptime`; more than `max_restarts` restarts inside the sliding `window` is the threshold, whatever
+/// the exit status (a worker that exits 0 at once, again and again, reaches it too).
+RestartDecision decide_restart(const plan::RestartSpec& spec, RestartHistory& history,
+                               const std::optional<ExitInfo>& exit, Millis uptime, TimePoint now);
 
 }  // namespace preforkctl::supervise

@@ -27,27 +27,27 @@ namespace {
 using command::Level;
 
 // A worker ended (or never started) while the slot was meant to be up: apply the restart policy.
-Transition after_death(SlotState state, const ExitInfo& exit, const std::string& what, TimePoint now,
-                       const plan::RestartSpec& spec) {
+// `exit` is empty when the worker could not be started at all.
+Transition after_death(SlotState state, const std::optional<ExitInfo>& exit, const std::string& what,
+                       TimePoint now, const plan::RestartSpec& spec) {
     const Millis uptime = state.phase == Phase::running
                               ? std::chrono::duration_cast<Millis>(now - state.started_at)
                               : Millis{0};
     state.pid = 0;
     state.ready = false;
-    state.last_exit = exit;
+    state.last_exit = exit.value_or(ExitInfo{false, 127});
     const RestartDecision decision = decide_restart(spec, state.history, exit, uptime, now);
+    const Level level = exit && is_success(spec, *exit) ? Level::info : Level::warning;
+    const std::string because = decision.reason.empty() ? "" : " (" + decision.reason + ")";
     switch (decision.verdict) {
         case Verdict::restart:
             state.phase = Phase::waiting_restart;
             return {state,
-                    {command::Log{exit.success() ? Level::info : Level::warning,
-                                  what + "; restarting in " + plan::format_duration(decision.delay)},
+                    {command::Log{level, what + "; restarting in " + plan::format_duration(decision.delay) + because},
                      command::ArmRestart{decision.delay}}};
         case Verdict::stay_down:
             state.phase = Phase::done;
-            return {state, {command::Log{exit.success() ? Level::info : Level::warning,
-                                         what + "; not restarted (--restart " +
-                                             (spec.when == plan::RestartWhen::never ? "never" : "on-failure") + ")"}}};
+            return {state, {command::Log{level, what + "; not restarted" + because}}};
         case Verdict::threshold: {
             state.phase = spec.on_threshold == plan::OnThreshold::park ? Phase::parked : Phase::done;
             std::vector<Command> commands{command::Log{
@@ -131,7 +131,7 @@ Transition transition(SlotState state, const Event& event, TimePoint now, const 
                 return {state, {command::Log{Level::debug, worker(ev.pid) + " started"}, command::AwaitReady{ev.pid}}};
             } else if constexpr (std::is_same_v<E, event::SpawnFailed>) {
                 if (state.retiring_pid != 0) return keep_previous_worker(state, "cannot start a new worker: " + ev.why);
-                return after_death(state, ExitInfo{false, 127}, ev.why, now, spec);
+                return after_death(state, std::nullopt, ev.why, now, spec);
             } else if constexpr (std::is_same_v<E, event::Ready>) {
                 if (state.phase != Phase::running || ev.pid != state.pid || state.ready) return {state, {}};
                 state.ready = true;

@@ -20,6 +20,7 @@
 #include "logrelay/relay.hpp"
 #include "plan/durations.hpp"
 #include "spawn/launch.hpp"
+#include "supervise/forwarding.hpp"
 #include "supervise/slot.hpp"
 #include "sys/children.hpp"
 #include "sys/notify.hpp"
@@ -106,7 +107,8 @@ private:
     void begin_rolling_restart();
     void next_rolling_step();
     void suspend_workers();
-    void signal_workers(int signal);
+    void signal_workers(int signal, bool to_group = true);
+    void forward_signal(int signal);
     void notify_systemd(const std::string& message);
     void announce_ready_if_all_ready();
 
@@ -169,8 +171,13 @@ int Supervisor::run() {
     relay_.finish();
     if (exit_status_) return *exit_status_;
     // A stop that was asked for is clean, whatever the workers died of before; when the restart policy
-    // let every slot end by itself, the first failure is the result.
-    return stop_requested_ ? 0 : first_worker_failure_.value_or(0);
+    // let every slot end by itself, the first failure is the result, and a slot parked at the threshold
+    // (by workers that "succeeded" too quickly: no failure to report) is a failure too.
+    if (stop_requested_) return 0;
+    if (first_worker_failure_) return *first_worker_failure_;
+    const bool parked = std::any_of(slots_.begin(), slots_.end(),
+                                    [](const auto& slot) { return slot->state.phase == Phase::parked; });
+    return parked ? to_int(ExitCode::threshold) : 0;
 }
 
 // A slot's pipes are opened once per slot number and kept for good (also when SIGTTOU removes the slot:
@@ -223,16 +230,28 @@ void Supervisor::handle_signal(const sys::SignalInfo& signal) {
             signal_workers(SIGCONT);
             break;
         default:
-            // USR1, USR2, WINCH: forwarded to every worker's process group.
-            signal_workers(signal.signal);
+            // USR1, USR2, WINCH: forwarded to every worker (--signal-scope, --rewrite-signal).
+            forward_signal(signal.signal);
             break;
     }
 }
 
-void Supervisor::signal_workers(int signal) {
+void Supervisor::forward_signal(int signal) {
+    const std::optional<Forward> forward = forward_of(plan_.forward, signal);
+    if (!forward) {
+        spdlog::debug("{} dropped (--rewrite-signal)", plan::signal_name(signal));
+        return;
+    }
+    signal_workers(forward->signal, forward->to_group);
+    spdlog::debug("{} forwarded{} to every worker{}", plan::signal_name(signal),
+                  forward->signal == signal ? "" : " as " + plan::signal_name(forward->signal),
+                  forward->to_group ? "'s process group" : " process");
+}
+
+void Supervisor::signal_workers(int signal, bool to_group) {
     for (auto& slot : slots_) {
         for (int pid : {slot->state.pid, slot->state.retiring_pid}) {
-            if (pid > 0) ::kill(-pid, signal);
+            if (pid > 0) ::kill(to_group ? -pid : pid, signal);
         }
     }
 }
@@ -274,7 +293,7 @@ void Supervisor::reap() {
                           plan::signal_name(plan_.stop.signal), pid);
         }
         const bool current = owner->state.pid == pid;
-        if (current && !exit.success() && !stopping_ && !first_worker_failure_) {
+        if (current && !is_success(plan_.restart, exit) && !stopping_ && !first_worker_failure_) {
             first_worker_failure_ = exit.as_status();
         }
         apply(*owner, event::Exited{pid, exit});

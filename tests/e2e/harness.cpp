@@ -383,6 +383,12 @@ bool blocks_or_catches(pid_t pid, int sig) {
     return false;
 }
 
+bool blocks(pid_t pid, int sig) {
+    const std::string mask = status_line(pid, "SigBlk");
+    if (mask.find_first_not_of(" \t") == std::string::npos) return false;
+    return ((std::stoull(mask, nullptr, 16) >> (sig - 1)) & 1U) != 0;
+}
+
 pid_t innermost_pid(pid_t pid) {
     std::istringstream fields(status_line(pid, "NSpid"));
     pid_t last = 0;

@@ -141,6 +141,10 @@ std::string command_of(pid_t pid);
 /// not dropped by a PID 1 nor fatal by default action.
 bool blocks_or_catches(pid_t pid, int sig);
 
+/// True when `pid` blocks `sig` (SigBlk of /proc/PID/status). Unlike what it catches, the mask of a process
+/// in execve is never a leftover of the program it replaces.
+bool blocks(pid_t pid, int sig);
+
 /// The pid that `pid` has in the innermost PID namespace it belongs to (last NSpid field), or 0.
 pid_t innermost_pid(pid_t pid);
 

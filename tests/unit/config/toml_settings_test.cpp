@@ -104,3 +104,24 @@ TEST(MergeSettings, CommandLineValuesReplaceFileValuesAndEnvAccumulates) {
     ASSERT_EQ(merged.env.size(), 2u);
     EXPECT_EQ(merged.env[1].value, "A=2");
 }
+
+TEST_F(TomlFile, ExitListsAndSignalRewritesTakeTheOptionsSyntaxOrArrays) {
+    auto settings = load_toml_settings(write(R"(success-exit = [143, "TERM"]
+restart-prevent = "3,USR2"
+restart_force = 0
+signal-scope = "worker"
+rewrite-signal = ["USR1:USR2", "WINCH:0"]
+)"));
+    ASSERT_TRUE(settings) << settings.error().message;
+    EXPECT_EQ(settings->success_exit->value, "143,TERM");
+    EXPECT_EQ(settings->success_exit->origin, path_ + ":1:16");
+    EXPECT_EQ(settings->restart_prevent->value, "3,USR2");
+    EXPECT_EQ(settings->restart_force->value, "0");
+    EXPECT_EQ(settings->signal_scope->value, "worker");
+    ASSERT_EQ(settings->rewrite_signal.size(), 2u);
+    EXPECT_EQ(settings->rewrite_signal[1].value, "WINCH:0");
+    EXPECT_EQ(settings->rewrite_signal[1].origin, path_ + ":5:32");
+    auto bad = load_toml_settings(write("success-exit = [143, true]\n"));
+    ASSERT_FALSE(bad);
+    EXPECT_THAT(bad.error().message, HasSubstr(":1:22: 'success-exit element' must be an integer or a string"));
+}

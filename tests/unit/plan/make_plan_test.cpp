@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <csignal>
 
 using namespace preforkctl;
 using namespace preforkctl::plan;
@@ -33,6 +34,11 @@ config::Settings settings_with(std::vector<std::pair<std::string, std::string>> 
         else if (key == "backoff") s.backoff = setting;
         else if (key == "name") s.name = setting;
         else if (key == "log-overflow") s.log_overflow = setting;
+        else if (key == "success-exit") s.success_exit = setting;
+        else if (key == "restart-prevent") s.restart_prevent = setting;
+        else if (key == "restart-force") s.restart_force = setting;
+        else if (key == "signal-scope") s.signal_scope = setting;
+        else if (key == "rewrite-signal") s.rewrite_signal.push_back(setting);
         else ADD_FAILURE() << key;
     }
     return s;
@@ -147,4 +153,85 @@ TEST(DescribePlan, NamesTheSourceThatDecidedTheCpuBudget) {
     const std::string text = describe_plan(*plan);
     EXPECT_THAT(text, HasSubstr("cgroup v2 cpu.max of /sys/fs/cgroup/app"));
     EXPECT_THAT(text, HasSubstr("workers:      2 (auto: "));
+}
+
+TEST(MakePlan, ExitListsTakeCodesAndSignalNamesAndKeepThemApart) {
+    auto plan = make_plan(settings_with({{"success-exit", "143, USR1,3"}, {"restart-prevent", "SIGUSR2,0"},
+                                         {"restart-force", "9"}}),
+                          eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    const RestartSpec& r = plan->restart;
+    EXPECT_TRUE(r.success.matches(false, 143));
+    EXPECT_TRUE(r.success.matches(false, 3));
+    EXPECT_TRUE(r.success.matches(true, SIGUSR1));
+    EXPECT_FALSE(r.success.matches(true, SIGTERM)) << "143 is an exit code; only TERM would name the signal";
+    EXPECT_FALSE(r.success.matches(false, SIGUSR1)) << "USR1 is a signal, not exit code 10";
+    EXPECT_TRUE(r.prevent.matches(true, SIGUSR2));
+    EXPECT_TRUE(r.prevent.matches(false, 0));
+    EXPECT_TRUE(r.force.matches(false, 9));
+    EXPECT_FALSE(r.force.matches(true, SIGKILL));
+    auto defaults = make_plan(settings_with({}), eight_cpu_host());
+    EXPECT_TRUE(defaults->restart.success.empty());
+    EXPECT_TRUE(defaults->restart.prevent.empty());
+    EXPECT_TRUE(defaults->restart.force.empty());
+}
+
+TEST(MakePlan, BadExitListsAreErrorsNamingTheOption) {
+    const std::vector<std::pair<std::pair<std::string, std::string>, std::string>> cases = {
+        {{"success-exit", "256"}, "--success-exit: exit codes are 0 to 255, got '256'"},
+        {{"success-exit", "-1"}, "--success-exit: '-1' is neither an exit code (0-255) nor a signal name"},
+        {{"restart-prevent", "TERM,FOO"}, "--restart-prevent: 'FOO' is neither"},
+        {{"restart-force", "1,,2"}, "--restart-force: expected exit codes 0-255 and signal names"},
+        {{"restart-force", ""}, "--restart-force: expected exit codes"},
+    };
+    for (const auto& [flag, message] : cases) {
+        auto plan = make_plan(settings_with({flag}), eight_cpu_host());
+        ASSERT_FALSE(plan) << flag.second;
+        EXPECT_THAT(plan.error().message, HasSubstr(message));
+        EXPECT_EQ(plan.error().exit, ExitCode::usage);
+    }
+}
+
+TEST(MakePlan, AStatusCannotBeBothPreventedAndForced) {
+    auto plan = make_plan(settings_with({{"restart-prevent", "3,TERM"}, {"restart-force", "TERM"}}), eight_cpu_host());
+    ASSERT_FALSE(plan);
+    EXPECT_THAT(plan.error().message, HasSubstr("--restart-force: SIGTERM is also listed in --restart-prevent"));
+    plan = make_plan(settings_with({{"restart-prevent", "3"}, {"restart-force", "2,3"}}), eight_cpu_host());
+    ASSERT_FALSE(plan);
+    EXPECT_THAT(plan.error().message, HasSubstr("exit code 3 is also listed"));
+    EXPECT_TRUE(make_plan(settings_with({{"restart-prevent", "3"}, {"restart-force", "SIGQUIT"}}), eight_cpu_host()));
+}
+
+TEST(MakePlan, SignalScopeDefaultsToTheProcessGroup) {
+    EXPECT_EQ(make_plan(settings_with({}), eight_cpu_host())->forward.scope, SignalScope::group);
+    EXPECT_EQ(make_plan(settings_with({{"signal-scope", "worker"}}), eight_cpu_host())->forward.scope,
+              SignalScope::worker);
+    auto bad = make_plan(settings_with({{"signal-scope", "session"}}), eight_cpu_host());
+    ASSERT_FALSE(bad);
+    EXPECT_THAT(bad.error().message, HasSubstr("--signal-scope: must be one of group|worker, got 'session'"));
+}
+
+TEST(MakePlan, RewritesMapForwardedSignalsAndZeroDropsThem) {
+    auto plan = make_plan(settings_with({{"rewrite-signal", "USR1:USR2"}, {"rewrite-signal", "SIGWINCH:0,usr2:HUP"}}),
+                          eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->forward.rewrites, (std::map<int, int>{{SIGUSR1, SIGUSR2}, {SIGUSR2, SIGHUP}, {SIGWINCH, 0}}));
+}
+
+TEST(MakePlan, RewritesOfSignalsThatAreNotForwardedAreRejected) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"TERM:QUIT", "SIGTERM is not forwarded to the workers, so it cannot be rewritten (use --stop-signal"},
+        {"HUP:0", "SIGHUP is not forwarded"},
+        {"CHLD:USR1", "SIGCHLD is not forwarded"},
+        {"SEGV:0", "SIGSEGV is not forwarded"},
+        {"USR1", "expected FROM:TO"},
+        {"USR1:", "unknown signal ''"},
+        {"USR1:NOPE", "unknown signal 'NOPE'"},
+        {"USR1:0,USR1:HUP", "SIGUSR1 is rewritten twice"},
+    };
+    for (const auto& [value, message] : cases) {
+        auto plan = make_plan(settings_with({{"rewrite-signal", value}}), eight_cpu_host());
+        ASSERT_FALSE(plan) << value;
+        EXPECT_THAT(plan.error().message, HasSubstr("--rewrite-signal: " + message)) << value;
+    }
 }

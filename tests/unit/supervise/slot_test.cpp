@@ -220,3 +220,43 @@ TEST(Slot, APreviousWorkerOutlivingTheStopTimeoutIsKilled) {
     state = step(state, event::Exited{42, {false, 0}}).state;
     EXPECT_TRUE(all_of<command::SignalWorker>(step(state, event::RetireOverdue{42}).commands).empty());
 }
+
+TEST(Slot, RestartPreventEndsTheSlotAndSaysWhy) {
+    plan::RestartSpec s = spec();
+    s.prevent.codes.set(3);
+    auto t = step(running(), event::Exited{42, {false, 3}}, {}, s);
+    EXPECT_EQ(t.state.phase, Phase::done);
+    EXPECT_EQ(count<command::ArmRestart>(t.commands), 0);
+    const auto logs = all_of<command::Log>(t.commands);
+    ASSERT_EQ(logs.size(), 1u);
+    EXPECT_EQ(logs[0].text, "worker 42 exited with status 3; not restarted (--restart-prevent)");
+    EXPECT_EQ(logs[0].level, command::Level::warning);
+}
+
+TEST(Slot, RestartForceRestartsUnderNeverAndSuccessExitIsLoggedAsInfo) {
+    plan::RestartSpec s = spec();
+    s.when = plan::RestartWhen::never;
+    s.force.signals.set(SIGTERM);
+    s.success.signals.set(SIGTERM);
+    auto t = step(running(), event::Exited{42, {true, SIGTERM}}, {}, s);
+    EXPECT_EQ(t.state.phase, Phase::waiting_restart);
+    EXPECT_EQ(count<command::ArmRestart>(t.commands), 1);
+    const auto logs = all_of<command::Log>(t.commands);
+    ASSERT_EQ(logs.size(), 1u);
+    EXPECT_EQ(logs[0].text, "worker 42 was killed by SIGTERM; restarting in 100ms (--restart-force)");
+    EXPECT_EQ(logs[0].level, command::Level::info);
+}
+
+TEST(Slot, AWorkerThatExitsZeroAtOnceIsParkedAtTheThresholdUnderAlways) {
+    plan::RestartSpec s = spec();
+    s.on_threshold = plan::OnThreshold::park;
+    SlotState state = running();
+    Transition t{};
+    TimePoint now{};
+    for (int i = 0; i < 3; ++i) {
+        t = step(state, event::Exited{state.pid, {false, 0}}, now + 1ms, s);
+        now += 1s;
+        state = step(step(t.state, event::RestartDue{}, now, s).state, event::Spawned{100 + i}, now, s).state;
+    }
+    EXPECT_EQ(t.state.phase, Phase::parked);
+}
