@@ -17,7 +17,7 @@ constexpr const char* kDescription =
 
 constexpr const char* kFooter =
     "Signals: TERM/INT stop gracefully (a second one kills); HUP rolling restart; TTIN/TTOU one worker more/"
-    "fewer; TSTP/CONT suspend/resume the workers; USR1, USR2 and WINCH are forwarded to every worker "
+    "fewer; TSTP/CONT suspend/resume the workers; USR1, USR2, WINCH, QUIT, ALRM, PWR, URG, IO, VTALRM, PROF and STKFLT are forwarded to every worker "
     "(--signal-scope, --rewrite-signal).\nExit status: 0 clean stop, 1 internal failure, 2 usage, 3 config file, 4 "
     "socket, 5 restart threshold, 126/127 command not executable/not found; when --restart lets every slot end, "
     "the first failing worker's status (128+N for signal N; --success-exit is not a failure).\nSee preforkctl(1).";
@@ -79,11 +79,11 @@ CommandLine parse_command_line(int argc, char** argv) {
     auto* o_stop_timeout = app.add_option("--stop-timeout", stop_timeout,
                                           "Time to wait before SIGKILL on stop (default 10s)");
     auto* o_signal_scope = app.add_option("--signal-scope", signal_scope,
-                                          "Forward USR1, USR2 and WINCH to each worker's process group (default: "
+                                          "Forward USR1, USR2, WINCH and the other forwarded signals to each worker's process group (default: "
                                           "group) or to the worker process only (worker); a stop always reaches "
                                           "the group");
     auto* o_rewrite_signal = app.add_option("--rewrite-signal", rewrite_signal,
-                                            "FROM:TO, repeatable: forward USR1, USR2 or WINCH as signal TO instead "
+                                            "FROM:TO, repeatable: forward a forwarded signal (USR1, USR2, WINCH, QUIT, ...) as signal TO instead "
                                             "(0 drops it), e.g. USR1:HUP, WINCH:0");
     auto* o_ready = app.add_option("--ready", ready,
                                    "When a worker counts as ready (rolling restarts, systemd READY=1): none "

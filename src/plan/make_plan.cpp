@@ -161,7 +161,8 @@ Result<std::vector<std::pair<int, int>>> parse_rewrites(const std::string& text)
         if (!is_forwarded_signal(*from)) {
             std::string why = signal_name(*from) + " is not forwarded to the workers, so it cannot be rewritten";
             if (*from == SIGTERM || *from == SIGINT) why += " (use --stop-signal to choose what a stop sends)";
-            return Error{why + "; only USR1, USR2 and WINCH can"};
+            return Error{why + "; only the forwarded ones can (USR1, USR2, WINCH, QUIT, ALRM, PWR, URG, IO, VTALRM, "
+                               "PROF, STKFLT)"};
         }
         const std::string to_text = item.substr(colon + 1);
         int to = 0;
@@ -466,7 +467,9 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
     return plan;
 }
 
-bool is_forwarded_signal(int signal) { return signal == SIGUSR1 || signal == SIGUSR2 || signal == SIGWINCH; }
+bool is_forwarded_signal(int signal) {
+    return std::find(kForwardedSignals.begin(), kForwardedSignals.end(), signal) != kForwardedSignals.end();
+}
 
 SlotSpec make_slot_spec(const Plan& plan, int slot) {
     SlotSpec spec;

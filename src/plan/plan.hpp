@@ -1,7 +1,9 @@
 #pragma once
 // Plan: every decision preforkctl makes before starting anything, as plain values.
 
+#include <array>
 #include <bitset>
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -68,7 +70,12 @@ struct ForwardSpec {
     std::map<int, int> rewrites;  // --rewrite-signal FROM:TO; TO 0 = dropped
 };
 
-/// The signals preforkctl forwards to its workers (the others it handles itself, or does not catch).
+/// The signals preforkctl forwards to its workers: every catchable signal that it does not act on itself
+/// (TERM, INT, HUP, TTIN, TTOU, TSTP, CONT, CHLD), that is not a fault or resource-limit signal about
+/// preforkctl's own execution (SEGV, BUS, FPE, ILL, TRAP, SYS, ABRT, XCPU, XFSZ), and that is not SIGPIPE,
+/// which preforkctl ignores for its own writes.
+inline constexpr std::array<int, 11> kForwardedSignals{SIGUSR1, SIGUSR2, SIGWINCH, SIGQUIT,   SIGALRM, SIGPWR,
+                                                       SIGURG,  SIGIO,   SIGVTALRM, SIGPROF, SIGSTKFLT};
 bool is_forwarded_signal(int signal);
 
 /// When a new worker counts as ready (§7): gates rolling restarts and systemd's READY=1.

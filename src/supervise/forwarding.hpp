@@ -1,5 +1,5 @@
 #pragma once
-// What a signal that preforkctl forwards (USR1, USR2, WINCH) becomes, and whom it reaches. Pure.
+// What a signal that preforkctl forwards (plan::kForwardedSignals) becomes, and whom it reaches. Pure.
 
 #include <optional>
 

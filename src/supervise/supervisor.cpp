@@ -230,7 +230,7 @@ void Supervisor::handle_signal(const sys::SignalInfo& signal) {
             signal_workers(SIGCONT);
             break;
         default:
-            // USR1, USR2, WINCH: forwarded to every worker (--signal-scope, --rewrite-signal).
+            // plan::kForwardedSignals (USR1, USR2, WINCH, QUIT, ...): forwarded to every worker (--signal-scope, --rewrite-signal).
             forward_signal(signal.signal);
             break;
     }

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "plan/plan.hpp"
+
 namespace preforkctl::sys {
 
 BlockAllSignals::BlockAllSignals() {
@@ -21,9 +23,10 @@ BlockAllSignals::~BlockAllSignals() { ::pthread_sigmask(SIG_SETMASK, &previous_,
 sigset_t handled_signals() {
     sigset_t set;
     sigemptyset(&set);
-    for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU, SIGTSTP, SIGCONT}) {
+    for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGTTIN, SIGTTOU, SIGTSTP, SIGCONT}) {
         sigaddset(&set, sig);
     }
+    for (int sig : plan::kForwardedSignals) sigaddset(&set, sig);
     return set;
 }
 

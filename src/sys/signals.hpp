@@ -21,7 +21,8 @@ private:
     sigset_t previous_{};
 };
 
-/// The signals the supervisor handles: CHLD, TERM, INT, HUP, USR1, USR2, WINCH, TTIN, TTOU, TSTP, CONT.
+/// The signals the supervisor handles: CHLD, TERM, INT, HUP, TTIN, TTOU, TSTP, CONT, and the ones it forwards
+/// (plan::kForwardedSignals).
 sigset_t handled_signals();
 
 /// Blocks the handled signals for good: they are read from a signalfd, so one that arrives during start-up

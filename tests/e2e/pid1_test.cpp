@@ -214,13 +214,17 @@ TEST_P(Pid1, TwoHundredChildrenKilledInOneKillpgAreAllReaped) {
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
 
-// A4: the forwarding set (HUP is left out: it becomes a rolling restart).
+// A4: every catchable signal that preforkctl does not act on itself and that is not a fault or resource-limit
+// signal is forwarded (HUP is left out: it becomes a rolling restart; see plan::kForwardedSignals).
 TEST_P(Pid1, ForwardedSignalsReachEveryWorker) {
     TempDir dir;
     Preforkctl run(mode(), {"-n", "3", "--", PROBE_WORKER_BIN, "--echo-signals"}, {"PROBE_DIR=" + dir.path()});
     ASSERT_TRUE(wait_until([&] { return count_lines(run.out(), "echoing signals") == 3; })) << run.err();
     for (const auto& [sig, name] :
-         {std::pair{SIGUSR1, "SIGUSR1"}, std::pair{SIGUSR2, "SIGUSR2"}, std::pair{SIGWINCH, "SIGWINCH"}}) {
+         {std::pair{SIGUSR1, "SIGUSR1"}, std::pair{SIGUSR2, "SIGUSR2"}, std::pair{SIGWINCH, "SIGWINCH"},
+          std::pair{SIGQUIT, "SIGQUIT"}, std::pair{SIGALRM, "SIGALRM"}, std::pair{SIGPWR, "SIGPWR"},
+          std::pair{SIGURG, "SIGURG"}, std::pair{SIGIO, "SIGIO"}, std::pair{SIGVTALRM, "SIGVTALRM"},
+          std::pair{SIGPROF, "SIGPROF"}, std::pair{SIGSTKFLT, "SIGSTKFLT"}}) {
         run.signal(sig);
         EXPECT_TRUE(wait_until([&] { return count_lines(run.out(), std::string("signal ") + name) == 3; }, 5s))
             << name << "\n"

@@ -212,10 +212,12 @@ TEST(MakePlan, SignalScopeDefaultsToTheProcessGroup) {
 }
 
 TEST(MakePlan, RewritesMapForwardedSignalsAndZeroDropsThem) {
-    auto plan = make_plan(settings_with({{"rewrite-signal", "USR1:USR2"}, {"rewrite-signal", "SIGWINCH:0,usr2:HUP"}}),
+    auto plan = make_plan(settings_with({{"rewrite-signal", "USR1:USR2"}, {"rewrite-signal", "SIGWINCH:0,usr2:HUP"},
+                                         {"rewrite-signal", "QUIT:TERM"}}),
                           eight_cpu_host());
     ASSERT_TRUE(plan) << plan.error().message;
-    EXPECT_EQ(plan->forward.rewrites, (std::map<int, int>{{SIGUSR1, SIGUSR2}, {SIGUSR2, SIGHUP}, {SIGWINCH, 0}}));
+    EXPECT_EQ(plan->forward.rewrites, (std::map<int, int>{{SIGUSR1, SIGUSR2}, {SIGUSR2, SIGHUP}, {SIGWINCH, 0},
+                                                          {SIGQUIT, SIGTERM}}));
 }
 
 TEST(MakePlan, RewritesOfSignalsThatAreNotForwardedAreRejected) {
@@ -224,6 +226,8 @@ TEST(MakePlan, RewritesOfSignalsThatAreNotForwardedAreRejected) {
         {"HUP:0", "SIGHUP is not forwarded"},
         {"CHLD:USR1", "SIGCHLD is not forwarded"},
         {"SEGV:0", "SIGSEGV is not forwarded"},
+        {"XCPU:0", "SIGXCPU is not forwarded"},
+        {"PIPE:0", "SIGPIPE is not forwarded"},
         {"USR1", "expected FROM:TO"},
         {"USR1:", "unknown signal ''"},
         {"USR1:NOPE", "unknown signal 'NOPE'"},
