@@ -17,7 +17,7 @@ trap '[ -n "$pf" ] && kill -TERM "$pf" 2>/dev/null; wait; rm -rf "$log"' EXIT
 echo "== restart latency (a worker that lives 20 ms and exits 1, --backoff 1ms..1ms, $restarts restarts)"
 stamps="$log/stamps"
 : >"$stamps"
-STAMP_FILE="$stamps" "$preforkctl" -n 1 -q --backoff 1ms..1ms --min-uptime 1ms --max-restarts 1000000 \
+STAMP_FILE="$stamps" ${RESTART_LATENCY_WRAPPER:-} "$preforkctl" -n 1 -q --backoff 1ms..1ms --min-uptime 1ms --max-restarts 1000000 \
     -- "$stamp_worker" 20 >/dev/null 2>&1 &
 pf=$!
 for _ in $(seq $((restarts * 2 + 200))); do
