@@ -74,15 +74,6 @@ std::string wchan(pid_t pid) {
     return text;
 }
 
-long vm_hwm_kib(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-    }
-    return -1;
-}
-
 // A small strict JSON reader: enough to prove that every output line is one valid JSON object, and to
 // decode its string values (escapes included) into UTF-8 bytes.
 class Json {
@@ -542,11 +533,11 @@ TEST(Output, AHugeLineIsSplitAtMaxLineWithBoundedMemory) {
                             "300", "--long-line", "20000000"}),
                 {{"PROBE_DIR=" + dir.path()}});
     ASSERT_TRUE(wait_until([&] { return report_pids(dir.path()).size() == 1; }));
-    const long before = vm_hwm_kib(run.pid());
+    const long before = status_kib(run.pid(), "VmHWM");
     // 2441 full pieces; the last 3328 bytes wait for a newline and are shown after the partial-line timeout.
     ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "probe_worker.0 ").size() == 2442; }, 30s))
         << lines_with(run.out(), "probe_worker.0 ").size();
-    const long after = vm_hwm_kib(run.pid());
+    const long after = status_kib(run.pid(), "VmHWM");
     const std::string out = run.out();
     EXPECT_EQ(lines_with(out, "probe_worker.0 | ").size(), 1u);
     EXPECT_EQ(lines_with(out, "probe_worker.0 + ").size(), 2441u);
