@@ -133,7 +133,8 @@ private:
     }
 
     Status exit_list(const std::string& key, const toml::node& node, std::optional<Setting<std::string>>& into);
-    Status rewrites(const std::string& key, const toml::node& node);
+    Status strings(const std::string& key, const toml::node& node, const char* expected,
+                   std::vector<Setting<std::string>>& into);
     Status listen(const std::string& key, const toml::node& node);
     Status listen_table(const toml::table& table);
     Status env(const std::string& key, const toml::node& node);
@@ -166,19 +167,21 @@ Status Reader::exit_list(const std::string& key, const toml::node& node, std::op
     return Ok{};
 }
 
-Status Reader::rewrites(const std::string& key, const toml::node& node) {
+// One string, or (when `expected` allows it) an array of strings, each appended to `into` with its origin.
+Status Reader::strings(const std::string& key, const toml::node& node, const char* expected,
+                       std::vector<Setting<std::string>>& into) {
     if (node.is_string()) {
-        settings_.rewrite_signal.push_back({node.as_string()->get(), where(path_, node.source())});
+        into.push_back({node.as_string()->get(), where(path_, node.source())});
         return Ok{};
     }
     if (!node.is_array()) {
-        return wrong_type(key, node, "a string or an array of \"FROM:TO\" strings");
+        return wrong_type(key, node, expected);
     }
     for (const toml::node& item : *node.as_array()) {
         if (!item.is_string()) {
             return wrong_type(key + " element", item, "a string");
         }
-        settings_.rewrite_signal.push_back({item.as_string()->get(), where(path_, item.source())});
+        into.push_back({item.as_string()->get(), where(path_, item.source())});
     }
     return Ok{};
 }
@@ -253,16 +256,10 @@ Status Reader::env(const std::string& key, const toml::node& node) {
         }
         return Ok{};
     }
-    if (!node.is_array()) {
+    if (node.is_string()) {
         return wrong_type(key, node, "a table or an array of \"K=V\" strings");
     }
-    for (const toml::node& item : *node.as_array()) {
-        if (!item.is_string()) {
-            return wrong_type(key + " element", item, "a string");
-        }
-        settings_.env.push_back({item.as_string()->get(), where(path_, item.source())});
-    }
-    return Ok{};
+    return strings(key, node, "a table or an array of \"K=V\" strings", settings_.env);
 }
 
 Status Reader::command(const std::string& key, const toml::node& node) {
@@ -304,7 +301,9 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "stop-signal") return text_or_integer(key, node, s.stop_signal, "");
     if (key == "stop-timeout") return text_or_integer(key, node, s.stop_timeout, "s");
     if (key == "signal-scope") return text(key, node, s.signal_scope);
-    if (key == "rewrite-signal") return rewrites(key, node);
+    if (key == "rewrite-signal") {
+        return strings(key, node, "a string or an array of \"FROM:TO\" strings", s.rewrite_signal);
+    }
     if (key == "ready") return text(key, node, s.ready);
     if (key == "ready-timeout") return text_or_integer(key, node, s.ready_timeout, "s");
     if (key == "log-format") return text(key, node, s.log_format);
