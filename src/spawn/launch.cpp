@@ -85,9 +85,22 @@ void write_decimal(char* out, long value) {
     *out = '\0';
 }
 
-[[noreturn]] void run_child(const LaunchRequest& request, char* const* argv, char* const* envp, char* listen_pid_value,
-                            const cpu_set_t* cpus, const std::vector<gid_t>& groups, int devnull, int report_fd,
-                            pid_t parent) {
+// Everything the child needs, prepared by the parent: after the clone it may not allocate.
+struct ChildArgs {
+    const LaunchRequest* request;
+    char* const* argv;
+    char* const* envp;
+    char* listen_pid_value;
+    const cpu_set_t* cpus;
+    const std::vector<gid_t>* groups;
+    int devnull;
+    int report_fd;
+    pid_t parent;
+};
+
+[[noreturn]] void run_child(const ChildArgs& child) {
+    const LaunchRequest& request = *child.request;
+    int report_fd = child.report_fd;
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig) {
@@ -100,7 +113,7 @@ void write_decimal(char* out, long value) {
     if (::setsid() < 0) fail_in_child(report_fd, LaunchStage::session);
     // The caller's working directory, entered before the identity changes, like a process that inherits it.
     if (request.workdir_fd >= 0 && ::fchdir(request.workdir_fd) < 0) fail_in_child(report_fd, LaunchStage::chdir);
-    if (cpus != nullptr && ::sched_setaffinity(0, sizeof(cpu_set_t), cpus) < 0) {
+    if (child.cpus != nullptr && ::sched_setaffinity(0, sizeof(cpu_set_t), child.cpus) < 0) {
         fail_in_child(report_fd, LaunchStage::affinity);
     }
 
@@ -109,7 +122,7 @@ void write_decimal(char* out, long value) {
     constexpr int kMaxFds = 3 + 64;
     int sources[kMaxFds];
     const int count = 3 + static_cast<int>(request.listen_fds.size());
-    sources[0] = devnull;
+    sources[0] = child.devnull;
     sources[1] = request.stdout_fd;
     sources[2] = request.stderr_fd;
     for (std::size_t i = 0; i < request.listen_fds.size(); ++i) {
@@ -141,7 +154,7 @@ void write_decimal(char* out, long value) {
     if (request.identity) {
         // Raw system calls: the C library's wrappers would apply the change to every thread of a
         // multi-threaded caller, and this child shares the caller's memory (see start_child).
-        if (::syscall(SYS_setgroups, groups.size(), groups.data()) < 0 ||
+        if (::syscall(SYS_setgroups, child.groups->size(), child.groups->data()) < 0 ||
             ::syscall(SYS_setgid, request.identity->gid) < 0 || ::syscall(SYS_setuid, request.identity->uid) < 0) {
             fail_in_child(report_fd, LaunchStage::identity);
         }
@@ -149,32 +162,17 @@ void write_decimal(char* out, long value) {
     // After the identity change: the kernel clears the parent-death signal when the credentials change.
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail_in_child(report_fd, LaunchStage::deathsig);
     // The parent may have died before PDEATHSIG was armed; then nobody would ever kill us.
-    if (::getppid() != parent) ::_exit(127);
+    if (::getppid() != child.parent) ::_exit(127);
     if (request.chdir && ::chdir(request.chdir->c_str()) < 0) fail_in_child(report_fd, LaunchStage::chdir);
-    if (listen_pid_value != nullptr) {
-        write_decimal(listen_pid_value, static_cast<long>(::getpid()));
+    if (child.listen_pid_value != nullptr) {
+        write_decimal(child.listen_pid_value, static_cast<long>(::getpid()));
     }
-    ::execve(request.executable.c_str(), argv, envp);
+    ::execve(request.executable.c_str(), child.argv, child.envp);
     fail_in_child(report_fd, LaunchStage::exec);
 }
 
-struct ChildArgs {
-    const LaunchRequest* request;
-    char* const* argv;
-    char* const* envp;
-    char* listen_pid_value;
-    const cpu_set_t* cpus;
-    const std::vector<gid_t>* groups;
-    int devnull;
-    int report_fd;
-    pid_t parent;
-};
 
-int child_entry(void* arg) {
-    const auto& child = *static_cast<const ChildArgs*>(arg);
-    run_child(*child.request, child.argv, child.envp, child.listen_pid_value, child.cpus, *child.groups,
-              child.devnull, child.report_fd, child.parent);
-}
+int child_entry(void* arg) { run_child(*static_cast<const ChildArgs*>(arg)); }
 
 #if defined(__SANITIZE_ADDRESS__)
 // The sanitizer's run-time intercepts calls the child makes (sigaction among them) and keeps state in
