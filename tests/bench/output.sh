@@ -28,10 +28,13 @@ cleanup() {
 }
 trap cleanup EXIT
 [ -x "$preforkctl" ] && [ -x "$writer" ] || { echo "build $build first (preforkctl, probe_worker)" >&2; exit 1; }
+export LC_ALL=C  # ${#text} counts bytes
+# Sleeping without forking: a read with a timeout on a FIFO that nobody writes.
+mkfifo "$tmp/never"
+exec {never}<>"$tmp/never"
 ticks=$(getconf CLK_TCK)
 cores=$(nproc)
 
-now() { date +%s.%N; }
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 cpu_ticks() {  # cpu_ticks PID...: utime + stime (fields 14 and 15 of /proc/PID/stat, 12 and 13 after "(comm) ")
     local sum=0 pid
@@ -51,21 +54,27 @@ relay_run() {  # relay_run READER -> "seconds pf_ticks cat_ticks writer_ticks ot
     local start busy0 wchar end busy1 pf_cpu reader_cpu writers_cpu reader_pid
     rm -f "$tmp/pid"
     busy0=$(busy_ticks)
-    start=$(now)
+    start=$EPOCHREALTIME
     # The subshell writes its own pid and becomes preforkctl: no guessing which process is which (a pgrep
     # by command line can also match a worker between fork and exec). Workers stay alive after writing, so
     # that their CPU and preforkctl's can be read before anything is reaped.
     ( echo "$BASHPID" >"$tmp/pid"; exec "$preforkctl" -n "$workers" --name w --restart never -- "$writer" \
-        --fast-lines "$lines_per_worker" 2>"$tmp/err" ) | $reader >"$tmp/read" &
-    until [ -s "$tmp/pid" ]; do sleep 0.001; done
+        --fast-lines "$lines_per_worker" 2>"$tmp/err" {never}<&- ) | $reader >"$tmp/read" &
+    until [ -s "$tmp/pid" ]; do read -r -t 0.001 -u "$never" _ || true; done
     pf=$(cat "$tmp/pid")
-    # Done when preforkctl has written all prefixed lines (stderr goes to a file and is counted too).
+    # Done when preforkctl has written all prefixed lines (stderr goes to a file and is counted too). The
+    # check uses shell builtins only: an awk, stat and sleep forked every few ms would cost a good part of a
+    # core, taken from the run being measured.
+    local line key value err_text
     while :; do
-        wchar=$(awk '/^wchar:/ {print $2}' "/proc/$pf/io")
-        [ "$wchar" -ge $(( output_bytes + $(stat -c %s "$tmp/err") )) ] && break
-        sleep 0.005
+        wchar=0
+        while read -r key value; do [ "$key" = "wchar:" ] && wchar=$value; done <"/proc/$pf/io"
+        err_text=""
+        IFS= read -r -d "" err_text <"$tmp/err" || true
+        [ "$wchar" -ge $(( output_bytes + ${#err_text} )) ] && break
+        read -r -t 0.005 -u "$never" line || true
     done
-    end=$(now)
+    end=$EPOCHREALTIME
     busy1=$(busy_ticks)
     pf_cpu=$(cpu_ticks "$pf")
     # shellcheck disable=SC2046
@@ -85,9 +94,9 @@ results="$tmp/results"
 for run in $(seq "$runs"); do
     # Baseline: the same writers straight into one pipe, read by cat.
     busy0=$(busy_ticks)
-    start=$(now)
+    start=$EPOCHREALTIME
     ( for _ in $(seq "$workers"); do "$writer" --fast-lines "$lines_per_worker" --exit 0 & done; wait ) | cat >/dev/null
-    end=$(now)
+    end=$EPOCHREALTIME
     busy1=$(busy_ticks)
     base_seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
     base_busy=$(awk -v t=$(( busy1 - busy0 )) -v hz="$ticks" -v s="$base_seconds" 'BEGIN { printf "%.2f", t / hz / s }')
