@@ -49,8 +49,8 @@ per_gb() { awk -v t="$1" -v hz="$ticks" -v b="$input_bytes" 'BEGIN { printf "%.2
 # The label "w.N" is padded to the widest slot number: "w.3  | " and "w.15 | " are both 7 bytes.
 output_bytes=$(( total_lines * (64 + 7) ))
 
-relay_run() {  # relay_run READER -> "seconds pf_ticks cat_ticks writer_ticks other_ticks"; output in $tmp/read
-    local reader="$1"
+relay_run() {  # relay_run READER OUTPUT -> "seconds pf_ticks cat_ticks writer_ticks other_ticks"
+    local reader="$1" reader_output="$2"
     local start busy0 wchar end busy1 pf_cpu reader_cpu writers_cpu reader_pid
     rm -f "$tmp/pid"
     busy0=$(busy_ticks)
@@ -59,7 +59,7 @@ relay_run() {  # relay_run READER -> "seconds pf_ticks cat_ticks writer_ticks ot
     # by command line can also match a worker between fork and exec). Workers stay alive after writing, so
     # that their CPU and preforkctl's can be read before anything is reaped.
     ( echo "$BASHPID" >"$tmp/pid"; exec "$preforkctl" -n "$workers" --name w --restart never -- "$writer" \
-        --fast-lines "$lines_per_worker" 2>"$tmp/err" {never}<&- ) | $reader >"$tmp/read" &
+        --fast-lines "$lines_per_worker" 2>"$tmp/err" {never}<&- ) | $reader >"$reader_output" &
     until [ -s "$tmp/pid" ]; do read -r -t 0.001 -u "$never" _ || true; done
     pf=$(cat "$tmp/pid")
     # Done when preforkctl has written all prefixed lines (stderr goes to a file and is counted too). The
@@ -103,13 +103,13 @@ for run in $(seq "$runs"); do
     printf 'run %d  writers | cat             %s  (%ss, machine busy %s cores)\n' "$run" \
         "$(rate "$input_bytes" "$total_lines" "$base_seconds")" "$base_seconds" "$base_busy"
 
-    read -r seconds pf_cpu cat_cpu writers_cpu other_cpu < <(relay_run "cat")
+    read -r seconds pf_cpu cat_cpu writers_cpu other_cpu < <(relay_run "cat" /dev/null)  # as the baseline: cat >/dev/null
     others=$(awk -v t="$other_cpu" -v hz="$ticks" -v s="$seconds" 'BEGIN { printf "%.2f", t / hz / s }')
     printf 'run %d  preforkctl | cat          %s  (%ss; CPU-s/GB: preforkctl %s, cat %s, writers %s; others %s cores)\n' \
         "$run" "$(rate "$input_bytes" "$total_lines" "$seconds")" "$seconds" "$(per_gb "$pf_cpu")" \
         "$(per_gb "$cat_cpu")" "$(per_gb "$writers_cpu")" "$others"
 
-    read -r lost_seconds _ _ _ _ < <(relay_run "wc -l")
+    read -r lost_seconds _ _ _ _ < <(relay_run "wc -l" "$tmp/read")
     lost=$(( total_lines - $(tr -d ' ' <"$tmp/read") ))
     printf 'run %d  preforkctl | wc -l        %s  (%ss), lines lost: %d\n' "$run" \
         "$(rate "$input_bytes" "$total_lines" "$lost_seconds")" "$lost_seconds" "$lost"
