@@ -1,5 +1,6 @@
 #include "logrelay/output.hpp"
 
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <iterator>
@@ -123,20 +124,14 @@ LineFormatter::SlotText& LineFormatter::slot_text(int slot) {
         // '|' starts a line; '+' marks the continuation of a line split at --max-line or by the timeout.
         text.line_prefix = color + label + " | " + reset;
         text.continuation_prefix = color + label + " + " + reset;
+        text.json_slot = ",\"slot\":" + std::to_string(number);
         slots_.push_back(std::move(text));
-        set_pid(number, 0);
     }
     return slots_[index];
 }
 
-void LineFormatter::set_pid(int slot, int pid) {
-    SlotText& text = slot_text(slot);
-    const std::string common = ",\"slot\":" + std::to_string(slot) + ",\"pid\":" + std::to_string(pid);
-    text.json_fields[0] = common + ",\"stream\":\"stdout\"";
-    text.json_fields[1] = common + ",\"stream\":\"stderr\"";
-}
-
-void LineFormatter::append(ByteBuffer& out, int slot, Stream stream, const Line& line, std::string_view timestamp) {
+void LineFormatter::append(ByteBuffer& out, int slot, Stream stream, int pid, const Line& line,
+                           std::string_view timestamp) {
     switch (options_.format) {
         case Format::prefix: {
             const SlotText& text = slot_text(slot);
@@ -152,7 +147,12 @@ void LineFormatter::append(ByteBuffer& out, int slot, Stream stream, const Line&
             out += "{\"ts\":\"";
             out.append(timestamp);
             out += '"';
-            out.append(text.json_fields[stream == Stream::out ? 0 : 1]);
+            out.append(text.json_slot);
+            out += ",\"pid\":";
+            char digits[16];
+            const auto [end, error] = std::to_chars(std::begin(digits), std::end(digits), pid);
+            out.append(digits, error == std::errc() ? static_cast<std::size_t>(end - digits) : 0);
+            out += stream == Stream::out ? ",\"stream\":\"stdout\"" : ",\"stream\":\"stderr\"";
             if (line.continuation) out += ",\"continuation\":true";
             out += ",\"line\":\"";
             append_json_text(out, line.text);

@@ -42,12 +42,10 @@ class LineFormatter {
 public:
     explicit LineFormatter(OutputOptions options);
 
-    /// The pid that json lines of `slot` name from now on.
-    void set_pid(int slot, int pid);
-
-    /// Appends one formatted line (with its '\n') to `out`. `timestamp` is format_timestamp() of the
-    /// moment the line's bytes were read; it is used by json and by --timestamps only.
-    void append(ByteBuffer& out, int slot, Stream stream, const Line& line, std::string_view timestamp);
+    /// Appends one formatted line (with its '\n') to `out`. `pid` is the worker that wrote it (json "pid",
+    /// 0 when unknown). `timestamp` is format_timestamp() of the moment the line's bytes were read; it is
+    /// used by json and by --timestamps only.
+    void append(ByteBuffer& out, int slot, Stream stream, int pid, const Line& line, std::string_view timestamp);
 
     /// The prefixes of `slot` ("NAME.SLOT | " and "NAME.SLOT + "), for a caller that appends many lines
     /// of one slot in plain prefix format (no timestamps): see plain_prefix().
@@ -69,7 +67,7 @@ private:
     struct SlotText {
         std::string line_prefix;          // "NAME.SLOT | " (with colour codes)
         std::string continuation_prefix;  // "NAME.SLOT + "
-        std::string json_fields[2];       // ,"slot":N,"pid":P,"stream":"stdout" / "stderr"
+        std::string json_slot;            // ,"slot":N
     };
     SlotText& slot_text(int slot);
 

@@ -58,8 +58,12 @@ public:
         Output& output;
         LineFramer framer;
         std::size_t pipe_capacity = 0;  // 0: unknown, or F_SETPIPE_SZ failed once (never grown then)
+        std::size_t grown = 0;          // what growing this pipe took of the budget
+        int pid = 0;          // the worker whose lines these are (json "pid"); 0 before the first
         bool busy = false;    // a wait or a posted read is pending
         bool paused = false;  // --log-overflow block: not read until the output drains
+        bool retired = false; // no longer the slot's (we closed our write end): read until end of file
+        bool done = false;    // retired and closed; freed once no handler or pause list refers to it
     };
 
     // preforkctl's stdout or stderr (one object for both when they are the same file).
@@ -98,6 +102,7 @@ public:
     std::unique_ptr<Output> stderr_storage_;
     Output* stderr_ = nullptr;
     std::vector<std::unique_ptr<Stream>> streams_;  // slot i: [2i] stdout, [2i+1] stderr
+    std::vector<std::unique_ptr<Stream>> retired_;  // pipes a previous worker still writes to
     std::array<char, kReadChunk> buffer_{};
     asio::steady_timer partial_timer_;
     bool partial_timer_armed_ = false;
@@ -110,6 +115,18 @@ public:
         return index < streams_.size() ? streams_[index].get() : nullptr;
     }
 
+    Result<std::unique_ptr<Stream>> make_stream(int slot, logrelay::Stream which);
+    template <class F>
+    void for_each_stream(F&& f) {
+        for (const auto& stream : streams_) {
+            if (stream) f(*stream);
+        }
+        for (const auto& stream : retired_) {
+            if (!stream->done) f(*stream);
+        }
+    }
+    void close_retired(Stream& stream);
+    void free_closed();
     void pump(Stream& stream);
     void wait_readable(Stream& stream);
     bool read_once(Stream& stream, bool& more);
@@ -124,7 +141,7 @@ public:
     void wait_writable(Output& output);
     void resume_paused(Output& output);
     void report(Output& output, bool final);
-    void drain(Stream& stream);
+    bool drain(Stream& stream);
     void finish_output(Output& output);
     [[nodiscard]] std::string timestamp_now() const {
         return formatter_.wants_timestamp() ? format_timestamp(std::chrono::system_clock::now()) : std::string();
@@ -187,6 +204,7 @@ void Relay::Impl::append_own(std::string_view text) {
 // watches pipes edge-triggered and a readiness that arrives while nobody waits is not reported again.
 void Relay::Impl::pump(Stream& stream) {
     stream.busy = false;
+    if (stream.done) return;
     for (int turn = 0; turn < kReadsPerTurn; ++turn) {
         if (stream.output.gate.should_pause(stream.output.sink.queued())) {
             stream.paused = true;
@@ -228,6 +246,11 @@ bool Relay::Impl::read_once(Stream& stream, bool& more) {
             more = false;
             return true;
         }
+        if (n == 0 && stream.retired) {
+            // Every writer of a previous worker's pipe is gone: what it said is all relayed.
+            close_retired(stream);
+            return false;
+        }
         // EOF cannot happen while we hold the write end; anything else is a bug worth saying.
         spdlog::error("cannot read the output of slot {}: {}", stream.slot, n == 0 ? "end of file" : std::strerror(errno));
         return false;
@@ -243,7 +266,10 @@ void Relay::Impl::grow_pipe_after(Stream& stream, std::size_t read) {
         stream.pipe_capacity = 0;
         return;
     }
-    pipe_budget_left_ -= std::min(pipe_budget_left_, static_cast<std::size_t>(granted) - stream.pipe_capacity);
+    const std::size_t taken =
+        std::min(pipe_budget_left_, static_cast<std::size_t>(granted) - stream.pipe_capacity);
+    pipe_budget_left_ -= taken;
+    stream.grown += taken;
     stream.pipe_capacity = static_cast<std::size_t>(granted);
 }
 
@@ -270,7 +296,7 @@ void Relay::Impl::add_line(Stream& stream, const Line& line, std::string_view ti
     const std::size_t before = output.sink.queued();
     ByteBuffer& queue = output.sink.queue();
     const std::size_t size_before = queue.size();
-    formatter_.append(queue, stream.slot, stream.kind, line, timestamp);
+    formatter_.append(queue, stream.slot, stream.kind, stream.pid, line, timestamp);
     if (!output.gate.admit(before, queue.size() - size_before)) {
         queue.truncate(size_before);  // whole lines only: the line goes, nothing of it stays
         output.gate.count_dropped();
@@ -284,12 +310,12 @@ void Relay::Impl::after_lines(Stream& stream) {
 
 void Relay::Impl::arm_partial_timer() {
     std::optional<SteadyTime> oldest;
-    for (const auto& stream : streams_) {
+    for_each_stream([&](Stream& stream) {
         // A paused stream's line is held back by us, not by the worker: its rest may be in the pipe.
-        if (!stream || stream->paused) continue;
-        const auto since = stream->framer.partial_since();
+        if (stream.paused) return;
+        const auto since = stream.framer.partial_since();
         if (since && (!oldest || *since < *oldest)) oldest = since;
-    }
+    });
     if (!oldest) return;
     partial_timer_armed_ = true;
     partial_timer_.expires_at(*oldest + options_.partial_line_timeout);
@@ -302,15 +328,14 @@ void Relay::Impl::arm_partial_timer() {
 void Relay::Impl::on_partial_timer() {
     const SteadyTime cutoff = std::chrono::steady_clock::now() - options_.partial_line_timeout;
     std::string timestamp;
-    for (const auto& stream : streams_) {
-        if (!stream || stream->paused) continue;
-        const auto since = stream->framer.partial_since();
-        if (!since || *since > cutoff) continue;
+    for_each_stream([&](Stream& stream) {
+        if (stream.paused) return;
+        const auto since = stream.framer.partial_since();
+        if (!since || *since > cutoff) return;
         if (timestamp.empty()) timestamp = timestamp_now();
-        stream->framer.flush_if_waiting_since(cutoff,
-                                              [&](const Line& line) { add_line(*stream, line, timestamp); });
-        schedule_flush(stream->output);
-    }
+        stream.framer.flush_if_waiting_since(cutoff, [&](const Line& line) { add_line(stream, line, timestamp); });
+        schedule_flush(stream.output);
+    });
     arm_partial_timer();
 }
 
@@ -395,12 +420,18 @@ void Relay::Impl::report(Output& output, bool final) {
     }
 }
 
-void Relay::Impl::drain(Stream& stream) {
+// Returns true when the pipe is at its end (a retired pipe nobody writes to any more).
+bool Relay::Impl::drain(Stream& stream) {
+    if (stream.done) return true;
     const std::string timestamp = timestamp_now();
+    bool at_end = false;
     for (std::size_t total = 0; total < kDrainLimit;) {
         const ssize_t n = ::read(stream.reader.native_handle(), buffer_.data(), buffer_.size());
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
+        if (n <= 0) {
+            at_end = n == 0;
+            break;
+        }
         stream.framer.feed(std::string_view(buffer_.data(), static_cast<std::size_t>(n)),
                            std::chrono::steady_clock::now(),
                            [&](const Line& line) { add_line(stream, line, timestamp); });
@@ -408,6 +439,34 @@ void Relay::Impl::drain(Stream& stream) {
     }
     // The dead worker's unterminated last line is its own: it must not merge with the next worker's.
     stream.framer.flush([&](const Line& line) { add_line(stream, line, timestamp); });
+    return at_end;
+}
+
+void Relay::Impl::close_retired(Stream& stream) {
+    stream.framer.flush([&](const Line& line) { add_line(stream, line, timestamp_now()); });
+    if (!finishing_) schedule_flush(stream.output);
+    boost::system::error_code ignored;
+    stream.reader.close(ignored);  // a pending wait completes as cancelled
+    stream.done = true;
+    pipe_budget_left_ += stream.grown;
+    stream.grown = 0;
+}
+
+// Frees the closed retired pipes that nothing refers to any more. Called from outside their handlers.
+void Relay::Impl::free_closed() {
+    std::erase_if(retired_, [](const auto& stream) { return stream->done && !stream->busy && !stream->paused; });
+}
+
+Result<std::unique_ptr<Relay::Impl::Stream>> Relay::Impl::make_stream(int slot, logrelay::Stream which) {
+    auto pipe = sys::make_pipe();
+    if (!pipe) return pipe.error();
+    if (auto status = sys::set_nonblocking(pipe->read_end.get(), true); !status) return status.error();
+    // Pipes grow once they are found full (see pipe_sizing.hpp); they start at the kernel's default.
+    const int capacity = ::fcntl(pipe->read_end.get(), F_GETPIPE_SZ);
+    Output& output = which == logrelay::Stream::out ? *stdout_ : *stderr_;
+    auto stream = std::make_unique<Stream>(io_, std::move(*pipe), slot, which, output, options_.max_line);
+    stream->pipe_capacity = capacity > 0 ? static_cast<std::size_t>(capacity) : 0;
+    return stream;
 }
 
 void Relay::Impl::finish_output(Output& output) {
@@ -445,18 +504,33 @@ Status Relay::open_slot(int slot) {
     const auto first = static_cast<std::size_t>(slot) * 2;
     if (impl_->streams_.size() < first + 2) impl_->streams_.resize(first + 2);
     for (const Stream which : {Stream::out, Stream::err}) {
-        auto pipe = sys::make_pipe();
-        if (!pipe) return pipe.error();
-        if (auto status = sys::set_nonblocking(pipe->read_end.get(), true); !status) return status.error();
-        // Pipes grow once they are found full (see pipe_sizing.hpp); they start at the kernel's default.
-        const int capacity = ::fcntl(pipe->read_end.get(), F_GETPIPE_SZ);
-        Impl::Output& output = which == Stream::out ? *impl_->stdout_ : *impl_->stderr_;
-        auto stream = std::make_unique<Impl::Stream>(impl_->io_, std::move(*pipe), slot, which, output,
-                                                     impl_->options_.max_line);
-        stream->pipe_capacity = capacity > 0 ? static_cast<std::size_t>(capacity) : 0;
-        Impl::Stream& started = *stream;
-        impl_->streams_[first + (which == Stream::out ? 0 : 1)] = std::move(stream);
+        auto stream = impl_->make_stream(slot, which);
+        if (!stream) return stream.error();
+        Impl::Stream& started = **stream;
+        impl_->streams_[first + (which == Stream::out ? 0 : 1)] = std::move(*stream);
         impl_->wait_readable(started);
+    }
+    return Ok{};
+}
+
+Status Relay::separate_next_worker(int slot) {
+    Impl& impl = *impl_;
+    impl.free_closed();
+    if (!impl.options_.pipes || impl.stream(slot, Stream::out) == nullptr) return Ok{};
+    auto out = impl.make_stream(slot, Stream::out);
+    if (!out) return out.error();
+    auto err = impl.make_stream(slot, Stream::err);
+    if (!err) return err.error();
+    const auto first = static_cast<std::size_t>(slot) * 2;
+    for (auto* fresh : {&*out, &*err}) {
+        std::unique_ptr<Impl::Stream>& place = impl.streams_[first + ((*fresh)->kind == Stream::out ? 0 : 1)];
+        // The running worker keeps writing to its pipe: we only close our write end, so that the pipe ends
+        // when that worker and whatever inherited it from it are gone.
+        place->write_end.reset();
+        place->retired = true;
+        impl.retired_.push_back(std::move(place));
+        place = std::move(*fresh);
+        impl.wait_readable(*place);
     }
     return Ok{};
 }
@@ -471,13 +545,28 @@ int Relay::worker_stderr(int slot) const {
     return stream != nullptr ? stream->write_end.get() : STDERR_FILENO;
 }
 
-void Relay::worker_started(int slot, int pid) { impl_->formatter_.set_pid(slot, pid); }
-
-void Relay::worker_exited(int slot) {
+void Relay::worker_started(int slot, int pid) {
     for (const Stream which : {Stream::out, Stream::err}) {
-        if (Impl::Stream* stream = impl_->stream(slot, which)) {
-            impl_->drain(*stream);
-            impl_->schedule_flush(stream->output);
+        if (Impl::Stream* stream = impl_->stream(slot, which)) stream->pid = pid;
+    }
+}
+
+void Relay::worker_exited(int slot, int pid) {
+    Impl& impl = *impl_;
+    impl.free_closed();
+    for (const Stream which : {Stream::out, Stream::err}) {
+        Impl::Stream* stream = impl.stream(slot, which);
+        if (stream != nullptr && stream->pid == pid) {
+            impl.drain(*stream);
+            impl.schedule_flush(stream->output);
+        }
+    }
+    for (const auto& stream : impl.retired_) {
+        if (stream->done || stream->slot != slot || stream->pid != pid) continue;
+        if (impl.drain(*stream)) {
+            impl.close_retired(*stream);
+        } else {
+            impl.schedule_flush(stream->output);  // something the worker started still writes to it
         }
     }
 }
@@ -486,9 +575,7 @@ void Relay::finish() {
     Impl& impl = *impl_;
     impl.finishing_ = true;
     impl.partial_timer_.cancel();
-    for (const auto& stream : impl.streams_) {
-        if (stream) impl.drain(*stream);
-    }
+    impl.for_each_stream([&](Impl::Stream& stream) { impl.drain(stream); });
     impl.finish_output(*impl.stdout_);
     for (Impl::Output* output : {impl.stdout_.get(), impl.stderr_}) {
         impl.report(*output, true);

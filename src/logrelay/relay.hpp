@@ -50,11 +50,16 @@ public:
     [[nodiscard]] int worker_stdout(int slot) const;
     [[nodiscard]] int worker_stderr(int slot) const;
 
-    /// Lines of `slot` are attributed to `pid` from now on (json "pid").
+    /// Before a worker is started beside a running one of the same slot (a rolling restart): the running
+    /// worker keeps its pipes, which are read until every writer has closed them and whose lines keep its
+    /// pid; the next worker gets new ones. On failure nothing changes (both workers then share the pipes).
+    Status separate_next_worker(int slot);
+
+    /// Lines from the slot's current pipes are attributed to `pid` from now on (json "pid").
     void worker_started(int slot, int pid);
-    /// The worker of `slot` has died: relays what is left in its pipes and ends its unterminated lines,
+    /// Worker `pid` of `slot` has died: relays what is left in its pipes and ends its unterminated lines,
     /// before anything else is said about the slot.
-    void worker_exited(int slot);
+    void worker_exited(int slot, int pid);
 
     /// After the event loop: drains every pipe, writes what is queued (giving up after exit_stall_limit
     /// without progress) and reports dropped lines.

@@ -284,7 +284,7 @@ void Supervisor::reap() {
             continue;
         }
         // Whatever the worker wrote before dying is relayed before anything else is said about it.
-        relay_.worker_exited(owner->spec.slot);
+        relay_.worker_exited(owner->spec.slot, pid);
         // What is left of the dead worker's process group (e.g. an nginx worker whose master died) would
         // run on beside the replacement: ask it to go, gracefully (--stop-signal), so it finishes what it serves.
         if (::kill(-pid, plan_.stop.signal) == 0) {
@@ -385,6 +385,14 @@ void Supervisor::spawn(SlotRuntime& slot) {
     }
     request.listen_fds = listeners_.fds_for_slot(slot.spec.slot);
     request.identity = identity_;
+    if (slot.state.retiring_pid != 0) {
+        // A rolling restart: the new worker writes to pipes of its own, so that every line still names the
+        // worker that wrote it while the two overlap.
+        if (auto separated = relay_.separate_next_worker(slot.spec.slot); !separated) {
+            spdlog::warn("slot {}: the new worker shares its output pipes with the old one: {}", slot.spec.slot,
+                         separated.error().message);
+        }
+    }
     request.stdout_fd = relay_.worker_stdout(slot.spec.slot);
     request.stderr_fd = relay_.worker_stderr(slot.spec.slot);
     request.cpu = slot.spec.cpu;

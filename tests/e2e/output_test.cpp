@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -564,4 +565,45 @@ TEST(Output, TimestampsAreUtcWithMillisecondsBeforeThePrefix) {
     ASSERT_EQ(run.wait(), 0) << run.err();
     EXPECT_THAT(run.out(), ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z "
                                                    "probe_worker\\.0 \\| out 1 pid=[0-9]+\n"));
+}
+
+// During a rolling restart the old and the new worker of a slot run side by side. The new one gets pipes of
+// its own, so each JSON line names the worker that wrote it; the old worker's pipes are read to their end
+// (its last words after the new one started included) and then closed.
+TEST(Output, JsonPidNamesTheWriterWhileOldAndNewWorkerOverlapInARollingRestart) {
+    Process run(preforkctl({"-n", "1", "--log-format", "json", "--ready", "delay:100ms", "--", PROBE_WORKER_BIN,
+                            "--stamp", "--on-term", "300"}));
+    ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "started at ms").size() == 1; })) << run.err();
+    const auto descriptors = [&] {
+        std::size_t count = 0;
+        std::error_code error;
+        for ([[maybe_unused]] const auto& entry :
+             std::filesystem::directory_iterator("/proc/" + std::to_string(run.pid()) + "/fd", error)) {
+            ++count;
+        }
+        return count;
+    };
+    const std::size_t before = descriptors();
+    run.signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] { return !lines_with(run.err(), "rolling restart done").empty(); })) << run.err();
+    ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "linger over").size() == 1; })) << run.out();
+    EXPECT_TRUE(wait_until([&] { return descriptors() == before; }))
+        << "the old worker's pipes are closed once it is gone: " << descriptors() << " descriptors, " << before
+        << " before";
+    run.signal(SIGTERM);
+    ASSERT_EQ(run.wait(), 0) << run.err();
+
+    std::set<std::string> pids;
+    int checked = 0;
+    for (const std::string& line : split_lines(run.out())) {
+        std::map<std::string, std::string> fields;
+        ASSERT_TRUE(Json(line).parse_object(fields)) << line;
+        const std::size_t at = fields["line"].rfind(" pid=");
+        ASSERT_NE(at, std::string::npos) << line;
+        EXPECT_EQ(fields["pid"], fields["line"].substr(at + 5)) << "a line attributed to another worker: " << line;
+        pids.insert(fields["pid"]);
+        ++checked;
+    }
+    EXPECT_EQ(checked, 6) << "started, bye and linger over from each worker: " << run.out();
+    EXPECT_EQ(pids.size(), 2u) << run.out();
 }

@@ -8,9 +8,8 @@ namespace {
 
 std::string format(OutputOptions options, int slot, Stream stream, const Line& line, int pid = 0) {
     LineFormatter formatter(std::move(options));
-    if (pid != 0) formatter.set_pid(slot, pid);
     ByteBuffer out;
-    formatter.append(out, slot, stream, line, "2026-01-02T03:04:05.678Z");
+    formatter.append(out, slot, stream, pid, line, "2026-01-02T03:04:05.678Z");
     return std::string(out.view());
 }
 
@@ -41,6 +40,19 @@ TEST(LineFormatter, JsonCarriesTsSlotPidStreamLineAndMarksContinuations) {
     EXPECT_EQ(format(options, 0, Stream::err, Line{"a\"b", true}, 42),
               "{\"ts\":\"2026-01-02T03:04:05.678Z\",\"slot\":0,\"pid\":42,\"stream\":\"stderr\","
               "\"continuation\":true,\"line\":\"a\\\"b\"}\n");
+}
+
+TEST(LineFormatter, JsonNamesThePidOfEachLineEvenWhenTwoWorkersOfASlotAlternate) {
+    // A rolling restart: the old and the new worker of slot 1 write at the same time.
+    LineFormatter formatter(OutputOptions{Format::json, "web", 2, false, false});
+    ByteBuffer out;
+    formatter.append(out, 1, Stream::out, 1001, Line{"old", false}, "t");
+    formatter.append(out, 1, Stream::out, 2002, Line{"new", false}, "t");
+    formatter.append(out, 1, Stream::err, 1001, Line{"old again", false}, "t");
+    EXPECT_EQ(out.view(),
+              "{\"ts\":\"t\",\"slot\":1,\"pid\":1001,\"stream\":\"stdout\",\"line\":\"old\"}\n"
+              "{\"ts\":\"t\",\"slot\":1,\"pid\":2002,\"stream\":\"stdout\",\"line\":\"new\"}\n"
+              "{\"ts\":\"t\",\"slot\":1,\"pid\":1001,\"stream\":\"stderr\",\"line\":\"old again\"}\n");
 }
 
 TEST(LineFormatter, RawIsTheLineUnchanged) {
