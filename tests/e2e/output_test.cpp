@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -228,6 +229,52 @@ void expect_every_torture_line_once(const std::string& out, const std::vector<pi
     for (const pid_t pid : pids) {
         EXPECT_EQ(seen[pid], every_line) << "worker " << pid << " lost or repeated lines";
     }
+}
+
+// How many of `pid`'s descriptors on the same pipe or terminal as its `fd` are O_NONBLOCK (flags: of
+// /proc/PID/fdinfo, octal), or -1 when `fd` is not open. preforkctl's stdout and stderr pipes are blocking
+// as the harness made them; the description preforkctl reopens through /proc/self/fd is not.
+int nonblocking_descriptors(pid_t pid, int fd) {
+    namespace fs = std::filesystem;
+    const std::string proc = "/proc/" + std::to_string(pid);
+    std::error_code error;
+    const fs::path file = fs::read_symlink(proc + "/fd/" + std::to_string(fd), error);
+    if (error) return -1;
+    int count = 0;
+    for (const auto& entry : fs::directory_iterator(proc + "/fd", error)) {
+        std::error_code gone;
+        if (fs::read_symlink(entry.path(), gone) != file || gone) continue;
+        std::ifstream info(proc + "/fdinfo/" + entry.path().filename().string());
+        for (std::string line; std::getline(info, line);) {
+            if (line.rfind("flags:", 0) == 0 && (std::stol(line.substr(6), nullptr, 8) & O_NONBLOCK) != 0) ++count;
+        }
+    }
+    return count;
+}
+
+// A wrapper (Options::prefix) that runs the command without /proc, as in a bare chroot: `unshare --mount`
+// (private propagation: the host's /proc is untouched), an empty tmpfs over /proc, then exec; sh exits 1
+// instead when /proc could not be hidden.
+std::vector<std::string> without_proc() {
+    return {"unshare", "--mount", "sh", "-c",
+            "mount -t tmpfs -o size=64k none /proc && ! test -e /proc/self || exit 1; exec \"$@\"", "sh"};
+}
+
+// Why without_proc() cannot work here, or "" when it does.
+std::string why_proc_cannot_be_hidden() {
+    if (kSanitizedBuild) {
+        // Measured: without /proc the sanitizer runtime cannot read ASAN_OPTIONS (/proc/self/environ), and
+        // LeakSanitizer fails at exit (/proc/PID/task), so a sanitized preforkctl always exits 1.
+        return "the sanitizer runtime needs /proc (options from /proc/self/environ, LeakSanitizer's /proc/PID/task)";
+    }
+    if (::geteuid() != 0) return "needs root: unshare --mount and a mount over /proc";
+    Options options;
+    options.prefix = without_proc();
+    Process probe({"true"}, options);
+    const int status = probe.wait(10s);
+    if (status == 0) return "";
+    if (status == 127) return "unshare (util-linux) is missing: " + probe.err();
+    return "cannot hide /proc in a new mount namespace (status " + std::to_string(status) + "): " + probe.err();
 }
 
 }  // namespace
@@ -606,4 +653,53 @@ TEST(Output, JsonPidNamesTheWriterWhileOldAndNewWorkerOverlapInARollingRestart) 
     }
     EXPECT_EQ(checked, 6) << "started, bye and linger over from each worker: " << run.out();
     EXPECT_EQ(pids.size(), 2u) << run.out();
+}
+
+// Without /proc (a bare chroot, a container that does not mount it) preforkctl cannot reopen its stdout and
+// stderr pipes as non-blocking descriptions of its own, and falls back to plain blocking writes. Worker lines,
+// long ones too, still arrive whole and prefixed, its own messages reach stderr, and TERM stops it with
+// status 0 and no worker left.
+TEST(Output, WithoutProcAPipedStdoutAndStderrGetEveryLineWholeAndTermStillStops) {
+    if (const std::string why = why_proc_cannot_be_hidden(); !why.empty()) GTEST_SKIP() << why;
+    constexpr int kLinesPerWorker = 40;  // up to 64 KiB each: more than a pipe holds
+    const auto args = preforkctl({"-n", "2", "--max-line", "131072", "--", PROBE_WORKER_BIN, "--torture",
+                                  std::to_string(kLinesPerWorker), "--stderr-lines", "2"});
+    {
+        // With /proc, each of the two pipes has an O_NONBLOCK description in preforkctl: the check below
+        // tells the two ways apart.
+        TempDir dir;
+        Process run(args, {{"PROBE_DIR=" + dir.path()}});
+        ASSERT_TRUE(wait_until([&] { return report_pids(dir.path()).size() == 2; })) << run.err();
+        EXPECT_GE(nonblocking_descriptors(run.pid(), 1), 1);
+        EXPECT_GE(nonblocking_descriptors(run.pid(), 2), 1);
+        run.signal(SIGTERM);
+        EXPECT_EQ(run.wait(), 0) << run.err();
+    }
+    TempDir dir;
+    Options options({"PROBE_DIR=" + dir.path()});
+    options.prefix = without_proc();
+    Process run(args, options);
+    ASSERT_TRUE(wait_until([&] { return report_pids(dir.path()).size() == 2; })) << run.out() << run.err();
+    ASSERT_EQ(command_of(run.pid()), "preforkctl") << "the wrapper exec'd preforkctl in its own place";
+    EXPECT_EQ(nonblocking_descriptors(run.pid(), 1), 0) << "stdout was reopened: preforkctl saw a /proc";
+    EXPECT_EQ(nonblocking_descriptors(run.pid(), 2), 0) << "stderr was reopened: preforkctl saw a /proc";
+    const std::vector<pid_t> pids = report_pids(dir.path());
+    const auto every_line = static_cast<std::size_t>(2 * kLinesPerWorker);
+    ASSERT_TRUE(wait_until([&] {
+        const std::string out = run.out();
+        return static_cast<std::size_t>(std::count(out.begin(), out.end(), '\n')) >= every_line;
+    }))
+        << shorten(run.out()) << run.err();
+    ASSERT_TRUE(wait_until([&] { return lines_with(run.err(), " | err 2 pid=").size() == 2; })) << run.err();
+    run.signal(SIGTERM);
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    for (const pid_t pid : pids) EXPECT_FALSE(is_alive(pid)) << "worker " << pid << " outlived preforkctl";
+    expect_every_torture_line_once(run.out(), pids, kLinesPerWorker);
+    const auto worker_errors = lines_with(run.err(), " | err ");
+    EXPECT_EQ(worker_errors.size(), 4u) << run.err();
+    for (const std::string& line : worker_errors) {
+        EXPECT_THAT(line, ::testing::MatchesRegex("probe_worker\\.[01] \\| err [12] pid=[0-9]+")) << run.err();
+    }
+    EXPECT_THAT(run.err(), HasSubstr("preforkctl: info: starting 2 workers")) << run.err();
+    EXPECT_THAT(run.err(), HasSubstr("preforkctl: info: stopping every worker (SIGTERM)")) << run.err();
 }

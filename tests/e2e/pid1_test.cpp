@@ -59,6 +59,14 @@ std::size_t count_lines(const std::string& text, const std::string& needle) {
     return lines_with(text, needle).size();
 }
 
+// How many workers each slot has started so far: slot -> number of probe_worker reports in `dir` with that
+// PREFORK_SLOT. A slot with no start is absent.
+std::map<int, int> starts_per_slot(const TempDir& dir) {
+    std::map<int, int> starts;
+    for (const Report& report : read_reports(dir.path())) ++starts[std::stoi(report.at("env.PREFORK_SLOT"))];
+    return starts;
+}
+
 // One preforkctl run in the mode under test. pid() is preforkctl itself as the host sees it: in pid1 mode
 // the child of unshare, once it has exec'd preforkctl and blocked its signals (a PID 1 drops a signal it
 // neither handles nor blocks, so sending earlier would test the kernel, not preforkctl).
@@ -155,6 +163,28 @@ private:
     Process process_;
     pid_t pid_ = 0;
 };
+
+// --on-threshold park after two restarts 10 ms apart, one slot per entry of `starts`, and probe workers of
+// which those that `slot_exit` names exit at once (probe_worker --slot-exit). Once a slot is parked, each
+// slot has started the workers `starts` says (a parked slot: its first start and two restarts), the workers
+// of the other slots still run, and preforkctl serves on until TERM, which ends it with status 0.
+void expect_parked_slots_spare_the_others(Mode mode, const std::string& slot_exit, const std::map<int, int>& starts) {
+    TempDir dir;
+    Preforkctl run(mode,
+                   {"-n", std::to_string(starts.size()), "--backoff", "10ms..10ms", "--max-restarts", "2",
+                    "--on-threshold", "park", "--", PROBE_WORKER_BIN, "--slot-exit", slot_exit},
+                   {"PROBE_DIR=" + dir.path()});
+    ASSERT_TRUE(wait_until([&] { return run.err().find("slot parked") != std::string::npos; })) << run.err();
+    EXPECT_EQ(starts_per_slot(dir), starts) << "a parked slot: the first start and two restarts\n" << run.err();
+    const auto serving = static_cast<std::size_t>(
+        std::count_if(starts.begin(), starts.end(), [](const auto& slot) { return slot.second == 1; }));
+    const auto workers = run.workers(dir, serving);
+    EXPECT_EQ(workers.size(), serving);
+    for (pid_t worker : workers) EXPECT_TRUE(is_alive(worker));
+    EXPECT_FALSE(run.process().exited());
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
 
 class Pid1 : public testing::TestWithParam<Mode> {
 protected:
@@ -716,24 +746,7 @@ TEST_P(Pid1, WorkerThatCrashesAfterRunningAWhileHitsTheThreshold) {
 
 // B29: park leaves the crashing slot down and the others running; exit stops everything with status 5.
 TEST_P(Pid1, ThresholdParkKeepsTheOtherSlotsServing) {
-    TempDir dir;
-    Preforkctl run(mode(),
-                   {"-n", "3", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "park", "--",
-                    PROBE_WORKER_BIN, "--slot-exit", "-,1,-"},
-                   {"PROBE_DIR=" + dir.path()});
-    ASSERT_TRUE(wait_until([&] { return run.err().find("slot parked") != std::string::npos; })) << run.err();
-    const auto reports = read_reports(dir.path());
-    std::map<std::string, int> starts;
-    for (const Report& report : reports) ++starts[report.at("env.PREFORK_SLOT")];
-    EXPECT_EQ(starts["0"], 1);
-    EXPECT_EQ(starts["1"], 3) << "the first start and two restarts";
-    EXPECT_EQ(starts["2"], 1);
-    const auto workers = run.workers(dir, 2);
-    EXPECT_EQ(workers.size(), 2u);
-    for (pid_t worker : workers) EXPECT_TRUE(is_alive(worker));
-    EXPECT_FALSE(run.process().exited());
-    run.signal(SIGTERM);
-    EXPECT_EQ(run.wait(), 0) << run.err();
+    expect_parked_slots_spare_the_others(mode(), "-,1,-", {{0, 1}, {1, 3}, {2, 1}});
 }
 
 TEST_P(Pid1, ThresholdExitStopsEveryWorkerAndExitsFive) {
@@ -763,19 +776,7 @@ TEST_P(Pid1, QuickCleanExitsReachTheThresholdAndExitFive) {
 // B27, park: the quickly "succeeding" slot is parked while the others serve; once every slot has ended by
 // itself, a parked slot still makes the exit status 5, not 0.
 TEST_P(Pid1, QuickCleanExitsParkTheSlotWhileTheOthersServe) {
-    TempDir dir;
-    Preforkctl run(mode(),
-                   {"-n", "2", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "park", "--",
-                    PROBE_WORKER_BIN, "--slot-exit", "0,-"},
-                   {"PROBE_DIR=" + dir.path()});
-    ASSERT_TRUE(wait_until([&] { return run.err().find("slot parked") != std::string::npos; })) << run.err();
-    std::map<std::string, int> starts;
-    for (const Report& report : read_reports(dir.path())) ++starts[report.at("env.PREFORK_SLOT")];
-    EXPECT_EQ(starts["0"], 3);
-    EXPECT_EQ(starts["1"], 1);
-    EXPECT_FALSE(run.process().exited());
-    run.signal(SIGTERM);
-    EXPECT_EQ(run.wait(), 0) << run.err();
+    expect_parked_slots_spare_the_others(mode(), "0,-", {{0, 3}, {1, 1}});
 
     Preforkctl alone(mode(), {"-n", "1", "--backoff", "10ms..10ms", "--max-restarts", "2", "--on-threshold", "park",
                               "--", PROBE_WORKER_BIN, "--exit", "0"});
