@@ -96,6 +96,7 @@ private:
     void begin_stop(const char* why);
     void kill_all();
     void signal_strays(int signal);
+    [[nodiscard]] bool has_strays() const;
     void finish_if_settled();
 
     Result<std::unique_ptr<SlotRuntime>> make_slot(const plan::SlotSpec& spec);
@@ -126,6 +127,10 @@ private:
     bool stopping_ = false;
     bool killing_ = false;                 // the stop timeout passed, or a second stop signal came
     std::set<pid_t> strays_signalled_;     // non-worker children that got the stop signal
+    // Children preforkctl already had when it started, such as the `tee` of a shell's `exec > >(tee log)`
+    // before it exec'd preforkctl. They read preforkctl's own output, so they are neither stopped nor waited
+    // for: they end when preforkctl's stdout/stderr close.
+    std::set<pid_t> inherited_;
     bool stop_requested_ = false;          // by SIGTERM/SIGINT
     std::optional<int> exit_status_;       // set by the first fatal failure
     std::optional<int> first_worker_failure_;
@@ -151,6 +156,7 @@ int Supervisor::run() {
     if (::getpid() != 1 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
         spdlog::warn("cannot become a child subreaper: {}", std::strerror(errno));
     }
+    if (const auto children = sys::child_pids()) inherited_.insert(children->begin(), children->end());
 
     for (const plan::SlotSpec& spec : plan_.slots) {
         auto slot = make_slot(spec);
@@ -280,6 +286,7 @@ void Supervisor::reap() {
             }
         }
         if (owner == nullptr) {
+            inherited_.erase(pid);  // its pid may be reused by a process that is a stray
             spdlog::debug("reaped orphan {} ({})", pid, exit.describe());
             continue;
         }
@@ -626,6 +633,7 @@ void Supervisor::kill_all() {
         apply(*slot, event::Kill{});
     }
     signal_strays(SIGKILL);
+    finish_if_settled();  // without /proc, strays cannot be killed: see there
 }
 
 // Children that are not workers: orphans re-parented to preforkctl (PID 1 or subreaper), among them
@@ -642,13 +650,25 @@ void Supervisor::signal_strays(int signal) {
                                         [pid](const auto& slot) {
                                             return slot->state.pid == pid || slot->state.retiring_pid == pid;
                                         });
-        if (worker) continue;
+        if (worker || inherited_.contains(pid)) continue;
         if (signal != SIGKILL && !strays_signalled_.insert(pid).second) continue;
         if (::kill(pid, signal) == 0) {
             if (signal != SIGKILL) ::kill(pid, SIGCONT);
             spdlog::debug("sent {} to stray process {}", plan::signal_name(signal), pid);
         }
     }
+}
+
+// Whether a child other than the workers and the inherited children is left. Without /proc any child counts.
+bool Supervisor::has_strays() const {
+    const auto children = sys::child_pids();
+    if (!children) return sys::has_children();
+    return std::any_of(children->begin(), children->end(), [this](pid_t pid) {
+        const bool worker = std::any_of(slots_.begin(), slots_.end(), [pid](const auto& slot) {
+            return slot->state.pid == pid || slot->state.retiring_pid == pid;
+        });
+        return !worker && !inherited_.contains(pid);
+    });
 }
 
 void Supervisor::finish_if_settled() {
@@ -659,13 +679,19 @@ void Supervisor::finish_if_settled() {
     // Strays must not outlive preforkctl: as PID 1 the kernel would SIGKILL them without warning, as a
     // subreaper it would hand them to the host's init. They get the stop signal, SIGKILL after the timeout,
     // and preforkctl leaves once the last one is reaped (reap() calls back here).
-    if (sys::has_children()) {
+    if (has_strays()) {
         if (!stopping_) {
             begin_stop("every worker has ended; stopping the processes they left behind");
-        } else {
-            signal_strays(killing_ ? SIGKILL : plan_.stop.signal);
+            return;
         }
-        return;
+        if (!killing_ || sys::child_pids() || ::getpid() == 1) {
+            signal_strays(killing_ ? SIGKILL : plan_.stop.signal);
+            return;
+        }
+        // No /proc and not PID 1: the remaining children cannot be found, so they cannot be stopped either;
+        // waiting for them could take forever. They were given the stop timeout to end by themselves.
+        spdlog::warn("without /proc, preforkctl cannot find its remaining child processes (left behind by "
+                     "workers, or inherited) to stop them: they keep running");
     }
     // Every slot is over: leave the loop (relay_.finish() then writes what is left).
     stop_timer_.cancel();

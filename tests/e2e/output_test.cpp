@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -702,4 +703,49 @@ TEST(Output, WithoutProcAPipedStdoutAndStderrGetEveryLineWholeAndTermStillStops)
     }
     EXPECT_THAT(run.err(), HasSubstr("preforkctl: info: starting 2 workers")) << run.err();
     EXPECT_THAT(run.err(), HasSubstr("preforkctl: info: stopping every worker (SIGTERM)")) << run.err();
+}
+
+// Without /proc preforkctl cannot find what its workers left behind (here a setsid daemon) to stop it. It gives
+// such processes the stop timeout to end, then leaves and says so, instead of waiting for them for ever.
+TEST(Output, WithoutProcAStopDoesNotWaitForeverForAProcessItCannotFind) {
+    if (const std::string why = why_proc_cannot_be_hidden(); !why.empty()) GTEST_SKIP() << why;
+    Options options;
+    options.prefix = without_proc();
+    Process run(preforkctl({"-n", "1", "--stop-timeout", "1s", "--", PROBE_WORKER_BIN, "--daemon"}), options);
+    ASSERT_TRUE(wait_until([&] { return !lines_with(run.out(), "| daemon started pid=").empty(); })) << run.err();
+    const std::string line = lines_with(run.out(), "| daemon started pid=").front();
+    const pid_t daemon = std::stoi(line.substr(line.rfind('=') + 1));
+    run.signal(SIGTERM);
+    const int status = run.wait(10s);
+    const bool daemon_alive = is_alive(daemon);
+    ::kill(daemon, SIGKILL);
+    EXPECT_EQ(status, 0) << "-1: still waiting for the daemon 10 s after TERM with --stop-timeout 1s\n" << run.err();
+    EXPECT_THAT(run.err(), HasSubstr("without /proc, preforkctl cannot find its remaining child processes"));
+    EXPECT_TRUE(daemon_alive) << "nothing could stop the daemon, so it must still run";
+}
+
+// `exec > >(tee log) 2>&1` in a shell script that then execs preforkctl leaves preforkctl a child it did not
+// start: the reader of its own output. preforkctl neither stops it nor waits for it, so that reader gets every
+// line, preforkctl's last messages and the workers' last words at stop included.
+TEST(Output, AnInheritedChildThatReadsPreforkctlsOutputIsNotStoppedAndMissesNothing) {
+    TempDir dir;
+    const std::string log = dir.path() + "/log";
+    std::vector<std::string> args = {"bash", "-c", "log=$1; shift; exec > >(exec cat >\"$log\") 2>&1; exec \"$@\"",
+                                     "bash", log};
+    for (const std::string& arg : preforkctl({"-n", "2", "--", PROBE_WORKER_BIN, "--on-term", "200", "--stamp"})) {
+        args.push_back(arg);
+    }
+    Process run(args);
+    const auto logged = [&] {
+        std::ifstream in(log);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    // "started" comes after the workers' SIGTERM handlers are in place.
+    ASSERT_TRUE(wait_until([&] { return lines_with(logged(), "| started at ms").size() == 2; })) << logged();
+    ASSERT_EQ(command_of(run.pid()), "preforkctl");
+    run.signal(SIGTERM);
+    ASSERT_EQ(run.wait(), 0) << logged();
+    // The reader ends by itself once preforkctl's end of the pipe is closed, and has then written everything.
+    EXPECT_TRUE(wait_until([&] { return lines_with(logged(), "| linger over pid=").size() == 2; })) << logged();
+    EXPECT_THAT(logged(), HasSubstr("preforkctl: info: stopping every worker (SIGTERM)"));
 }
