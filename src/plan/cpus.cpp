@@ -140,6 +140,7 @@ Result<CpuBudget> decide_cpu_budget(const CpuFacts& facts, const std::optional<C
     }
     budget.cpus = spread_order(allowed, facts.topology);
     budget.source = source;
+    if (facts.cgroup_unknown) budget.source += "; cgroup limits unknown: /proc/self/cgroup is unreadable";
     return budget;
 }
 

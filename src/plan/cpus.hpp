@@ -45,6 +45,7 @@ struct CpuFacts {
     std::string cpuset_where;              // file it came from
     std::optional<CpuQuota> quota;         // tightest quota on the cgroup path, if any
     std::vector<CpuTopology> topology;     // one entry per known CPU; may be empty
+    bool cgroup_unknown = false;           // /proc/self/cgroup was unreadable (no /proc): limits not checked
 };
 
 /// The CPUs workers may use and how many workers `auto` means.

@@ -196,6 +196,7 @@ plan::CpuFacts gather_cpu_facts(const HostPaths& paths) {
         std::ifstream in(paths.root / relative);
         return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     };
+    facts.cgroup_unknown = !std::ifstream(paths.root / "proc/self/cgroup");
     read_cgroup_cpu_facts(paths, read_all("proc/self/cgroup"), read_all("proc/self/mountinfo"), facts);
     facts.topology = read_cpu_topology(paths, facts.affinity);
     return facts;

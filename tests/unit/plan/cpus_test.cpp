@@ -57,6 +57,16 @@ TEST(CpuBudget, AffinityAloneDecidesOnAPlainHost) {
     EXPECT_EQ(budget->source, "sched_getaffinity (0-7)");
 }
 
+TEST(CpuBudget, UnknownCgroupLimitsAreSaidBesideTheSourceThatDecided) {
+    CpuFacts facts;
+    facts.affinity = {0, 1};
+    facts.cgroup_unknown = true;  // no /proc: a CPU quota may exist that nobody could read
+    auto budget = decide_cpu_budget(facts, std::nullopt);
+    ASSERT_TRUE(budget);
+    EXPECT_EQ(budget->auto_workers, 2);
+    EXPECT_EQ(budget->source, "sched_getaffinity (0-1); cgroup limits unknown: /proc/self/cgroup is unreadable");
+}
+
 TEST(CpuBudget, NarrowTasksetAffinityGivesOneWorkerPinnedThere) {
     CpuFacts facts;
     facts.affinity = {1};

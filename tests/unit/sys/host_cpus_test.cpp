@@ -108,6 +108,12 @@ TEST_F(FakeHost, TopologyIsReadFromSysfs) {
     EXPECT_EQ(topology[3].core, 1);
 }
 
+TEST_F(FakeHost, AMissingProcSelfCgroupMarksTheCgroupLimitsUnknown) {
+    EXPECT_TRUE(gather_cpu_facts(HostPaths{root_}).cgroup_unknown) << "an empty root has no /proc";
+    write("proc/self/cgroup", "0::/\n");
+    EXPECT_FALSE(gather_cpu_facts(HostPaths{root_}).cgroup_unknown);
+}
+
 TEST(HostCpus, TheRealHostHasAtLeastOneAllowedCpu) {
     const auto facts = gather_cpu_facts();
     EXPECT_FALSE(facts.affinity.empty());
