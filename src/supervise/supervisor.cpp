@@ -83,6 +83,8 @@ public:
     }
 
     int run();
+    /// The inherited children (see inherited_) that were still there when run() ended.
+    [[nodiscard]] const std::set<pid_t>& inherited_children() const { return inherited_; }
 
 private:
     void read_signals();
@@ -701,8 +703,18 @@ void Supervisor::finish_if_settled() {
 }  // namespace
 
 int supervise(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd) {
-    Supervisor supervisor(plan, listeners, workdir_fd);
-    return supervisor.run();
+    std::set<pid_t> readers;
+    int status = 0;
+    {
+        Supervisor supervisor(plan, listeners, workdir_fd);
+        status = supervisor.run();
+        readers = supervisor.inherited_children();
+    }  // the relay's descriptors of stdout and stderr are closed here
+    // As PID 1, preforkctl's exit kills every process of the namespace: an inherited child that reads its
+    // output (`exec > >(tee log)` before preforkctl) would lose what it has not read yet. It gets to the end
+    // first, for up to --stop-timeout.
+    if (::getpid() == 1 && !readers.empty()) sys::let_output_readers_finish(std::move(readers), plan.stop.timeout);
+    return status;
 }
 
 }  // namespace preforkctl::supervise

@@ -1,8 +1,11 @@
 #include "sys/children.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <string>
 
@@ -23,6 +26,39 @@ std::optional<std::vector<pid_t>> child_pids() {
     long pid = 0;
     while (in >> pid) pids.push_back(static_cast<pid_t>(pid));
     return pids;
+}
+
+void let_output_readers_finish(std::set<pid_t> readers, std::chrono::milliseconds limit) {
+    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        ::dup2(null, STDOUT_FILENO);
+        ::dup2(null, STDERR_FILENO);
+        ::close(null);
+    } else {
+        ::close(STDOUT_FILENO);
+        ::close(STDERR_FILENO);
+    }
+    // SIGCHLD is blocked (the supervisor read it from a signalfd): wait for it with sigtimedwait.
+    sigset_t child;
+    sigemptyset(&child);
+    sigaddset(&child, SIGCHLD);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!readers.empty()) {
+        int status = 0;
+        const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            readers.erase(pid);
+            continue;
+        }
+        if (pid < 0 && errno != EINTR) return;  // ECHILD: nothing left to wait for
+        const auto left = deadline - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) return;
+        // At most 100 ms at a time: a SIGCHLD that came before this call is pending already, not lost.
+        const auto wait = std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(100));
+        const timespec timeout{static_cast<time_t>(wait.count() / 1000000000),
+                               static_cast<long>(wait.count() % 1000000000)};
+        ::sigtimedwait(&child, nullptr, &timeout);
+    }
 }
 
 }  // namespace preforkctl::sys

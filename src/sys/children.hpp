@@ -3,7 +3,9 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
+#include <set>
 #include <vector>
 
 namespace preforkctl::sys {
@@ -14,5 +16,10 @@ bool has_children();
 /// Pids of this process's children, from /proc; nullopt when /proc does not show this process
 /// (e.g. a PID namespace without its own /proc mount).
 std::optional<std::vector<pid_t>> child_pids();
+
+/// Points stdout and stderr at /dev/null, so that children reading what this process wrote there see its
+/// end, then reaps children until every one of `readers` is reaped or `limit` has passed. For a PID 1,
+/// whose exit kills every other process of its namespace at once.
+void let_output_readers_finish(std::set<pid_t> readers, std::chrono::milliseconds limit);
 
 }  // namespace preforkctl::sys

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <set>
 
 #include "harness.hpp"
@@ -956,6 +957,31 @@ TEST_P(Pid1, OutputWrittenDuringShutdownIsKept) {
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
     EXPECT_EQ(count_lines(run.out(), "| bye pid="), 2u) << run.out();
+}
+
+// A container entrypoint script that ends `exec > >(tee log) 2>&1; exec preforkctl ...` makes the reader of
+// preforkctl's output a child of PID 1, and the exit of a PID 1 kills everything in its namespace at once.
+// preforkctl therefore closes its output and lets such a reader finish first. The reader here only starts
+// reading 0.5 s late, long after preforkctl is done: without that wait it would be killed with nothing read.
+TEST(Pid1Exit, AnInheritedReaderOfTheOutputFinishesBeforeTheNamespaceEnds) {
+    if (::geteuid() != 0) GTEST_SKIP() << "unshare --pid needs root";
+    TempDir dir;
+    const std::string log = dir.path() + "/log";
+    Options options;
+    options.prefix = {"unshare", "--pid", "--fork", "--mount-proc", "--kill-child"};
+    std::vector<std::string> args = {"bash", "-c",
+                                     "log=$1; shift; exec > >(sleep 0.5; exec cat >\"$log\") 2>&1; exec \"$@\"",
+                                     "bash", log};
+    for (const std::string& arg : preforkctl({"-n", "2", "--restart", "never", "--", PROBE_WORKER_BIN,
+                                              "--stdout-lines", "3", "--exit", "0"})) {
+        args.push_back(arg);
+    }
+    Process run(args, options);
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    std::ifstream in(log);
+    const std::string logged(std::istreambuf_iterator<char>(in), {});
+    EXPECT_EQ(count_lines(logged, "| out "), 6u) << logged;
+    EXPECT_EQ(count_lines(logged, "preforkctl: info: starting 2 workers"), 1u) << logged;
 }
 
 std::string mode_name(const testing::TestParamInfo<Mode>& mode) {
