@@ -36,15 +36,9 @@ ticks=$(getconf CLK_TCK)
 mkfifo "$tmp/never"
 exec {never}<>"$tmp/never"
 
-cat >"$tmp/supervisord.conf" <<EOF
-[supervisord]
-nodaemon=true
-user=root
-logfile=$tmp/supervisord.log
-pidfile=$tmp/supervisord.pid
-; its own messages would go to the same stdout as the workers' lines
-loglevel=error
-
+. tests/bench/lib.sh
+supervisord_config "$tmp" >"$tmp/supervisord.conf"
+cat >>"$tmp/supervisord.conf" <<EOF
 [program:w]
 command=$writer --fast-lines $lines_per_worker
 numprocs=$workers

@@ -12,6 +12,7 @@ restarts="${2:-300}"
 preforkctl="$build/src/preforkctl"
 stamp_worker="$build/tests/stamp_worker"
 log=$(mktemp -d)
+. tests/bench/lib.sh
 pf=
 trap '[ -n "$pf" ] && kill -TERM "$pf" 2>/dev/null; wait; rm -rf "$log"' EXIT
 
@@ -21,10 +22,7 @@ stamps="$log/stamps"
 STAMP_FILE="$stamps" ${RESTART_LATENCY_WRAPPER:-} "$preforkctl" -n 1 -q --backoff 1ms..1ms --min-uptime 1ms --max-restarts 1000000 \
     -- "$stamp_worker" 20 >/dev/null 2>&1 &
 pf=$!
-for _ in $(seq $((restarts * 2 + 200))); do
-    [ "$(grep -c '^start' "$stamps")" -gt "$restarts" ] && break
-    sleep 0.05
-done
+wait_for_starts "$stamps" "$restarts"
 kill -TERM "$pf"
 wait "$pf" || true
 pf=

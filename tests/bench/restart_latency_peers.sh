@@ -17,14 +17,9 @@ tmp=$(mktemp -d)
 launcher=
 trap '[ -n "$launcher" ] && kill -TERM "$launcher" 2>/dev/null; wait; rm -rf "$tmp"' EXIT
 
-cat >"$tmp/supervisord.conf" <<EOF
-[supervisord]
-nodaemon=true
-user=root
-logfile=$tmp/supervisord.log
-pidfile=$tmp/supervisord.pid
-loglevel=error
-
+. tests/bench/lib.sh
+supervisord_config "$tmp" >"$tmp/supervisord.conf"
+cat >>"$tmp/supervisord.conf" <<EOF
 [program:w]
 command=$stamp_worker 20
 autorestart=true
@@ -42,10 +37,7 @@ measure() {
     : >"$stamps"
     STAMP_FILE="$stamps" "$@" >/dev/null 2>&1 &
     launcher=$!
-    for _ in $(seq $((restarts * 40 + 200))); do
-        [ "$(grep -c '^start' "$stamps")" -gt "$restarts" ] && break
-        sleep 0.05
-    done
+    wait_for_starts "$stamps" "$restarts"
     kill -TERM "$launcher"
     wait "$launcher" || true
     launcher=
