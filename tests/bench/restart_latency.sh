@@ -27,7 +27,7 @@ kill -TERM "$pf"
 wait "$pf" || true
 pf=
 # Gap between each "exit" and the next "start", minus the 1 ms delay, in microseconds.
-awk '$1 == "exit" { died = $2 } $1 == "start" && died { print ($2 - died) / 1000 - 1000; died = 0 }' "$stamps" |
+awk '$1 == "exit" { died = $2 } $1 == "start" && died { printf "%.0f\n", ($2 - died) / 1000 - 1000; died = 0 }' "$stamps" |
     sort -n | awk '{ v[NR] = $1 } END {
         printf "slot empty beyond the delay: median %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us (%d restarts)\n",
                v[int(NR * 0.5)], v[int(NR * 0.9)], v[int(NR * 0.99)], v[NR], NR }'
@@ -43,7 +43,7 @@ if command -v perf >/dev/null && [ "$(perf list 2>/dev/null | grep -c 'sched:sch
         --max-restarts 1000000 -- "$stamp_worker" 20 >/dev/null 2>&1 || true
     perf script -i "$log/perf.data" -F comm,time,event 2>/dev/null |
         awk '$1 == "stamp_worker" && /sched_process_exit/ { sub(":", "", $2); died = $2 }
-             /sched_process_exec/ && died { sub(":", "", $2); print ($2 - died) * 1e6 - 1000; died = 0 }' |
+             /sched_process_exec/ && died { sub(":", "", $2); printf "%.0f\n", ($2 - died) * 1e6 - 1000; died = 0 }' |
         sort -n | awk '{ v[NR] = $1 } END {
             printf "exit to exec beyond the delay: median %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us (%d restarts)\n",
                    v[int(NR * 0.5)], v[int(NR * 0.9)], v[int(NR * 0.99)], v[NR], NR }'
