@@ -83,8 +83,8 @@ public:
     }
 
     int run();
-    /// The inherited children (see inherited_) that were still there when run() ended.
-    [[nodiscard]] const std::set<pid_t>& inherited_children() const { return inherited_; }
+    /// The output readers (see output_readers_) that were still there when run() ended.
+    [[nodiscard]] const std::set<pid_t>& output_readers() const { return output_readers_; }
 
 private:
     void read_signals();
@@ -129,10 +129,11 @@ private:
     bool stopping_ = false;
     bool killing_ = false;                 // the stop timeout passed, or a second stop signal came
     std::set<pid_t> strays_signalled_;     // non-worker children that got the stop signal
-    // Children preforkctl already had when it started, such as the `tee` of a shell's `exec > >(tee log)`
-    // before it exec'd preforkctl. They read preforkctl's own output, so they are neither stopped nor waited
-    // for: they end when preforkctl's stdout/stderr close.
-    std::set<pid_t> inherited_;
+    // Children preforkctl already had when it started that have its stdout or stderr pipe open, such as the
+    // `tee` of a shell's `exec > >(tee log)` before it exec'd preforkctl. They read preforkctl's own output, so
+    // they are neither stopped nor waited for: they end when preforkctl's stdout/stderr close. (Other children
+    // it inherited, say a shell's background job, are strays like any other.)
+    std::set<pid_t> output_readers_;
     bool stop_requested_ = false;          // by SIGTERM/SIGINT
     std::optional<int> exit_status_;       // set by the first fatal failure
     std::optional<int> first_worker_failure_;
@@ -158,7 +159,9 @@ int Supervisor::run() {
     if (::getpid() != 1 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
         spdlog::warn("cannot become a child subreaper: {}", std::strerror(errno));
     }
-    if (const auto children = sys::child_pids()) inherited_.insert(children->begin(), children->end());
+    if (const auto children = sys::child_pids()) {
+        for (const pid_t pid : sys::sharing_output_pipe(*children)) output_readers_.insert(pid);
+    }
 
     for (const plan::SlotSpec& spec : plan_.slots) {
         auto slot = make_slot(spec);
@@ -288,7 +291,7 @@ void Supervisor::reap() {
             }
         }
         if (owner == nullptr) {
-            inherited_.erase(pid);  // its pid may be reused by a process that is a stray
+            output_readers_.erase(pid);  // its pid may be reused by a process that is a stray
             spdlog::debug("reaped orphan {} ({})", pid, exit.describe());
             continue;
         }
@@ -652,7 +655,7 @@ void Supervisor::signal_strays(int signal) {
                                         [pid](const auto& slot) {
                                             return slot->state.pid == pid || slot->state.retiring_pid == pid;
                                         });
-        if (worker || inherited_.contains(pid)) continue;
+        if (worker || output_readers_.contains(pid)) continue;
         if (signal != SIGKILL && !strays_signalled_.insert(pid).second) continue;
         if (::kill(pid, signal) == 0) {
             if (signal != SIGKILL) ::kill(pid, SIGCONT);
@@ -661,7 +664,7 @@ void Supervisor::signal_strays(int signal) {
     }
 }
 
-// Whether a child other than the workers and the inherited children is left. Without /proc any child counts.
+// Whether a child other than the workers and the output readers is left. Without /proc any child counts.
 bool Supervisor::has_strays() const {
     const auto children = sys::child_pids();
     if (!children) return sys::has_children();
@@ -669,7 +672,7 @@ bool Supervisor::has_strays() const {
         const bool worker = std::any_of(slots_.begin(), slots_.end(), [pid](const auto& slot) {
             return slot->state.pid == pid || slot->state.retiring_pid == pid;
         });
-        return !worker && !inherited_.contains(pid);
+        return !worker && !output_readers_.contains(pid);
     });
 }
 
@@ -708,7 +711,7 @@ int supervise(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_f
     {
         Supervisor supervisor(plan, listeners, workdir_fd);
         status = supervisor.run();
-        readers = supervisor.inherited_children();
+        readers = supervisor.output_readers();
     }  // the relay's descriptors of stdout and stderr are closed here
     // As PID 1, preforkctl's exit kills every process of the namespace: an inherited child that reads its
     // output (`exec > >(tee log)` before preforkctl) would lose what it has not read yet. It gets to the end

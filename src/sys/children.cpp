@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -26,6 +29,29 @@ std::optional<std::vector<pid_t>> child_pids() {
     long pid = 0;
     while (in >> pid) pids.push_back(static_cast<pid_t>(pid));
     return pids;
+}
+
+std::vector<pid_t> sharing_output_pipe(const std::vector<pid_t>& pids) {
+    std::vector<std::pair<dev_t, ino_t>> pipes;
+    for (const int fd : {STDOUT_FILENO, STDERR_FILENO}) {
+        struct stat about {};
+        if (::fstat(fd, &about) == 0 && S_ISFIFO(about.st_mode)) pipes.emplace_back(about.st_dev, about.st_ino);
+    }
+    std::vector<pid_t> sharing;
+    if (pipes.empty()) return sharing;
+    for (const pid_t pid : pids) {
+        std::error_code error;
+        const std::filesystem::path fds = "/proc/" + std::to_string(pid) + "/fd";
+        for (const auto& entry : std::filesystem::directory_iterator(fds, error)) {
+            struct stat about {};
+            if (::stat(entry.path().c_str(), &about) != 0 || !S_ISFIFO(about.st_mode)) continue;
+            if (std::find(pipes.begin(), pipes.end(), std::pair{about.st_dev, about.st_ino}) != pipes.end()) {
+                sharing.push_back(pid);
+                break;
+            }
+        }
+    }
+    return sharing;
 }
 
 void let_output_readers_finish(std::set<pid_t> readers, std::chrono::milliseconds limit) {

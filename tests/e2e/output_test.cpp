@@ -749,3 +749,23 @@ TEST(Output, AnInheritedChildThatReadsPreforkctlsOutputIsNotStoppedAndMissesNoth
     EXPECT_TRUE(wait_until([&] { return lines_with(logged(), "| linger over pid=").size() == 2; })) << logged();
     EXPECT_THAT(logged(), HasSubstr("preforkctl: info: stopping every worker (SIGTERM)"));
 }
+
+// A child preforkctl inherited that does not read its output (a shell's background job) is a stray like any
+// other: stopped with the workers, and waited for.
+TEST(Output, AnInheritedChildThatDoesNotReadTheOutputIsStoppedLikeAnyStray) {
+    std::vector<std::string> args = {"bash", "-c", "sleep 1000 </dev/null >/dev/null 2>&1 & exec \"$@\"", "bash"};
+    for (const std::string& arg : preforkctl({"-n", "1", "--", PROBE_WORKER_BIN})) args.push_back(arg);
+    Process run(args);
+    pid_t background = 0;
+    ASSERT_TRUE(wait_until([&] {
+        if (command_of(run.pid()) != "preforkctl") return false;
+        for (const pid_t child : children_of(run.pid())) {
+            if (command_of(child) == "sleep") background = child;
+        }
+        return background > 0 && !lines_with(run.err(), "starting 1 worker").empty();
+    })) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_FALSE(is_alive(background)) << "the background job outlived preforkctl";
+    ::kill(background, SIGKILL);
+}
