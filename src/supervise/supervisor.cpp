@@ -98,7 +98,8 @@ private:
     void begin_stop(const char* why);
     void kill_all();
     void signal_strays(int signal);
-    [[nodiscard]] bool has_strays() const;
+    /// A child that is neither a worker nor an output reader (see output_readers_).
+    [[nodiscard]] bool is_stray(pid_t pid) const;
     void finish_if_settled();
 
     Result<std::unique_ptr<SlotRuntime>> make_slot(const plan::SlotSpec& spec);
@@ -651,11 +652,7 @@ void Supervisor::signal_strays(int signal) {
         return;
     }
     for (const pid_t pid : *children) {
-        const bool worker = std::any_of(slots_.begin(), slots_.end(),
-                                        [pid](const auto& slot) {
-                                            return slot->state.pid == pid || slot->state.retiring_pid == pid;
-                                        });
-        if (worker || output_readers_.contains(pid)) continue;
+        if (!is_stray(pid)) continue;
         if (signal != SIGKILL && !strays_signalled_.insert(pid).second) continue;
         if (::kill(pid, signal) == 0) {
             if (signal != SIGKILL) ::kill(pid, SIGCONT);
@@ -664,16 +661,11 @@ void Supervisor::signal_strays(int signal) {
     }
 }
 
-// Whether a child other than the workers and the output readers is left. Without /proc any child counts.
-bool Supervisor::has_strays() const {
-    const auto children = sys::child_pids();
-    if (!children) return sys::has_children();
-    return std::any_of(children->begin(), children->end(), [this](pid_t pid) {
-        const bool worker = std::any_of(slots_.begin(), slots_.end(), [pid](const auto& slot) {
-            return slot->state.pid == pid || slot->state.retiring_pid == pid;
-        });
-        return !worker && !output_readers_.contains(pid);
+bool Supervisor::is_stray(pid_t pid) const {
+    const bool worker = std::any_of(slots_.begin(), slots_.end(), [pid](const auto& slot) {
+        return slot->state.pid == pid || slot->state.retiring_pid == pid;
     });
+    return !worker && !output_readers_.contains(pid);
 }
 
 void Supervisor::finish_if_settled() {
@@ -684,12 +676,17 @@ void Supervisor::finish_if_settled() {
     // Strays must not outlive preforkctl: as PID 1 the kernel would SIGKILL them without warning, as a
     // subreaper it would hand them to the host's init. They get the stop signal, SIGKILL after the timeout,
     // and preforkctl leaves once the last one is reaped (reap() calls back here).
-    if (has_strays()) {
+    // Without /proc any child counts as a stray: there is no telling them apart.
+    const auto children = sys::child_pids();
+    const bool strays = children ? std::any_of(children->begin(), children->end(),
+                                               [this](pid_t pid) { return is_stray(pid); })
+                                 : sys::has_children();
+    if (strays) {
         if (!stopping_) {
             begin_stop("every worker has ended; stopping the processes they left behind");
             return;
         }
-        if (!killing_ || sys::child_pids() || ::getpid() == 1) {
+        if (!killing_ || children || ::getpid() == 1) {
             signal_strays(killing_ ? SIGKILL : plan_.stop.signal);
             return;
         }
