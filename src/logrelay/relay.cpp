@@ -110,8 +110,11 @@ public:
     std::size_t pipe_budget_left_ = kPipeGrowthBudget;
     std::vector<std::shared_ptr<spdlog::sinks::sink>> saved_sinks_;
 
+    static std::size_t index_of(int slot, logrelay::Stream which) {
+        return static_cast<std::size_t>(slot) * 2 + (which == logrelay::Stream::out ? 0 : 1);
+    }
     Stream* stream(int slot, logrelay::Stream which) const {
-        const std::size_t index = static_cast<std::size_t>(slot) * 2 + (which == logrelay::Stream::out ? 0 : 1);
+        const std::size_t index = index_of(slot, which);
         return index < streams_.size() ? streams_[index].get() : nullptr;
     }
 
@@ -422,7 +425,6 @@ void Relay::Impl::report(Output& output, bool final) {
 
 // Returns true when the pipe is at its end (a retired pipe nobody writes to any more).
 bool Relay::Impl::drain(Stream& stream) {
-    if (stream.done) return true;
     const std::string timestamp = timestamp_now();
     bool at_end = false;
     for (std::size_t total = 0; total < kDrainLimit;) {
@@ -501,13 +503,13 @@ Relay::~Relay() { spdlog::default_logger()->sinks() = impl_->saved_sinks_; }
 
 Status Relay::open_slot(int slot) {
     if (!impl_->options_.pipes || impl_->stream(slot, Stream::out) != nullptr) return Ok{};
-    const auto first = static_cast<std::size_t>(slot) * 2;
-    if (impl_->streams_.size() < first + 2) impl_->streams_.resize(first + 2);
+    const std::size_t after = Impl::index_of(slot, Stream::err) + 1;
+    if (impl_->streams_.size() < after) impl_->streams_.resize(after);
     for (const Stream which : {Stream::out, Stream::err}) {
         auto stream = impl_->make_stream(slot, which);
         if (!stream) return stream.error();
         Impl::Stream& started = **stream;
-        impl_->streams_[first + (which == Stream::out ? 0 : 1)] = std::move(*stream);
+        impl_->streams_[Impl::index_of(slot, which)] = std::move(*stream);
         impl_->wait_readable(started);
     }
     return Ok{};
@@ -521,9 +523,8 @@ Status Relay::separate_next_worker(int slot) {
     if (!out) return out.error();
     auto err = impl.make_stream(slot, Stream::err);
     if (!err) return err.error();
-    const auto first = static_cast<std::size_t>(slot) * 2;
     for (auto* fresh : {&*out, &*err}) {
-        std::unique_ptr<Impl::Stream>& place = impl.streams_[first + ((*fresh)->kind == Stream::out ? 0 : 1)];
+        std::unique_ptr<Impl::Stream>& place = impl.streams_[Impl::index_of(slot, (*fresh)->kind)];
         // The running worker keeps writing to its pipe: we only close our write end, so that the pipe ends
         // when that worker and whatever inherited it from it are gone.
         place->write_end.reset();
@@ -554,21 +555,16 @@ void Relay::worker_started(int slot, int pid) {
 void Relay::worker_exited(int slot, int pid) {
     Impl& impl = *impl_;
     impl.free_closed();
-    for (const Stream which : {Stream::out, Stream::err}) {
-        Impl::Stream* stream = impl.stream(slot, which);
-        if (stream != nullptr && stream->pid == pid) {
-            impl.drain(*stream);
-            impl.schedule_flush(stream->output);
-        }
-    }
-    for (const auto& stream : impl.retired_) {
-        if (stream->done || stream->slot != slot || stream->pid != pid) continue;
-        if (impl.drain(*stream)) {
-            impl.close_retired(*stream);
+    impl.for_each_stream([&](Impl::Stream& stream) {
+        if (stream.slot != slot || stream.pid != pid) return;
+        // Only a retired pipe can reach its end: the slot's current ones have our write end open. A retired
+        // one that does not is still written by something the worker started.
+        if (impl.drain(stream) && stream.retired) {
+            impl.close_retired(stream);
         } else {
-            impl.schedule_flush(stream->output);  // something the worker started still writes to it
+            impl.schedule_flush(stream.output);
         }
-    }
+    });
 }
 
 void Relay::finish() {
