@@ -161,8 +161,11 @@ Result<std::vector<std::pair<int, int>>> parse_rewrites(const std::string& text)
         if (!is_forwarded_signal(*from)) {
             std::string why = signal_name(*from) + " is not forwarded to the workers, so it cannot be rewritten";
             if (*from == SIGTERM || *from == SIGINT) why += " (use --stop-signal to choose what a stop sends)";
-            return Error{why + "; only the forwarded ones can (USR1, USR2, WINCH, QUIT, ALRM, PWR, URG, IO, VTALRM, "
-                               "PROF, STKFLT)"};
+            std::string forwarded;
+            for (const int signal : kForwardedSignals) {
+                forwarded += (forwarded.empty() ? "" : ", ") + signal_name(signal).substr(3);  // without "SIG"
+            }
+            return Error{why + "; only the forwarded ones can (" + forwarded + ")"};
         }
         const std::string to_text = item.substr(colon + 1);
         int to = 0;
