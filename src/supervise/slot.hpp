@@ -22,26 +22,39 @@ enum class Phase {
 
 const char* to_text(Phase phase);
 
+/// A slot holds up to three kinds of worker, each described only while that process exists (a pid is
+/// forgotten when it is reaped, never earlier, never later):
+/// - the current worker (`pid`), which the phase and the restart policy are about;
+/// - during this slot's step of a rolling restart, the worker being replaced (`previous_pid`): it serves
+///   until the current one is ready, and is kept when the current one fails first;
+/// - replaced workers that were told to stop and are finishing what they serve (`draining`).
 struct SlotState {
     Phase phase = Phase::idle;
     int pid = 0;
-    bool ready = false;     // the running worker passed its readiness check (--ready)
-    int retiring_pid = 0;   // rolling restart: the previous worker, stopped once `pid` is ready
+    bool ready = false;     // the current worker passed its readiness check (--ready)
     TimePoint started_at{};
+    bool replacing = false; // this slot's step of a rolling restart is under way (its ReplaceDone is due)
+    int previous_pid = 0;   // the worker that step replaces, still serving; 0 when none (or it died)
+    std::vector<int> draining;  // replaced workers told to stop, until each is reaped
     RestartHistory history;
     ExitInfo last_exit;
 };
 
+/// Every live worker of the slot: current, previous and draining ones.
+std::vector<int> worker_pids(const SlotState& state);
+/// True when `pid` is one of the slot's live workers.
+bool has_worker(const SlotState& state, int pid);
+
 namespace event {
 struct Start {};                          // supervisor start-up, or a slot added with SIGTTIN
 struct Spawned { int pid; };              // the worker was exec'd
-struct SpawnFailed { std::string why; };  // fork or child set-up failed (not an exec error: that ends everything)
+struct SpawnFailed { std::string why; };  // the worker could not be started (at start-up a permanent failure ends everything instead)
 struct Ready { int pid; };                // the worker is ready (--ready: at once, after a delay, or READY=1)
 struct ReadyTimeout { int pid; };         // --ready notify: no READY=1 within --ready-timeout
-struct Exited { int pid; ExitInfo exit; };  // waitpid reported a worker of this slot (current or retiring)
+struct Exited { int pid; ExitInfo exit; };  // waitpid reported a worker of this slot (current, previous or draining)
 struct RestartDue {};                     // the restart timer fired
-struct Replace {};                        // rolling restart: start a new worker beside the current one
-struct RetireOverdue { int pid; };        // the retiring worker outlived --stop-timeout
+struct Replace {};                        // rolling restart: start a new worker beside the current one (a parked slot starts afresh)
+struct RetireOverdue { int pid; };        // a draining worker outlived --stop-timeout
 struct Stop {};                           // graceful stop of the slot (everything, or SIGTTOU)
 struct Kill {};                           // stop timeout passed, or a second stop signal
 }  // namespace event
@@ -56,7 +69,7 @@ struct AwaitReady { int pid; };         // start the readiness check of a new wo
 struct ArmRestart { Millis delay; };
 struct CancelRestart {};
 struct SignalWorker { int pid; int signal; };  // to the worker's process group
-struct ArmRetireDeadline { int pid; };  // SIGKILL the retiring worker if it outlives --stop-timeout
+struct ArmRetireDeadline { int pid; };  // SIGKILL the draining worker if it outlives --stop-timeout
 struct ReplaceDone { bool replaced; };  // this slot's step of a rolling restart is over
 enum class Level { debug, info, warning, error };
 struct Log { Level level; std::string text; };
@@ -76,7 +89,7 @@ struct Transition {
 Transition transition(SlotState state, const Event& event, TimePoint now, const plan::RestartSpec& spec,
                       int stop_signal);
 
-/// True when the slot has no worker and none will come (done or parked).
+/// True when the slot has no worker left (none current, previous or draining) and none will come (done or parked).
 bool is_settled(const SlotState& state);
 
 }  // namespace preforkctl::supervise

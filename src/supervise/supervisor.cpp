@@ -136,6 +136,7 @@ private:
     // it inherited, say a shell's background job, are strays like any other.)
     std::set<pid_t> output_readers_;
     bool stop_requested_ = false;          // by SIGTERM/SIGINT
+    bool starting_up_ = true;              // the planned slots' first starts are under way
     std::optional<int> exit_status_;       // set by the first fatal failure
     std::optional<int> first_worker_failure_;
     int generation_ = 0;                   // rolling restarts begun (PREFORK_GENERATION of new workers)
@@ -178,17 +179,19 @@ int Supervisor::run() {
     for (std::size_t i = 0; i < slots_.size() && !stopping_; ++i) {
         apply(*slots_[i], event::Start{});
     }
+    starting_up_ = false;
     finish_if_settled();
     io_.run();
     relay_.finish();
     if (exit_status_) return *exit_status_;
-    // A stop that was asked for is clean, whatever the workers died of before; when the restart policy
-    // let every slot end by itself, the first failure is the result, and a slot parked at the threshold
-    // (by workers that "succeeded" too quickly: no failure to report) is a failure too.
-    if (stop_requested_) return 0;
-    if (first_worker_failure_) return *first_worker_failure_;
+    // A stop that was asked for is clean, whatever the workers died of before, unless a slot was parked at
+    // the threshold when it came: a service that was not whole is never reported as fine (§7). When the
+    // restart policy let every slot end by itself, the first failure is the result, and a slot parked at the
+    // threshold (by workers that "succeeded" too quickly: no failure to report) is a failure too.
     const bool parked = std::any_of(slots_.begin(), slots_.end(),
                                     [](const auto& slot) { return slot->state.phase == Phase::parked; });
+    if (stop_requested_) return parked ? to_int(ExitCode::threshold) : 0;
+    if (first_worker_failure_) return *first_worker_failure_;
     return parked ? to_int(ExitCode::threshold) : 0;
 }
 
@@ -262,9 +265,7 @@ void Supervisor::forward_signal(int signal) {
 
 void Supervisor::signal_workers(int signal, bool to_group) {
     for (auto& slot : slots_) {
-        for (int pid : {slot->state.pid, slot->state.retiring_pid}) {
-            if (pid > 0) ::kill(to_group ? -pid : pid, signal);
-        }
+        for (const int pid : worker_pids(slot->state)) ::kill(to_group ? -pid : pid, signal);
     }
 }
 
@@ -286,7 +287,7 @@ void Supervisor::reap() {
                                                   : ExitInfo{false, WEXITSTATUS(status)};
         SlotRuntime* owner = nullptr;
         for (auto& slot : slots_) {
-            if (slot->state.pid == pid || slot->state.retiring_pid == pid) {
+            if (has_worker(slot->state, pid)) {
                 owner = slot.get();
                 break;
             }
@@ -390,7 +391,7 @@ void Supervisor::spawn(SlotRuntime& slot) {
         // Each worker gets a socket of its own, so a READY=1 always names the worker it came from.
         auto notify = sys::bind_notify_socket();
         if (!notify) {
-            apply(slot, event::SpawnFailed{"slot " + std::to_string(slot.spec.slot) + ": " + notify.error().message});
+            apply(slot, event::SpawnFailed{notify.error().message});
             return;
         }
         slot.notify = std::make_unique<asio::posix::stream_descriptor>(io_, notify->fd.release());
@@ -398,7 +399,7 @@ void Supervisor::spawn(SlotRuntime& slot) {
     }
     request.listen_fds = listeners_.fds_for_slot(slot.spec.slot);
     request.identity = identity_;
-    if (slot.state.retiring_pid != 0) {
+    if (slot.state.replacing && slot.state.previous_pid != 0) {
         // A rolling restart: the new worker writes to pipes of its own, so that every line still names the
         // worker that wrote it while the two overlap.
         if (auto separated = relay_.separate_next_worker(slot.spec.slot); !separated) {
@@ -419,20 +420,24 @@ void Supervisor::spawn(SlotRuntime& slot) {
     }
     const spawn::LaunchError failure = *result.failure;
     const std::string why = spawn::describe_failure(failure, plan_.command.front());
-    if (spawn::is_permanent(failure) && slot.state.retiring_pid == 0) {
-        // The command cannot run at all: a configuration error, reported once and never retried (§6).
-        // (During a rolling restart the previous worker keeps serving instead: see event::SpawnFailed.)
-        spdlog::error("{}", why);
-        if (!exit_status_) {
-            exit_status_ = to_int(failure.error == ENOENT ? ExitCode::not_found : ExitCode::not_executable);
-        }
+    const bool missing = failure.stage == spawn::LaunchStage::exec && failure.error == ENOENT;
+    const int status = to_int(!spawn::is_permanent(failure) ? ExitCode::internal
+                              : missing                      ? ExitCode::not_found
+                                                             : ExitCode::not_executable);
+    if (spawn::is_permanent(failure) && starting_up_) {
+        // At start-up, a command that cannot run at all is a configuration error, reported once and never
+        // retried (§6). Later (a deploy replaced the binary while a worker crashed, a rolling restart, a
+        // slot added with SIGTTIN) it is a failed start under the restart policy: the healthy workers keep
+        // serving, and the threshold still ends a slot that never comes back.
+        spdlog::error("slot {}: {}", slot.spec.slot, why);
+        if (!exit_status_) exit_status_ = status;
         slot.state.phase = Phase::done;
         begin_stop("the command cannot be executed");
         return;
     }
-    // A start that failed for lack of resources is a failure like a crash: never exit 0 after it.
-    if (!stopping_ && !first_worker_failure_) first_worker_failure_ = to_int(ExitCode::internal);
-    apply(slot, event::SpawnFailed{"slot " + std::to_string(slot.spec.slot) + ": " + why});
+    // A start that failed is a failure like a crash: never exit 0 after it.
+    if (!stopping_ && !first_worker_failure_) first_worker_failure_ = status;
+    apply(slot, event::SpawnFailed{why});
 }
 
 void Supervisor::await_ready(SlotRuntime& slot, int pid) {
@@ -662,9 +667,8 @@ void Supervisor::signal_strays(int signal) {
 }
 
 bool Supervisor::is_stray(pid_t pid) const {
-    const bool worker = std::any_of(slots_.begin(), slots_.end(), [pid](const auto& slot) {
-        return slot->state.pid == pid || slot->state.retiring_pid == pid;
-    });
+    const bool worker =
+        std::any_of(slots_.begin(), slots_.end(), [pid](const auto& slot) { return has_worker(slot->state, pid); });
     return !worker && !output_readers_.contains(pid);
 }
 

@@ -137,7 +137,8 @@ TEST(Slot, ANewWorkerIsAwaitedUntilReady) {
 
 TEST(Slot, RollingRestartStopsThePreviousWorkerOnlyOnceTheNewOneIsReady) {
     auto t = step(ready(), event::Replace{});
-    EXPECT_EQ(t.state.retiring_pid, 42);
+    EXPECT_EQ(t.state.previous_pid, 42);
+    EXPECT_TRUE(t.state.replacing);
     EXPECT_EQ(count<command::Spawn>(t.commands), 1);
     EXPECT_TRUE(all_of<command::SignalWorker>(t.commands).empty()) << "the old worker serves until the new is ready";
     t = step(t.state, event::Spawned{43});
@@ -153,7 +154,8 @@ TEST(Slot, RollingRestartStopsThePreviousWorkerOnlyOnceTheNewOneIsReady) {
     t = step(t.state, event::Exited{42, {false, 0}});
     EXPECT_EQ(t.state.phase, Phase::running);
     EXPECT_EQ(t.state.pid, 43);
-    EXPECT_EQ(t.state.retiring_pid, 0);
+    EXPECT_EQ(t.state.previous_pid, 0);
+    EXPECT_TRUE(t.state.draining.empty());
     EXPECT_EQ(count<command::ArmRestart>(t.commands), 0) << "a retired worker is not restarted";
     EXPECT_TRUE(t.state.history.recent.empty()) << "a rolling restart is not a crash";
 }
@@ -163,7 +165,8 @@ TEST(Slot, ANewWorkerThatDiesBeforeReadyLeavesThePreviousOneServing) {
     EXPECT_EQ(t.state.phase, Phase::running);
     EXPECT_EQ(t.state.pid, 42);
     EXPECT_TRUE(t.state.ready);
-    EXPECT_EQ(t.state.retiring_pid, 0);
+    EXPECT_EQ(t.state.previous_pid, 0);
+    EXPECT_FALSE(t.state.replacing);
     EXPECT_FALSE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
     EXPECT_EQ(count<command::ArmRestart>(t.commands), 0);
     EXPECT_TRUE(all_of<command::SignalWorker>(t.commands).empty());
@@ -183,7 +186,7 @@ TEST(Slot, ReplacingASlotThatIsDownIsASkippedStepButANotYetReadyWorkerIsReplaced
     EXPECT_TRUE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
     t = step(running(), event::Replace{});  // started but not ready yet: it runs the old generation
     EXPECT_EQ(count<command::Spawn>(t.commands), 1);
-    EXPECT_EQ(t.state.retiring_pid, 42);
+    EXPECT_EQ(t.state.previous_pid, 42);
 }
 
 TEST(Slot, NotReadyInTimeKillsTheWorkerAndCountsAsAFailedStart) {
@@ -206,9 +209,10 @@ TEST(Slot, StopDuringARollingRestartStopsBothWorkersAndEndsWhenBothAreGone) {
     }
     EXPECT_EQ(signalled, (std::vector<int>{43, 42}));
     t = step(t.state, event::Exited{43, {false, 0}});
-    EXPECT_EQ(t.state.phase, Phase::stopping) << "the previous worker is still there";
+    EXPECT_FALSE(is_settled(t.state)) << "the previous worker is still there";
     t = step(t.state, event::Exited{42, {false, 0}});
     EXPECT_EQ(t.state.phase, Phase::done);
+    EXPECT_TRUE(is_settled(t.state));
 }
 
 TEST(Slot, APreviousWorkerOutlivingTheStopTimeoutIsKilled) {
@@ -258,5 +262,82 @@ TEST(Slot, AWorkerThatExitsZeroAtOnceIsParkedAtTheThresholdUnderAlways) {
         now += 1s;
         state = step(step(t.state, event::RestartDue{}, now, s).state, event::Spawned{100 + i}, now, s).state;
     }
+    EXPECT_EQ(t.state.phase, Phase::parked);
+}
+
+// HUP -> new worker 43 ready -> previous 42 draining -> 43 crashes: 42 is still a worker of the slot until it
+// is reaped, and what follows is an ordinary restart, not a rolling step.
+TEST(Slot, ACrashAfterARollingStepIsAnOrdinaryRestartAndTheDrainingWorkerIsStillWaitedFor) {
+    SlotState state = step(replacing(), event::Ready{43}).state;
+    EXPECT_EQ(state.draining, (std::vector<int>{42}));
+    auto t = step(state, event::Exited{43, {true, SIGSEGV}});
+    EXPECT_EQ(t.state.phase, Phase::waiting_restart);
+    EXPECT_FALSE(t.state.replacing);
+    EXPECT_EQ(t.state.previous_pid, 0) << "42 is not kept as the slot's worker: it was told to stop";
+    EXPECT_TRUE(has_worker(t.state, 42));
+    EXPECT_TRUE(all_of<command::ReplaceDone>(t.commands).empty());
+
+    // Stopped while waiting to restart: the slot is done but not settled until 42 is reaped, and a kill
+    // reaches 42 too.
+    auto stopped = step(t.state, event::Stop{});
+    EXPECT_EQ(stopped.state.phase, Phase::done);
+    EXPECT_FALSE(is_settled(stopped.state));
+    const auto kills = all_of<command::SignalWorker>(step(stopped.state, event::Kill{}).commands);
+    ASSERT_EQ(kills.size(), 1u);
+    EXPECT_EQ(kills[0].pid, 42);
+    EXPECT_EQ(kills[0].signal, SIGKILL);
+    EXPECT_TRUE(is_settled(step(stopped.state, event::Exited{42, {false, 0}}).state));
+
+    // Restarted instead: the new worker 44 failing before it is ready goes through the restart policy; 42
+    // is not brought back.
+    state = step(step(t.state, event::RestartDue{}).state, event::Spawned{44}).state;
+    EXPECT_FALSE(state.replacing);
+    t = step(state, event::Exited{44, {false, 1}});
+    EXPECT_EQ(t.state.phase, Phase::waiting_restart);
+    EXPECT_EQ(t.state.pid, 0);
+    EXPECT_TRUE(all_of<command::ReplaceDone>(t.commands).empty());
+    EXPECT_EQ(t.state.draining, (std::vector<int>{42}));
+}
+
+TEST(Slot, ARollingRestartReachesAWorkerWhosePredecessorIsStillDraining) {
+    SlotState state = step(replacing(), event::Ready{43}).state;  // 42 draining
+    auto t = step(state, event::Replace{});
+    EXPECT_EQ(count<command::Spawn>(t.commands), 1);
+    EXPECT_EQ(t.state.previous_pid, 43);
+    t = step(step(t.state, event::Spawned{44}).state, event::Ready{44});
+    EXPECT_EQ(t.state.draining, (std::vector<int>{42, 43}));
+    EXPECT_TRUE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
+    EXPECT_TRUE(all_of<command::SignalWorker>(step(t.state, event::RetireOverdue{42}).commands).size() == 1u);
+}
+
+TEST(Slot, ThePreviousWorkerDyingDuringItsReplacementLeavesTheNewOneAndTheStepEndsWhenItIsReady) {
+    auto t = step(replacing(), event::Exited{42, {true, SIGKILL}});
+    EXPECT_EQ(t.state.previous_pid, 0);
+    EXPECT_EQ(t.state.pid, 43);
+    EXPECT_EQ(count<command::ArmRestart>(t.commands), 0);
+    t = step(t.state, event::Ready{43});
+    EXPECT_TRUE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
+    EXPECT_TRUE(all_of<command::SignalWorker>(t.commands).empty());
+}
+
+TEST(Slot, ARollingRestartStartsAParkedSlotAgainWithAFreshThresholdHistory) {
+    plan::RestartSpec s = spec();
+    s.on_threshold = plan::OnThreshold::park;
+    s.max_restarts = 0;
+    auto t = step(running(), event::Exited{42, {false, 1}}, {}, s);
+    ASSERT_EQ(t.state.phase, Phase::parked);
+    t = step(t.state, event::Replace{}, {}, s);
+    EXPECT_EQ(t.state.phase, Phase::starting);
+    EXPECT_EQ(count<command::Spawn>(t.commands), 1);
+    EXPECT_TRUE(t.state.history.recent.empty());
+    EXPECT_TRUE(all_of<command::ReplaceDone>(t.commands).empty()) << "the step ends when the worker is ready";
+    t = step(step(t.state, event::Spawned{50}, {}, s).state, event::Ready{50}, {}, s);
+    EXPECT_TRUE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
+
+    // Still broken: it fails before it is ready, the rolling restart stops there, and the slot is parked
+    // again by the threshold (0 restarts allowed here).
+    t = step(step(step(running(), event::Exited{42, {false, 1}}, {}, s).state, event::Replace{}, {}, s).state,
+             event::SpawnFailed{"cannot execute ./server: No such file or directory"}, {}, s);
+    EXPECT_FALSE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
     EXPECT_EQ(t.state.phase, Phase::parked);
 }
