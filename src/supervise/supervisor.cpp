@@ -21,6 +21,7 @@
 #include "plan/durations.hpp"
 #include "spawn/launch.hpp"
 #include "supervise/forwarding.hpp"
+#include "supervise/notify_senders.hpp"
 #include "supervise/slot.hpp"
 #include "supervise/socket_watch.hpp"
 #include "sys/children.hpp"
@@ -458,7 +459,9 @@ void Supervisor::read_notify(SlotRuntime& slot) {
     socket->async_wait(asio::posix::stream_descriptor::wait_read,
                        [this, &slot, socket, pid](const boost::system::error_code& error) {
                            if (error || slot.notify.get() != socket) return;  // replaced by a newer worker's
-                           for (const std::string& message : sys::receive_notify_messages(socket->native_handle())) {
+                           const uid_t uid = identity_ ? static_cast<uid_t>(identity_->uid) : ::geteuid();
+                           for (const std::string& message :
+                                worker_notifications(socket->native_handle(), slot.spec.slot, pid, uid)) {
                                if (sys::notify_message_has(message, "READY=1")) {
                                    slot.ready_timer.cancel();
                                    apply(slot, event::Ready{pid});
