@@ -364,6 +364,42 @@ TEST(Sockets, ReuseportReplacementOfAWorkerThatShutItsSocketDownGetsALiveOne) {
     EXPECT_EQ(lines_with(run.out(), "cannot serve").size(), 0u) << run.out();
 }
 
+// A slot added with SIGTTIN has its reuseport socket watched too; removing it with SIGTTOU unwatches it first.
+TEST(Sockets, ReuseportSocketOfASlotAddedLaterIsWatchedToo) {
+    TempDir dir;
+    Process run(preforkctl({"-n", "1", "--socket-mode", "reuseport", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN,
+                            "--if-slot", "1", "--shut-listener", dir.path() + "/shut", "--serve"}),
+                {{"PROBE_DIR=" + dir.path()}});
+    ASSERT_EQ(wait_for_reports(dir, 1).size(), 1u) << run.err();
+    run.signal(SIGTTIN);
+    std::optional<Rearm> rearm;
+    ASSERT_TRUE(wait_until([&] { return (rearm = rearm_reported(run.out())).has_value(); })) << run.out() << run.err();
+    ASSERT_GE(rearm->gap_us, 0) << run.out() << run.err();
+    EXPECT_LT(rearm->gap_us, 200'000);
+    EXPECT_EQ(rearm->port, listening_port(run.err()));
+    EXPECT_TRUE(wait_until([&] { return served_by(rearm->port) == rearm->pid; })) << run.out() << run.err();
+    run.signal(SIGTTOU);
+    ASSERT_TRUE(wait_until([&] { return !is_alive(std::stoi(rearm->pid)); })) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(lines_with(run.err(), "listening on it again").size(), 1u) << run.err();
+}
+
+// A unix socket cannot listen again after a shutdown: preforkctl says so once and stops watching it (the
+// hang-up stays reported for good; watching on would log it in a busy loop).
+TEST(Sockets, UnixSocketShutDownByAWorkerIsReportedOnce) {
+    TempDir dir;
+    const std::string path = dir.path() + "/app.sock";
+    Process run(preforkctl({"-n", "1", "-l", "unix:" + path, "--", PROBE_WORKER_BIN, "--shut-listener",
+                            dir.path() + "/shut"}),
+                {{"PROBE_DIR=" + dir.path()}});
+    const std::string error = "a unix socket cannot listen again";
+    ASSERT_TRUE(wait_until([&] { return !lines_with(run.err(), error).empty(); })) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(lines_with(run.err(), error).size(), 1u) << run.err().substr(0, 2000);
+}
+
 TEST(Sockets, UserDropsRealEffectiveAndSavedIdsAfterBinding) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root";
     TempDir dir;
