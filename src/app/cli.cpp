@@ -87,7 +87,7 @@ CommandLine parse_command_line(int argc, char** argv) {
                                             "(0 drops it), e.g. USR1:HUP, WINCH:0");
     auto* o_ready = app.add_option("--ready", ready,
                                    "When a worker counts as ready (rolling restarts, systemd READY=1): none "
-                                   "(default: once it runs), notify (it sends READY=1 to its NOTIFY_SOCKET) or "
+                                   "(default: once it runs), notify (it, or a process below it, sends READY=1 to its NOTIFY_SOCKET) or "
                                    "delay:DUR");
     auto* o_ready_timeout = app.add_option("--ready-timeout", ready_timeout,
                                            "With --ready notify: a worker not ready by then is killed, a failed "

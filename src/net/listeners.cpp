@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -170,13 +171,42 @@ Result<ListenerSet> acquire_listeners(const plan::Plan& plan) {
     return set;
 }
 
-bool rearm_if_shut_down(const Listener& listener) {
+RearmAction rearm_action(bool unix_socket, bool accepting, bool hung_up) {
+    if (unix_socket) return hung_up ? RearmAction::impossible : RearmAction::none;
+    return accepting ? RearmAction::none : RearmAction::bind_and_listen;
+}
+
+Rearmed rearm(const Listener& listener) {
+    const int fd = listener.fd.get();
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
     int accepting = 1;
-    socklen_t length = sizeof accepting;
-    if (::getsockopt(listener.fd.get(), SOL_SOCKET, SO_ACCEPTCONN, &accepting, &length) < 0 || accepting != 0) {
-        return false;
+    socklen_t accepting_length = sizeof accepting;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) < 0 ||
+        ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &accepting_length) < 0) {
+        return {Rearmed::Outcome::failed, errno};
     }
-    return ::listen(listener.fd.get(), listener.spec.backlog) == 0;
+    // A unix socket still says it accepts after a shutdown; only epoll's EPOLLHUP tells.
+    pollfd probe{fd, 0, 0};
+    const bool hung_up = ::poll(&probe, 1, 0) == 1 && (probe.revents & POLLHUP) != 0;
+    switch (rearm_action(address.ss_family == AF_UNIX, accepting != 0, hung_up)) {
+        case RearmAction::none: return {Rearmed::Outcome::was_listening, 0};
+        case RearmAction::impossible: return {Rearmed::Outcome::impossible, 0};
+        case RearmAction::bind_and_listen: break;
+    }
+    // getsockname still names the port after the shutdown; the recorded one is what the workers were told.
+    if (address.ss_family == AF_INET6) {
+        reinterpret_cast<sockaddr_in6*>(&address)->sin6_port = htons(listener.port);
+    } else {
+        reinterpret_cast<sockaddr_in*>(&address)->sin_port = htons(listener.port);
+    }
+    // EINVAL: the socket still holds its port (it was bound to it explicitly), so listen() alone does.
+    // SO_REUSEADDR and SO_REUSEPORT survive the shutdown, so a reuseport socket joins its group again.
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), length) < 0 && errno != EINVAL) {
+        return {Rearmed::Outcome::failed, errno};
+    }
+    if (::listen(fd, listener.spec.backlog) < 0) return {Rearmed::Outcome::failed, errno};
+    return {Rearmed::Outcome::listening_again, 0};
 }
 
 }  // namespace preforkctl::net

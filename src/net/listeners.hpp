@@ -37,7 +37,24 @@ Result<ListenerSet> acquire_listeners(const plan::Plan& plan);
 /// Binds slot `slot`'s reuseport sockets on the known ports (used at start and when a slot is added).
 Result<std::vector<Listener>> bind_reuseport_slot(const plan::Plan& plan, const std::vector<std::uint16_t>& ports);
 
-/// True when the socket is no longer listening (a worker called shutdown() on it) and listen() re-armed it.
-bool rearm_if_shut_down(const Listener& listener);
+/// What brings back a listening socket that a worker may have shut down (pure; see rearm()).
+enum class RearmAction {
+    none,             // it still listens: nothing to do
+    bind_and_listen,  // TCP: bind the recorded address again (the shutdown may have released the port), listen
+    impossible,       // unix: the kernel keeps a shut-down unix socket refusing connections, listen() or not
+};
+
+/// The action for a socket that is (`accepting`) or is not in LISTEN; `hung_up`: epoll reported EPOLLHUP.
+RearmAction rearm_action(bool unix_socket, bool accepting, bool hung_up);
+
+/// Outcome of rearm(): the socket listened all along, listens again, or cannot (errno in `error`).
+struct Rearmed {
+    enum class Outcome { was_listening, listening_again, impossible, failed } outcome;
+    int error = 0;
+};
+
+/// Puts a listening socket that a worker shut down back into LISTEN on the address it had (its recorded
+/// port too, which a shutdown releases when it came from port 0), with its backlog.
+Rearmed rearm(const Listener& listener);
 
 }  // namespace preforkctl::net

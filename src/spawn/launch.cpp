@@ -14,12 +14,9 @@
 #include <csignal>
 #include <cstring>
 
+#include "spawn/child_fds.hpp"
 #include "sys/fd.hpp"
 #include "sys/signals.hpp"
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 namespace preforkctl::spawn {
 
@@ -58,18 +55,6 @@ std::string describe_failure(const LaunchError& failure, const std::string& comm
 }
 
 namespace {
-
-struct Report {
-    int stage;
-    int error;
-};
-
-// Child side: only async-signal-safe calls from here to execve/_exit.
-[[noreturn]] void fail_in_child(int report_fd, LaunchStage stage) {
-    const Report report{static_cast<int>(stage), errno};
-    [[maybe_unused]] auto written = ::write(report_fd, &report, sizeof report);
-    ::_exit(127);
-}
 
 // Writes `value` in decimal into the space reserved after "LISTEN_PID=".
 void write_decimal(char* out, long value) {
@@ -128,11 +113,8 @@ struct ChildArgs {
     for (std::size_t i = 0; i < request.listen_fds.size(); ++i) {
         sources[3 + i] = request.listen_fds[i];
     }
-    int floor = count;
-    if (report_fd < floor) {
-        report_fd = ::fcntl(report_fd, F_DUPFD_CLOEXEC, floor);
-        if (report_fd < 0) ::_exit(127);
-    }
+    const int floor = count;
+    report_fd = lift_report_fd(report_fd, floor);
     for (int i = 0; i < count; ++i) {
         if (sources[i] < count) {
             sources[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, floor);
@@ -143,13 +125,7 @@ struct ChildArgs {
         if (::dup2(sources[target], target) < 0) fail_in_child(report_fd, LaunchStage::fds);
     }
     // Everything else must not reach the server: mark it close-on-exec (the report pipe closes at exec too).
-    if (::syscall(SYS_close_range, static_cast<unsigned>(count), ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
-        for (int fd = count; fd < 65536; ++fd) {
-            if (fd != report_fd) {
-                ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-            }
-        }
-    }
+    close_on_exec_from(count);
     // Groups first: once the uid is dropped, the process may no longer change them.
     if (request.identity) {
         // Raw system calls: the C library's wrappers would apply the change to every thread of a
@@ -161,7 +137,8 @@ struct ChildArgs {
     }
     // After the identity change: the kernel clears the parent-death signal when the credentials change.
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail_in_child(report_fd, LaunchStage::deathsig);
-    // The parent may have died before PDEATHSIG was armed; then nobody would ever kill us.
+    // The parent may have died before PDEATHSIG was armed; then nobody would ever kill us. No report: there
+    // is nobody left to read it.
     if (::getppid() != child.parent) ::_exit(127);
     if (request.chdir && ::chdir(request.chdir->c_str()) < 0) fail_in_child(report_fd, LaunchStage::chdir);
     if (child.listen_pid_value != nullptr) {
@@ -188,14 +165,25 @@ pid_t start_child(const ChildArgs& child) {
 // until the child has called execve or _exit. This halves the time from a worker's death to its
 // replacement's exec (tests/bench/restart_latency.sh). The child writes only its own stack, errno and the
 // LISTEN_PID digits in `envp`, which the supervisor discards after the launch.
+//
+// The stack grows down towards an inaccessible guard page, so that an overflow faults in the child instead
+// of writing over whatever memory of the supervisor lies below it.
 pid_t start_child(const ChildArgs& child) {
     constexpr std::size_t kStackSize = 256 * 1024;
-    void* stack = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) return -1;
-    const pid_t pid = ::clone(child_entry, static_cast<char*>(stack) + kStackSize, CLONE_VM | CLONE_VFORK | SIGCHLD,
+    const auto guard = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t mapped = guard + kStackSize;
+    void* base = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) return -1;
+    if (::mprotect(base, guard, PROT_NONE) < 0) {
+        const int protect_error = errno;
+        ::munmap(base, mapped);
+        errno = protect_error;
+        return -1;
+    }
+    const pid_t pid = ::clone(child_entry, static_cast<char*>(base) + mapped, CLONE_VM | CLONE_VFORK | SIGCHLD,
                               const_cast<ChildArgs*>(&child));
     const int clone_error = errno;
-    ::munmap(stack, kStackSize);
+    ::munmap(base, mapped);
     errno = clone_error;
     return pid;
 }
@@ -252,7 +240,7 @@ LaunchResult launch(const LaunchRequest& request) {
         return {-1, LaunchError{LaunchStage::fork, errno}};
     }
     report->write_end.reset();
-    Report child_report{};
+    ChildReport child_report{};
     ssize_t got = 0;
     do {
         got = ::read(report->read_end.get(), &child_report, sizeof child_report);

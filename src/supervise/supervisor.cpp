@@ -21,7 +21,9 @@
 #include "plan/durations.hpp"
 #include "spawn/launch.hpp"
 #include "supervise/forwarding.hpp"
+#include "supervise/notify_senders.hpp"
 #include "supervise/slot.hpp"
+#include "supervise/socket_watch.hpp"
 #include "sys/children.hpp"
 #include "sys/notify.hpp"
 #include "sys/signals.hpp"
@@ -76,7 +78,8 @@ public:
           workdir_fd_(workdir_fd),
           signal_reader_(io_),
           stop_timer_(io_),
-          relay_(io_, relay_options(plan)) {
+          relay_(io_, relay_options(plan)),
+          socket_watch_(io_, listeners) {
         if (plan.user) {
             identity_ = spawn::Identity{plan.user->uid, plan.user->gid, plan.user->groups};
         }
@@ -116,8 +119,6 @@ private:
     void notify_systemd(const std::string& message);
     void announce_ready_if_all_ready();
 
-    void guard_shared_sockets();
-
     const plan::Plan& plan_;
     net::ListenerSet& listeners_;
     int workdir_fd_;
@@ -126,6 +127,7 @@ private:
     asio::posix::stream_descriptor signal_reader_;
     asio::steady_timer stop_timer_;
     logrelay::Relay relay_;  // slots' output pipes and preforkctl's stdout/stderr
+    SocketWatch socket_watch_;  // re-arms a listening socket that a worker shut down
     std::vector<std::unique_ptr<SlotRuntime>> slots_;
     bool stopping_ = false;
     bool killing_ = false;                 // the stop timeout passed, or a second stop signal came
@@ -157,6 +159,7 @@ int Supervisor::run() {
     }
     signal_reader_.assign(signal_fd->release());
     read_signals();
+    socket_watch_.start();
 
     if (::getpid() != 1 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
         spdlog::warn("cannot become a child subreaper: {}", std::strerror(errno));
@@ -311,19 +314,9 @@ void Supervisor::reap() {
             first_worker_failure_ = exit.as_status();
         }
         apply(*owner, event::Exited{pid, exit});
-        guard_shared_sockets();
+        socket_watch_.rearm_hung_up();
     }
     finish_if_settled();
-}
-
-void Supervisor::guard_shared_sockets() {
-    // A worker that calls shutdown() on the shared socket takes it out of LISTEN for every sibling;
-    // listen() on preforkctl's own copy puts it back (research/servers.md, lesson 4).
-    for (const net::Listener& listener : listeners_.shared) {
-        if (net::rearm_if_shut_down(listener)) {
-            spdlog::warn("a worker shut down the shared socket {}; listening on it again", listener.address());
-        }
-    }
 }
 
 void Supervisor::apply(SlotRuntime& slot, const Event& event) {
@@ -471,7 +464,9 @@ void Supervisor::read_notify(SlotRuntime& slot) {
     socket->async_wait(asio::posix::stream_descriptor::wait_read,
                        [this, &slot, socket, pid](const boost::system::error_code& error) {
                            if (error || slot.notify.get() != socket) return;  // replaced by a newer worker's
-                           for (const std::string& message : sys::receive_notify_messages(socket->native_handle())) {
+                           const uid_t uid = identity_ ? static_cast<uid_t>(identity_->uid) : ::geteuid();
+                           for (const std::string& message :
+                                worker_notifications(socket->native_handle(), slot.spec.slot, pid, uid)) {
                                if (sys::notify_message_has(message, "READY=1")) {
                                    slot.ready_timer.cancel();
                                    apply(slot, event::Ready{pid});
@@ -570,6 +565,7 @@ void Supervisor::add_slot() {
             listeners_.per_slot.resize(static_cast<std::size_t>(number) + 1);
         }
         listeners_.per_slot[static_cast<std::size_t>(number)] = std::move(*sockets);
+        socket_watch_.watch_slot(number);
     }
     auto slot = make_slot(plan::make_slot_spec(plan_, number));
     if (!slot) {
@@ -609,6 +605,7 @@ void Supervisor::remove_finished_slots() {
             continue;
         }
         const auto number = static_cast<std::size_t>(slot.spec.slot);
+        socket_watch_.unwatch_slot(slot.spec.slot);
         if (number < listeners_.per_slot.size()) listeners_.per_slot[number].clear();  // closes its sockets
         spdlog::debug("slot {} removed", slot.spec.slot);
         it = slots_.erase(it);

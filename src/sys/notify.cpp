@@ -1,5 +1,6 @@
 #include "sys/notify.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -27,12 +28,50 @@ bool make_address(const std::string& address, sockaddr_un& addr, socklen_t& leng
     return true;
 }
 
+// The parent of `pid` from /proc/PID/stat (zombies included), or nullopt when it is gone. The name field may
+// hold spaces and parentheses, so the fields are counted after its last ')'.
+std::optional<pid_t> parent_of(pid_t pid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+    Fd stat(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!stat.valid()) return std::nullopt;
+    char text[1024];
+    const ssize_t n = ::read(stat.get(), text, sizeof text - 1);
+    if (n <= 0) return std::nullopt;
+    const std::string_view line(text, static_cast<std::size_t>(n));
+    const std::size_t name_end = line.rfind(')');
+    if (name_end == std::string_view::npos || name_end + 4 >= line.size()) return std::nullopt;
+    // ") S 1234 ...": state, then the parent's pid.
+    long parent = 0;
+    for (std::size_t i = name_end + 4; i < line.size() && line[i] >= '0' && line[i] <= '9'; ++i) {
+        parent = parent * 10 + (line[i] - '0');
+    }
+    return static_cast<pid_t>(parent);
+}
+
+std::optional<std::vector<pid_t>> ancestors_of(pid_t pid) {
+    std::optional<pid_t> parent = parent_of(pid);
+    if (!parent) return std::nullopt;
+    std::vector<pid_t> ancestors;
+    const pid_t self = ::getpid();
+    while (parent && *parent > 0 && ancestors.size() < 64) {
+        ancestors.push_back(*parent);
+        if (*parent == 1 || *parent == self) break;
+        parent = parent_of(*parent);
+    }
+    return ancestors;
+}
+
 }  // namespace
 
 Result<NotifySocket> bind_notify_socket() {
     static std::atomic<unsigned> counter{0};
     Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd.valid()) return Error{std::string("cannot create a notification socket: ") + std::strerror(errno)};
+    const int one = 1;
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0) {
+        return Error{std::string("cannot ask for senders' credentials on a notification socket: ") +
+                     std::strerror(errno)};
+    }
     const std::string address =
         "@preforkctl/" + std::to_string(::getpid()) + "/notify/" + std::to_string(counter.fetch_add(1));
     sockaddr_un addr{};
@@ -55,14 +94,40 @@ bool send_notify(const std::string& address, std::string_view message) {
     return sent == static_cast<ssize_t>(message.size());
 }
 
-std::vector<std::string> receive_notify_messages(int fd) {
-    std::vector<std::string> messages;
+std::vector<NotifyMessage> receive_notify_messages(int fd) {
+    std::vector<NotifyMessage> messages;
     char buffer[4096];
+    // Room for the credentials and for a few descriptors, which are closed: more would be closed by the kernel.
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(16 * sizeof(int))];
     for (;;) {
-        const ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+        iovec data{buffer, sizeof buffer};
+        msghdr header{};
+        header.msg_iov = &data;
+        header.msg_iovlen = 1;
+        header.msg_control = control;
+        header.msg_controllen = sizeof control;
+        const ssize_t n = ::recvmsg(fd, &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) break;
-        messages.emplace_back(buffer, static_cast<std::size_t>(n));
+        NotifySender sender;
+        for (cmsghdr* part = CMSG_FIRSTHDR(&header); part != nullptr; part = CMSG_NXTHDR(&header, part)) {
+            if (part->cmsg_level != SOL_SOCKET) continue;
+            if (part->cmsg_type == SCM_CREDENTIALS && part->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+                ucred credentials{};
+                std::memcpy(&credentials, CMSG_DATA(part), sizeof credentials);
+                sender.pid = credentials.pid;
+                sender.uid = credentials.uid;
+            } else if (part->cmsg_type == SCM_RIGHTS) {
+                const std::size_t count = (part->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (std::size_t i = 0; i < count; ++i) {
+                    int passed = -1;
+                    std::memcpy(&passed, CMSG_DATA(part) + i * sizeof(int), sizeof passed);
+                    ::close(passed);  // a barrier's pipe: closing it tells the sender its messages were read
+                }
+            }
+        }
+        if (sender.pid > 0) sender.ancestors = ancestors_of(sender.pid);
+        messages.push_back(NotifyMessage{std::string(buffer, static_cast<std::size_t>(n)), std::move(sender)});
     }
     return messages;
 }

@@ -10,8 +10,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "harness.hpp"
@@ -43,6 +45,47 @@ bool knock(int port) {
     const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     ::close(fd);
     return connected;
+}
+
+// Connects to 127.0.0.1:port and reads the "pid=<pid>" that probe_worker --serve answers; "" when refused.
+std::string served_by(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string reply;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        char buffer[64];
+        ssize_t n = 0;
+        while ((n = ::read(fd, buffer, sizeof buffer)) > 0) reply.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    if (!reply.empty() && reply.back() == '\n') reply.pop_back();
+    return reply.starts_with("pid=") ? reply.substr(4) : "";
+}
+
+// What probe_worker --shut-listener said: how long fd 3 stayed shut down, its port after and before.
+struct Rearm {
+    long gap_us = -1;
+    int port = -1;
+    int port_before = -1;
+    std::string pid;
+};
+
+std::optional<Rearm> rearm_reported(const std::string& out) {
+    for (const std::string& line : lines_with(out, "fd 3 ")) {
+        Rearm rearm;
+        char pid[32] = "";
+        if (std::sscanf(line.substr(line.find("fd 3 ")).c_str(),
+                        "fd 3 listening again after %ld us on port %d (was %d) pid=%31s", &rearm.gap_us, &rearm.port,
+                        &rearm.port_before, pid) == 4) {
+            rearm.pid = pid;
+            return rearm;
+        }
+        if (line.find("fd 3 not listening 5 s after its shutdown") != std::string::npos) return Rearm{};
+    }
+    return std::nullopt;
 }
 
 std::string status_line(const std::string& pid, const std::string& key) {
@@ -233,7 +276,7 @@ TEST(Sockets, SharedSocketShutDownByAWorkerIsListenedOnAgain) {
         "s.shutdown(socket.SHUT_RDWR)\n";
     TempDir dir;
     const std::string marker = dir.path() + "/shut";
-    // A fixed port: the kernel forgets an ephemeral (port 0) binding when the socket is shut down.
+    // A fixed port, which the socket keeps through the shutdown (port 0: see the tests below).
     Process run(preforkctl({"-n", "1", "--backoff", "20ms..1s", "-l", "127.0.0.1:18937", "--", "/usr/bin/python3",
                             "-c", script, marker}));
     ASSERT_TRUE(wait_until([&] { return run.err().find("listening on it again") != std::string::npos; }))
@@ -241,6 +284,120 @@ TEST(Sockets, SharedSocketShutDownByAWorkerIsListenedOnAgain) {
     EXPECT_EQ(lines_with(run.err(), "listening on it again").size(), 1u);
     // The re-armed socket accepts connections again.
     EXPECT_TRUE(knock(18937));
+}
+
+// A worker that shuts the shared socket down and keeps running (serving, even) must not stop its siblings
+// from accepting until it exits: preforkctl sees the hang-up at once and listens again, on the same port
+// although it came from port 0 (the shutdown released it).
+TEST(Sockets, SharedSocketShutDownByALivingWorkerListensAgainAtOnceOnTheSamePort) {
+    TempDir dir;
+    const std::string go = dir.path() + "/go";
+    Process run(preforkctl({"-n", "2", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN, "--if-slot", "0", "--await", go,
+                            "--if-slot", "0", "--shut-listener", dir.path() + "/shut", "--serve"}),
+                {{"PROBE_DIR=" + dir.path()}});
+    // Slot 1 serves first (slot 0 waits for the go), so it is the sibling that must keep taking connections.
+    auto reports = wait_for_reports(dir, 2);
+    ASSERT_EQ(reports.size(), 2u) << run.err();
+    const std::string sibling = reports[0].at("env.PREFORK_SLOT") == "1" ? reports[0].at("pid") : reports[1].at("pid");
+    const int port = listening_port(run.err());
+    ASSERT_TRUE(wait_until([&] { return served_by(port) == sibling; })) << run.out() << run.err();
+    std::ofstream(go).close();
+
+    std::optional<Rearm> rearm;
+    ASSERT_TRUE(wait_until([&] { return (rearm = rearm_reported(run.out())).has_value(); })) << run.out() << run.err();
+    ASSERT_GE(rearm->gap_us, 0) << "the shut-down socket was not listened on again while its worker lived\n"
+                                << run.out() << run.err();
+    EXPECT_LT(rearm->gap_us, 200'000) << "the sibling could not accept for that long";
+    EXPECT_EQ(rearm->port_before, port);
+    EXPECT_EQ(rearm->port, port) << "the port changed under the workers' feet";
+    EXPECT_EQ(lines_with(run.err(), "shut down the shared socket 127.0.0.1:" + std::to_string(port) +
+                                        "; listening on it again").size(), 1u) << run.err();
+    // The sibling takes connections again (both do: the worker that shut the socket down serves too).
+    EXPECT_TRUE(wait_until([&] { return served_by(port) == sibling; })) << run.out() << run.err();
+    EXPECT_TRUE(is_alive(std::stoi(rearm->pid))) << "the worker that shut the socket down is still running";
+    EXPECT_EQ(read_reports(dir.path()).size(), 2u) << "no worker was restarted\n" << run.out() << run.err();
+}
+
+// In reuseport mode the slot's own socket comes back, to the same worker: it accepts there again.
+TEST(Sockets, ReuseportSocketShutDownByALivingWorkerListensAgainForThatSlot) {
+    TempDir dir;
+    Process run(preforkctl({"-n", "2", "--socket-mode", "reuseport", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN,
+                            "--if-slot", "0", "--shut-listener", dir.path() + "/shut", "--serve"}),
+                {{"PROBE_DIR=" + dir.path()}});
+    std::optional<Rearm> rearm;
+    ASSERT_TRUE(wait_until([&] { return (rearm = rearm_reported(run.out())).has_value(); })) << run.out() << run.err();
+    ASSERT_GE(rearm->gap_us, 0) << "slot 0's socket was not listened on again while its worker lived\n"
+                                << run.out() << run.err();
+    EXPECT_LT(rearm->gap_us, 200'000);
+    const int port = listening_port(run.err());
+    EXPECT_EQ(rearm->port, port);
+    EXPECT_EQ(lines_with(run.err(), "shut down slot 0's socket 127.0.0.1:" + std::to_string(port) +
+                                        "; listening on it again").size(), 1u) << run.err();
+    // Connections from many source ports spread over both slots' sockets; slot 0's worker answers on its own.
+    EXPECT_TRUE(wait_until([&] { return served_by(port) == rearm->pid; })) << run.out() << run.err();
+}
+
+// The replacement of a reuseport slot whose worker shut its socket down and exited gets a listening socket;
+// it used to inherit a dead one, fail at once and bring the whole service down at the restart threshold.
+TEST(Sockets, ReuseportReplacementOfAWorkerThatShutItsSocketDownGetsALiveOne) {
+    TempDir dir;
+    Process run(preforkctl({"-n", "2", "--socket-mode", "reuseport", "--backoff", "20ms..100ms", "--max-restarts",
+                            "3", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN, "--if-slot", "0", "--shut-listener",
+                            dir.path() + "/shut", "--exit-if-shut", "1", "--serve"}),
+                {{"PROBE_DIR=" + dir.path()}});
+    std::vector<Report> reports;
+    std::optional<Report> replacement;
+    ASSERT_TRUE(wait_until([&] {
+        for (const Report& report : read_reports(dir.path())) {
+            if (report.at("env.PREFORK_SLOT") == "0" && rearm_reported(run.out()) &&
+                report.at("pid") != rearm_reported(run.out())->pid) {
+                replacement = report;
+            }
+        }
+        return replacement.has_value() || run.exited();
+    })) << run.out() << run.err();
+    ASSERT_TRUE(replacement.has_value()) << run.out() << run.err();
+    EXPECT_EQ(replacement->at("fd3_accepting"), "1") << run.out();
+    const int port = listening_port(run.err());
+    EXPECT_TRUE(wait_until([&] { return served_by(port) == replacement->at("pid"); })) << run.out() << run.err();
+    EXPECT_FALSE(run.exited()) << run.err();
+    EXPECT_EQ(lines_with(run.out(), "cannot serve").size(), 0u) << run.out();
+}
+
+// A slot added with SIGTTIN has its reuseport socket watched too; removing it with SIGTTOU unwatches it first.
+TEST(Sockets, ReuseportSocketOfASlotAddedLaterIsWatchedToo) {
+    TempDir dir;
+    Process run(preforkctl({"-n", "1", "--socket-mode", "reuseport", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN,
+                            "--if-slot", "1", "--shut-listener", dir.path() + "/shut", "--serve"}),
+                {{"PROBE_DIR=" + dir.path()}});
+    ASSERT_EQ(wait_for_reports(dir, 1).size(), 1u) << run.err();
+    run.signal(SIGTTIN);
+    std::optional<Rearm> rearm;
+    ASSERT_TRUE(wait_until([&] { return (rearm = rearm_reported(run.out())).has_value(); })) << run.out() << run.err();
+    ASSERT_GE(rearm->gap_us, 0) << run.out() << run.err();
+    EXPECT_LT(rearm->gap_us, 200'000);
+    EXPECT_EQ(rearm->port, listening_port(run.err()));
+    EXPECT_TRUE(wait_until([&] { return served_by(rearm->port) == rearm->pid; })) << run.out() << run.err();
+    run.signal(SIGTTOU);
+    ASSERT_TRUE(wait_until([&] { return !is_alive(std::stoi(rearm->pid)); })) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(lines_with(run.err(), "listening on it again").size(), 1u) << run.err();
+}
+
+// A unix socket cannot listen again after a shutdown: preforkctl says so once and stops watching it (the
+// hang-up stays reported for good; watching on would log it in a busy loop).
+TEST(Sockets, UnixSocketShutDownByAWorkerIsReportedOnce) {
+    TempDir dir;
+    const std::string path = dir.path() + "/app.sock";
+    Process run(preforkctl({"-n", "1", "-l", "unix:" + path, "--", PROBE_WORKER_BIN, "--shut-listener",
+                            dir.path() + "/shut"}),
+                {{"PROBE_DIR=" + dir.path()}});
+    const std::string error = "a unix socket cannot listen again";
+    ASSERT_TRUE(wait_until([&] { return !lines_with(run.err(), error).empty(); })) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(lines_with(run.err(), error).size(), 1u) << run.err().substr(0, 2000);
 }
 
 TEST(Sockets, UserDropsRealEffectiveAndSavedIdsAfterBinding) {

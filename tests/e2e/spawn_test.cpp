@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <set>
 
 #include "harness.hpp"
@@ -163,4 +164,28 @@ TEST(Spawn, WorkersStartInTheCallersDirectoryWhilePreforkctlSitsInRoot) {
         run.signal(SIGTERM);
         EXPECT_EQ(run.wait(), 0) << run.err();
     }
+}
+
+// Without close_range (kernels before 5.11, or a seccomp filter refusing it) no inherited descriptor reaches a
+// worker either, whatever its number: containers allow descriptors up to 1048575, far above the 65536 that the
+// fallback once stopped at. The leaked descriptor is the highest this machine's hard limit allows.
+TEST(Spawn, WithoutCloseRangeNoInheritedDescriptorReachesAWorkerWhateverItsNumber) {
+    TempDir dir;
+    const std::string mark = dir.path() + "/close_range_refused";
+    // The shim is not instrumented: a sanitized preforkctl must not insist on its run-time coming first.
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    ::setenv("ASAN_OPTIONS", (std::string(asan != nullptr ? asan : "") + ":verify_asan_link_order=0").c_str(), 1);
+    Options options{{"PROBE_DIR=" + dir.path(), "LD_PRELOAD=" NO_CLOSE_RANGE_LIB, "NO_CLOSE_RANGE_MARK=" + mark}};
+    options.prefix = {"bash", "-c",
+                      "ulimit -n \"$(ulimit -Hn)\" && eval \"exec $(( $(ulimit -Hn) - 1 ))</dev/null\" && "
+                      "echo \"leaked $(( $(ulimit -Hn) - 1 ))\" >&2 && exec \"$@\"",
+                      "bash"};
+    Process run(preforkctl({"-n", "1", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}), options);
+    const auto reports = wait_for_reports(dir, 1);
+    ASSERT_EQ(reports.size(), 1u) << run.err();
+    EXPECT_EQ(::access(mark.c_str(), F_OK), 0) << "spawn never called close_range, so the fallback was not tested";
+    const auto leaked = lines_with(run.err(), "leaked ");
+    ASSERT_EQ(leaked.size(), 1u) << run.err();
+    EXPECT_EQ(reports[0].at("fds"), "0,1,2,3") << leaked[0];
+    EXPECT_EQ(reports[0].at("fd3_accepting"), "1");
 }
