@@ -15,12 +15,11 @@ bool all_digits(std::string_view text) {
 }
 
 struct IdKind {
-    const char* what;      // "user"
-    const char* id;        // "uid"
-    const char* database;  // "passwd"
+    const char* what;  // "user"
+    const char* id;    // "uid"
 };
-constexpr IdKind kUser{"user", "uid", "passwd"};
-constexpr IdKind kGroup{"group", "gid", "group"};
+constexpr IdKind kUser{"user", "uid"};
+constexpr IdKind kGroup{"group", "gid"};
 
 // The id that `text` names: a number as given, a name through its database entry (`found`).
 Result<unsigned> resolve_id(const std::string& text, const IdKind& kind, std::optional<unsigned> found) {
@@ -31,8 +30,7 @@ Result<unsigned> resolve_id(const std::string& text, const IdKind& kind, std::op
     }
     if (*number) return **number;
     if (!found) {
-        return Error{"unknown " + std::string(kind.what) + " '" + text + "' (a numeric " + kind.id +
-                     " needs no " + kind.database + " entry)"};
+        return Error{"unknown " + std::string(kind.what) + " '" + text + "'"};
     }
     return *found;
 }

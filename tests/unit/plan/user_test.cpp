@@ -72,7 +72,7 @@ TEST(DecideCredentials, BadNumbersUnknownNamesAndEmptyPartsAreErrors) {
         {"-1", "uids are 0 to 4294967294, got '-1'"},
         {"12345:-5", "gids are 0 to 4294967294, got '-5'"},
         {"12345:4294967295", "gids are 0 to 4294967294"},
-        {"nobody-here", "unknown user 'nobody-here' (a numeric uid needs no passwd entry)"},
+        {"nobody-here", "unknown user 'nobody-here'"},
         {"12345:staff", "unknown group 'staff'"},
         {"", "expected USER[:GROUP]"},
         {":12", "expected USER[:GROUP]"},
