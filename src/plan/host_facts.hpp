@@ -55,6 +55,7 @@ struct HostFacts {
     std::optional<UserLookup> user;          // present when --user was given
     unsigned euid = 0;                       // preforkctl's effective uid and gid
     unsigned egid = 0;
+    bool can_switch_user = true;             // CAP_SETUID and CAP_SETGID are effective (root, usually)
     int chdir_error = 0;                     // errno of --chdir (stat from the starting directory; ENOTDIR)
     FdLimits fd_limits;
     int tcp_migrate_req = -1;                // net.ipv4.tcp_migrate_req, -1 when unknown

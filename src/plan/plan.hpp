@@ -64,7 +64,7 @@ struct StopSpec {
 /// Where a forwarded signal goes (--signal-scope): each worker's process group, or the worker process only.
 enum class SignalScope { group, worker };
 
-/// How USR1, USR2 and WINCH are passed on to the workers (§7).
+/// How the forwarded signals (kForwardedSignals) are passed on to the workers (§7).
 struct ForwardSpec {
     SignalScope scope = SignalScope::group;
     std::map<int, int> rewrites;  // --rewrite-signal FROM:TO; TO 0 = dropped

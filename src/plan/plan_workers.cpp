@@ -24,6 +24,21 @@ Result<int> parse_workers(const std::string& value, int auto_workers) {
     return workers;
 }
 
+std::uint64_t estimate_descriptors(const Plan& plan) {
+    // preforkctl's own: stdio, epoll, signalfd, the event loop's timer and wake-up fds, its stdout/stderr
+    // reopened for the relay, /dev/null and the report pipe of a launch, a /proc scan, systemd's socket.
+    constexpr std::uint64_t kOwn = 32;
+    const auto listeners = static_cast<std::uint64_t>(plan.listeners.size());
+    std::uint64_t per_slot = 0;
+    // A stdout and a stderr pipe, both ends kept; twice, for a rolling restart's new worker while the old
+    // one drains (every slot's old worker may still be draining when the last slot is replaced).
+    if (plan.log.format != LogFormat::inherit) per_slot += 2 * 4;
+    if (plan.ready.mode == ReadyMode::notify) per_slot += 2;  // the worker's own NOTIFY_SOCKET, old and new
+    if (plan.socket_mode == SocketMode::reuseport) per_slot += listeners;
+    const std::uint64_t shared = plan.socket_mode == SocketMode::shared ? listeners : 0;
+    return kOwn + shared + per_slot * static_cast<std::uint64_t>(plan.workers);
+}
+
 }  // namespace
 
 Status plan_cpus_and_workers(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
@@ -54,30 +69,12 @@ Status plan_cpus_and_workers(const config::Settings& settings, const HostFacts& 
 Status plan_user(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
     if (!settings.user) return Ok{};
     auto credentials =
-        decide_credentials(settings.user->value, facts.user.value_or(UserLookup{}), facts.euid, facts.egid);
+        decide_credentials(settings.user->value, facts.user.value_or(UserLookup{}), facts.euid,
+                                          facts.egid, facts.can_switch_user);
     if (!credentials) return setting_error(*settings.user, "user", credentials.error().message);
     plan.user = *credentials;
     return Ok{};
 }
-
-namespace {
-
-std::uint64_t estimate_descriptors(const Plan& plan) {
-    // preforkctl's own: stdio, epoll, signalfd, the event loop's timer and wake-up fds, its stdout/stderr
-    // reopened for the relay, /dev/null and the report pipe of a launch, a /proc scan, systemd's socket.
-    constexpr std::uint64_t kOwn = 32;
-    const auto listeners = static_cast<std::uint64_t>(plan.listeners.size());
-    std::uint64_t per_slot = 0;
-    // A stdout and a stderr pipe, both ends kept; twice, for a rolling restart's new worker while the old
-    // one drains (every slot's old worker may still be draining when the last slot is replaced).
-    if (plan.log.format != LogFormat::inherit) per_slot += 2 * 4;
-    if (plan.ready.mode == ReadyMode::notify) per_slot += 2;  // the worker's own NOTIFY_SOCKET, old and new
-    if (plan.socket_mode == SocketMode::reuseport) per_slot += listeners;
-    const std::uint64_t shared = plan.socket_mode == SocketMode::shared ? listeners : 0;
-    return kOwn + shared + per_slot * static_cast<std::uint64_t>(plan.workers);
-}
-
-}  // namespace
 
 Status plan_descriptors(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
     const FdLimits& limits = facts.fd_limits;

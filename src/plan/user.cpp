@@ -54,7 +54,7 @@ UserSpec split_user_spec(const std::string& text) {
 }
 
 Result<std::optional<Credentials>> decide_credentials(const std::string& text, const UserLookup& lookup,
-                                                      unsigned euid, unsigned egid) {
+                                                      unsigned euid, unsigned egid, bool can_switch) {
     const UserSpec spec = split_user_spec(text);
     if (spec.user.empty() || (spec.group && spec.group->empty())) {
         return Error{"expected USER[:GROUP] (names or numbers, e.g. www-data or 12345:12345), got '" + text + "'"};
@@ -82,12 +82,13 @@ Result<std::optional<Credentials>> decide_credentials(const std::string& text, c
         }
         credentials.gid = *gid;
     }
-    if (euid != 0) {
+    if (!can_switch) {
         if (credentials.uid == euid && credentials.gid == egid) {
-            return std::optional<Credentials>{};  // already running as that user: nothing to switch
+            return std::optional<Credentials>{};  // already that user; setgroups would need CAP_SETGID
         }
         return Error{"switching to uid " + std::to_string(credentials.uid) + ", gid " + std::to_string(credentials.gid) +
-                     " needs root; preforkctl runs as uid " + std::to_string(euid) + ", gid " + std::to_string(egid)};
+                     " needs root (CAP_SETUID and CAP_SETGID); preforkctl runs as uid " + std::to_string(euid) +
+                     ", gid " + std::to_string(egid)};
     }
     return std::optional<Credentials>{credentials};
 }

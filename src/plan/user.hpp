@@ -24,9 +24,9 @@ UserSpec split_user_spec(const std::string& text);
 
 /// The workers' credentials for --user `text`. USER's passwd entry, when there is one, gives the primary
 /// group and the supplementary groups; a numeric uid without one runs with gid 0 (as Docker and Kubernetes
-/// do) or GROUP, and no supplementary groups. `euid`/`egid` are preforkctl's own: only root may switch, and
-/// asking for the identity preforkctl already has needs no switch (the result is then none).
+/// do) or GROUP, and no supplementary groups. `euid`/`egid` are preforkctl's own: asking for them needs no
+/// switch (the result is then none); any other identity needs `can_switch` (CAP_SETUID and CAP_SETGID).
 Result<std::optional<Credentials>> decide_credentials(const std::string& text, const UserLookup& lookup,
-                                                      unsigned euid, unsigned egid);
+                                                      unsigned euid, unsigned egid, bool can_switch);
 
 }  // namespace preforkctl::plan

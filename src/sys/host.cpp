@@ -4,12 +4,15 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <linux/capability.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
@@ -194,6 +197,14 @@ plan::FdLimits raise_fd_limit() {
     return limits;
 }
 
+bool can_switch_user() {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    std::array<__user_cap_data_struct, _LINUX_CAPABILITY_U32S_3> data{};
+    if (::syscall(SYS_capget, &header, data.data()) < 0) return ::geteuid() == 0;
+    const auto effective = [&](unsigned capability) { return (data[capability / 32].effective >> (capability % 32)) & 1U; };
+    return effective(CAP_SETUID) != 0 && effective(CAP_SETGID) != 0;
+}
+
 int check_directory(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) < 0) return errno;
@@ -219,6 +230,7 @@ plan::HostFacts gather_host_facts(const config::Settings& settings, const plan::
     if (settings.user) facts.user = look_up_user(settings.user->value);
     facts.euid = ::geteuid();
     facts.egid = ::getegid();
+    facts.can_switch_user = can_switch_user();
     if (settings.chdir && !settings.chdir->value.empty()) facts.chdir_error = check_directory(settings.chdir->value);
     facts.fd_limits = fd_limits;
     facts.tcp_migrate_req = read_tcp_migrate_req();

@@ -25,6 +25,10 @@ plan::UserLookup look_up_user(const std::string& spec);
 /// that many workers' pipes fit; returns the limits it was started with and the one it has now.
 plan::FdLimits raise_fd_limit();
 
+/// True when CAP_SETUID and CAP_SETGID are in this process's effective set, so that it may run workers as
+/// another user (root has them unless a container dropped them).
+bool can_switch_user();
+
 /// 0 when `path` (relative: to the current directory) is a directory, else the errno (ENOTDIR for a file).
 int check_directory(const std::string& path);
 

@@ -140,7 +140,7 @@ TEST(PlanChecks, UserNeedsRootUnlessItIsPreforkctlsOwnIdentity) {
     Options options{{"PROBE_DIR=" + dir.path()}};
     options.prefix = {"setpriv", "--reuid=12345", "--regid=12345", "--clear-groups", "--"};
     Process other(preforkctl({"--user", "0", "--", PROBE_WORKER_BIN}), options);
-    expect_one_error_line(other, 2, "--user: switching to uid 0, gid 0 needs root; preforkctl runs as uid 12345");
+    expect_one_error_line(other, 2, "--user: switching to uid 0, gid 0 needs root (CAP_SETUID and CAP_SETGID); preforkctl runs as uid 12345");
     EXPECT_TRUE(read_reports(dir.path()).empty());
 
     Process same(preforkctl({"-n", "1", "--user", "12345:12345", "--", PROBE_WORKER_BIN}), options);

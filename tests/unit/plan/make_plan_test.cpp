@@ -325,6 +325,7 @@ TEST(MakePlan, UserNeedsRootAndNumbersMustFit) {
     EXPECT_EQ(plan.error().exit, ExitCode::usage);
     facts.euid = 1000;
     facts.egid = 1000;
+    facts.can_switch_user = false;
     plan = make_plan(settings_with({{"user", "12345"}}), facts);
     ASSERT_FALSE(plan);
     EXPECT_THAT(plan.error().message, HasSubstr("--user: switching to uid 12345, gid 0 needs root"));

@@ -29,7 +29,7 @@ TEST(ParseId, TakesDecimalNumbersThatFitAUidAndLeavesNamesAlone) {
 }
 
 TEST(DecideCredentials, ANumericUidWithoutAPasswdEntryRunsWithGidZeroAndNoGroupsLikeDocker) {
-    auto credentials = decide_credentials("12345", UserLookup{}, 0, 0);
+    auto credentials = decide_credentials("12345", UserLookup{}, 0, 0, true);
     ASSERT_TRUE(credentials) << credentials.error().message;
     ASSERT_TRUE(*credentials);
     EXPECT_EQ((*credentials)->uid, 12345u);
@@ -39,7 +39,7 @@ TEST(DecideCredentials, ANumericUidWithoutAPasswdEntryRunsWithGidZeroAndNoGroups
 }
 
 TEST(DecideCredentials, NumericUidAndGidAreTakenAsGivenWithoutAnyDatabaseEntry) {
-    auto credentials = decide_credentials("12345:23456", UserLookup{}, 0, 0);
+    auto credentials = decide_credentials("12345:23456", UserLookup{}, 0, 0, true);
     ASSERT_TRUE(credentials) << credentials.error().message;
     EXPECT_EQ((*credentials)->uid, 12345u);
     EXPECT_EQ((*credentials)->gid, 23456u);
@@ -48,7 +48,7 @@ TEST(DecideCredentials, NumericUidAndGidAreTakenAsGivenWithoutAnyDatabaseEntry) 
 
 TEST(DecideCredentials, APasswdEntryGivesThePrimaryGroupAndTheMemberships) {
     for (const char* spec : {"www-data", "33"}) {
-        auto credentials = decide_credentials(spec, www_data(), 0, 0);
+        auto credentials = decide_credentials(spec, www_data(), 0, 0, true);
         ASSERT_TRUE(credentials) << credentials.error().message;
         EXPECT_EQ((*credentials)->uid, 33u) << spec;
         EXPECT_EQ((*credentials)->gid, 33u) << spec;
@@ -60,7 +60,7 @@ TEST(DecideCredentials, APasswdEntryGivesThePrimaryGroupAndTheMemberships) {
 TEST(DecideCredentials, AGroupReplacesThePrimaryGroupAndKeepsTheMemberships) {
     UserLookup lookup = www_data();
     lookup.group = 100;
-    auto credentials = decide_credentials("www-data:users", lookup, 0, 0);
+    auto credentials = decide_credentials("www-data:users", lookup, 0, 0, true);
     ASSERT_TRUE(credentials) << credentials.error().message;
     EXPECT_EQ((*credentials)->gid, 100u);
     EXPECT_EQ((*credentials)->groups, (std::vector<unsigned>{100, 4}));
@@ -79,17 +79,26 @@ TEST(DecideCredentials, BadNumbersUnknownNamesAndEmptyPartsAreErrors) {
         {"12:", "expected USER[:GROUP]"},
     };
     for (const auto& [spec, message] : cases) {
-        auto credentials = decide_credentials(spec, UserLookup{}, 0, 0);
+        auto credentials = decide_credentials(spec, UserLookup{}, 0, 0, true);
         ASSERT_FALSE(credentials) << spec;
         EXPECT_THAT(credentials.error().message, HasSubstr(message)) << spec;
     }
 }
 
+TEST(DecideCredentials, RootWithoutTheCapabilitiesCannotSwitchEither) {
+    auto dropped = decide_credentials("12345", UserLookup{}, 0, 0, false);
+    ASSERT_FALSE(dropped);
+    EXPECT_THAT(dropped.error().message, HasSubstr("switching to uid 12345, gid 0 needs root"));
+    auto root = decide_credentials("0:0", UserLookup{}, 0, 0, true);
+    ASSERT_TRUE(root && *root) << "root switching to root still drops the supplementary groups";
+}
+
 TEST(DecideCredentials, OnlyRootMaySwitchAndAskingForTheCurrentIdentityNeedsNoSwitch) {
-    auto other = decide_credentials("12345:12345", UserLookup{}, 1000, 1000);
+    auto other = decide_credentials("12345:12345", UserLookup{}, 1000, 1000, false);
     ASSERT_FALSE(other);
-    EXPECT_THAT(other.error().message, HasSubstr("needs root; preforkctl runs as uid 1000, gid 1000"));
-    auto same = decide_credentials("1000:1000", UserLookup{}, 1000, 1000);
+    EXPECT_THAT(other.error().message,
+                HasSubstr("needs root (CAP_SETUID and CAP_SETGID); preforkctl runs as uid 1000, gid 1000"));
+    auto same = decide_credentials("1000:1000", UserLookup{}, 1000, 1000, false);
     ASSERT_TRUE(same) << same.error().message;
     EXPECT_FALSE(*same) << "nothing to switch: setgroups would fail without root";
 }
