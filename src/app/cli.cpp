@@ -45,7 +45,8 @@ CommandLine parse_command_line(int argc, char** argv) {
 
     auto* o_workers = app.add_option("-n,--workers", workers, "Number of worker slots, or 'auto' (default auto: "
                                      "the CPUs this process may use, cgroup quota included)");
-    auto* o_cpus = app.add_option("--cpus", cpus, "Use only these CPUs, e.g. 0-3,8 (must be allowed to this process)");
+    auto* o_cpus = app.add_option("--cpus", cpus, "Use only these CPUs, e.g. 0-3,8 (must be allowed to this process); "
+                                  "every worker is confined to them");
     auto* o_affinity = app.add_flag("--affinity", affinity, "Pin slot i to one CPU, physical cores before SMT siblings");
     auto* o_listen = app.add_option("-l,--listen", listen,
                                     "Listen address, repeatable: HOST:PORT, :PORT, [V6]:PORT or unix:/path, with "
@@ -55,8 +56,9 @@ CommandLine parse_command_line(int argc, char** argv) {
                                          "per slot, held by preforkctl) or child (workers bind HOST:PORT themselves)");
     auto* o_fd_env = app.add_option("--fd-env", fd_env,
                                     "How workers learn their fds: comma list of systemd (default), einhorn, "
-                                    "server-starter");
-    auto* o_user = app.add_option("--user", user, "Run workers as USER[:GROUP]; sockets are bound first");
+                                    "server-starter; not with --socket-mode child");
+    auto* o_user = app.add_option("--user", user, "Run workers as USER[:GROUP], names or numbers (a uid without a "
+                                "passwd entry gets gid 0 unless GROUP is given); needs root; sockets are bound first");
     auto* o_restart = app.add_option("--restart", restart, "always (default), on-failure or never");
     auto* o_success_exit = app.add_option("--success-exit", success_exit,
                                           "Exit codes and signal names (e.g. 143,TERM) that count as success besides "
@@ -69,13 +71,14 @@ CommandLine parse_command_line(int argc, char** argv) {
                                            "--restart on-failure or never");
     auto* o_max_restarts = app.add_option("--max-restarts", max_restarts,
                                           "Restarts allowed per slot within --restart-window (default 10)");
-    auto* o_restart_window = app.add_option("--restart-window", restart_window, "Sliding window (default 60s)");
+    auto* o_restart_window = app.add_option("--restart-window", restart_window, "Sliding window, above 0 (default 60s)");
     auto* o_backoff = app.add_option("--backoff", backoff, "Restart delay MIN..MAX, doubling (default 100ms..10s)");
     auto* o_min_uptime = app.add_option("--min-uptime", min_uptime,
                                         "Uptime after which the delay resets to MIN (default 2s)");
     auto* o_on_threshold = app.add_option("--on-threshold", on_threshold,
                                           "exit (default: stop all, exit 5) or park (the slot stays down)");
-    auto* o_stop_signal = app.add_option("--stop-signal", stop_signal, "Graceful stop signal (default TERM)");
+    auto* o_stop_signal = app.add_option("--stop-signal", stop_signal, "Graceful stop signal (default TERM); one that "
+                                       "ends a process by default (not STOP, CONT, CHLD, ...)");
     auto* o_stop_timeout = app.add_option("--stop-timeout", stop_timeout,
                                           "Time to wait before SIGKILL on stop (default 10s)");
     auto* o_signal_scope = app.add_option("--signal-scope", signal_scope,
@@ -91,7 +94,7 @@ CommandLine parse_command_line(int argc, char** argv) {
                                    "delay:DUR");
     auto* o_ready_timeout = app.add_option("--ready-timeout", ready_timeout,
                                            "With --ready notify: a worker not ready by then is killed, a failed "
-                                           "start (default 60s)");
+                                           "start (default 60s); a warning without it");
     auto* o_log_format = app.add_option("--log-format", log_format,
                                         "prefix (default: 'NAME.SLOT | line'), json, raw or inherit (no pipes)");
     auto* o_timestamps = app.add_flag("--timestamps", timestamps, "Prefix each line with a UTC timestamp");
@@ -103,7 +106,8 @@ CommandLine parse_command_line(int argc, char** argv) {
                                           "When preforkctl's stdout/stderr cannot keep up: block (default: stop "
                                           "reading workers, lossless) or drop (discard and count whole lines)");
     auto* o_name = app.add_option("--name", name, "NAME in the output prefix (default: the command's basename)");
-    auto* o_chdir = app.add_option("--chdir", chdir, "Working directory of the workers (relative: to where preforkctl started; default: there)");
+    auto* o_chdir = app.add_option("--chdir", chdir, "Working directory of the workers (relative: to where "
+                                  "preforkctl started; default: there); must exist");
     auto* o_env = app.add_option("-e,--env", env, "Extra worker environment K=V, repeatable");
     app.add_flag("--print-plan", print_plan, "Print the resolved plan and exit");
     app.add_option("-c,--config", config_file, "TOML config file (keys = long options; the command line wins)");

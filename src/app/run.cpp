@@ -84,6 +84,7 @@ int run(int argc, char** argv) {
     sys::block_handled_signals();
     std::signal(SIGPIPE, SIG_IGN);  // a closed stdout must not kill the supervisor
     sys::ensure_standard_fds_open();
+    const plan::FdLimits fd_limits = sys::raise_fd_limit();
     set_up_logging();
     try {
         std::optional<int> exit_now;
@@ -92,14 +93,10 @@ int run(int argc, char** argv) {
         if (!settings) return fail(settings.error());
         set_verbosity(settings->verbosity);
 
-        const std::string command = settings->command && !settings->command->value.empty()
-                                        ? settings->command->value.front()
-                                        : std::string();
-        const std::optional<std::string> user =
-            settings->user ? std::optional<std::string>(settings->user->value) : std::nullopt;
-        const plan::HostFacts facts = sys::gather_host_facts(command, user);
+        const plan::HostFacts facts = sys::gather_host_facts(*settings, fd_limits);
         auto plan = plan::make_plan(*settings, facts);
         if (!plan) return fail(plan.error());
+        for (const std::string& warning : plan->warnings) spdlog::warn("{}", warning);
         if (plan->print_plan) {
             std::fputs(plan::describe_plan(*plan).c_str(), stdout);
             return 0;

@@ -124,6 +124,24 @@ private:
         return Ok{};
     }
 
+    // verbose = true (like one -v) or a count (like -vv); quiet = true (like -q). They add up as on the command line.
+    Status verbosity(const std::string& key, const toml::node& node, int step) {
+        if (node.is_boolean()) {
+            settings_.verbosity += node.as_boolean()->get() ? step : 0;
+            return Ok{};
+        }
+        if (step > 0 && node.is_integer()) {
+            const std::int64_t count = node.as_integer()->get();
+            if (count < 0 || count > 3) {
+                return config_error(where(path_, node.source()), "'" + key + "' must be from 0 to 3, got " +
+                                                                      std::to_string(count));
+            }
+            settings_.verbosity += static_cast<int>(count);
+            return Ok{};
+        }
+        return wrong_type(key, node, step > 0 ? "a boolean or a count from 0 to 3" : "a boolean");
+    }
+
     Status boolean(const std::string& key, const toml::node& node, std::optional<Setting<bool>>& into) {
         if (!node.is_boolean()) {
             return wrong_type(key, node, "true or false");
@@ -314,6 +332,13 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "name") return text(key, node, s.name);
     if (key == "chdir") return text(key, node, s.chdir);
     if (key == "env") return env(key, node);
+    if (key == "verbose") return verbosity(key, node, +1);
+    if (key == "quiet") return verbosity(key, node, -1);
+    if (key == "print-plan") {
+        if (!node.is_boolean()) return wrong_type(key, node, "a boolean");
+        s.print_plan = node.as_boolean()->get();
+        return Ok{};
+    }
     if (key == "command") return command(key, node);
     return config_error(where(path_, key_source), "unknown key '" + key + "'");
 }

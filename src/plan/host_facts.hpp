@@ -1,6 +1,7 @@
 #pragma once
 // HostFacts: what the machine says, gathered once before planning (sys::gather_host_facts).
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,13 +25,26 @@ struct InheritedSocket {
     int port = 0;
 };
 
-/// The worker user of --user, looked up in the user database.
-struct UserLookup {
-    bool found = false;
+/// A passwd entry.
+struct PasswdEntry {
+    std::string name;
     unsigned uid = 0;
-    unsigned gid = 0;
-    std::vector<unsigned> groups;  // supplementary groups of the user (and the primary group)
-    std::string error;             // why it was not found
+    unsigned gid = 0;                // primary group
+    std::vector<unsigned> groups;    // getgrouplist(name, gid): the primary group and every membership
+};
+
+/// What the user and group databases say about --user USER[:GROUP] (make_plan decides from it): USER is
+/// looked up by uid when it is a number (see parse_id), else by name; GROUP likewise.
+struct UserLookup {
+    std::optional<PasswdEntry> user;  // USER's entry, none in a distroless image or for an unlisted uid
+    std::optional<unsigned> group;    // gid of GROUP's entry
+};
+
+/// RLIMIT_NOFILE as preforkctl was started with it, and the soft limit it then raised itself to.
+struct FdLimits {
+    std::uint64_t soft = 0;
+    std::uint64_t hard = 0;
+    std::uint64_t raised = 0;  // preforkctl's soft limit now: the hard one, unless raising failed
 };
 
 struct HostFacts {
@@ -39,6 +53,11 @@ struct HostFacts {
     std::vector<InheritedSocket> inherited;  // adopted from systemd; empty when not socket-activated
     std::string inherited_error;             // LISTEN_FDS was meant for us but is malformed
     std::optional<UserLookup> user;          // present when --user was given
+    unsigned euid = 0;                       // preforkctl's effective uid and gid
+    unsigned egid = 0;
+    bool can_switch_user = true;             // CAP_SETUID and CAP_SETGID are effective (root, usually)
+    int chdir_error = 0;                     // errno of --chdir (stat from the starting directory; ENOTDIR)
+    FdLimits fd_limits;
     int tcp_migrate_req = -1;                // net.ipv4.tcp_migrate_req, -1 when unknown
     std::vector<std::string> environment;  // preforkctl's own environment, "K=V"
     int pid = 0;                           // preforkctl's pid

@@ -64,7 +64,7 @@ struct StopSpec {
 /// Where a forwarded signal goes (--signal-scope): each worker's process group, or the worker process only.
 enum class SignalScope { group, worker };
 
-/// How USR1, USR2 and WINCH are passed on to the workers (§7).
+/// How the forwarded signals (kForwardedSignals) are passed on to the workers (§7).
 struct ForwardSpec {
     SignalScope scope = SignalScope::group;
     std::map<int, int> rewrites;  // --rewrite-signal FROM:TO; TO 0 = dropped
@@ -96,11 +96,11 @@ struct LogSpec {
     std::string name;  // NAME of "NAME.SLOT | "
 };
 
-/// One worker slot: its stable number, CPU and argv (placeholders {host}/{port} still unexpanded until
-/// the listeners are bound; see expand_argv).
+/// One worker slot: its stable number, the CPUs its worker may run on and argv (placeholders {host}/{port}
+/// still unexpanded until the listeners are bound; see expand_argv).
 struct SlotSpec {
     int slot = 0;
-    std::optional<int> cpu;
+    CpuList cpus;  // one CPU with --affinity, the --cpus set without it; empty: not confined
     std::vector<std::string> argv;
 };
 
@@ -110,6 +110,7 @@ struct Credentials {
     unsigned uid = 0;
     unsigned gid = 0;
     std::vector<unsigned> groups;
+    bool in_passwd = false;  // the uid has a passwd entry (its groups are the supplementary ones)
 };
 
 struct Plan {
@@ -119,6 +120,7 @@ struct Plan {
     int workers = 1;
     std::string workers_source;        // "auto: <budget source>" or "--workers 4"
     bool affinity = false;
+    bool cpus_restricted = false;      // --cpus given: every worker is confined to the budget's CPUs
     std::vector<ListenSpec> listeners;
     SocketMode socket_mode = SocketMode::shared;
     bool adopted = false;                    // listeners come from systemd socket activation
@@ -133,7 +135,12 @@ struct Plan {
     LogSpec log;
     std::optional<std::string> chdir;
     std::vector<std::string> environment;  // base environment of every worker (no LISTEN_*, no PREFORK_*)
+    std::vector<std::string> env_added;    // the --env entries, as given (part of `environment`)
     std::optional<std::string> notify_socket;  // preforkctl's own NOTIFY_SOCKET (run by systemd), never the workers'
+    std::optional<std::uint64_t> worker_fd_limit;  // RLIMIT_NOFILE soft limit workers get back (preforkctl raised its own)
+    std::uint64_t fd_limit = 0;                    // preforkctl's own RLIMIT_NOFILE soft limit after raising it
+    std::uint64_t fds_needed = 0;                  // descriptors preforkctl needs for its workers (estimate)
+    std::vector<std::string> warnings;             // settings that are accepted but do nothing; printed at start
     bool print_plan = false;
     int verbosity = 0;
 };
@@ -144,12 +151,13 @@ struct SlotContext {
     int workers = 1;
     std::string host;   // first listener's host, "" without listeners
     std::string port;   // first listener's real port
-    std::string cpus;   // pinned CPU list, "" when not pinned
+    std::string cpus;   // the worker's CPU list ("0-3"), "" when it is not confined
     std::vector<std::string> addresses;  // every listener's real address (HOST:PORT or a unix path), in fd order
     int generation = 0;                  // rolling restarts so far (PREFORK_GENERATION)
 };
 
-/// Slot `slot`'s spec: its CPU in spread order (wrapping, the same whatever the worker count) and argv.
+/// Slot `slot`'s spec: with --affinity its CPU in spread order (wrapping, the same whatever the worker count),
+/// else the --cpus set when given; and argv.
 /// Used for the planned slots and for slots added at run time (SIGTTIN).
 SlotSpec make_slot_spec(const Plan& plan, int slot);
 

@@ -48,6 +48,30 @@ std::string describe_exits(const ExitMatch& match) {
     return codes + (codes.empty() || signals.empty() ? "" : "; ") + signals;
 }
 
+std::string join_numbers(const std::vector<unsigned>& numbers) {
+    std::string out;
+    for (const unsigned number : numbers) out += (out.empty() ? "" : ",") + std::to_string(number);
+    return out;
+}
+
+std::string short_name(int signal) {
+    const std::string name = signal_name(signal);
+    return name.starts_with("SIG") ? name.substr(3) : name;
+}
+
+// "USR1 as HUP, USR2, WINCH dropped, QUIT, ...": every forwarded signal, as it reaches the workers.
+std::string describe_forwarding(const ForwardSpec& forward) {
+    std::string out;
+    for (const int signal : kForwardedSignals) {
+        out += out.empty() ? "" : ", ";
+        out += short_name(signal);
+        if (const auto rewrite = forward.rewrites.find(signal); rewrite != forward.rewrites.end()) {
+            out += rewrite->second == 0 ? " dropped" : " as " + short_name(rewrite->second);
+        }
+    }
+    return out;
+}
+
 std::string quoted_join(const std::vector<std::string>& words) {
     std::string out;
     for (const std::string& word : words) {
@@ -67,7 +91,11 @@ std::string describe_plan(const Plan& plan) {
     out << "cpu budget:   " << format_cpu_list(CpuList(plan.budget.cpus)) << " (" << plan.budget.cpus.size()
         << " usable, auto = " << plan.budget.auto_workers << ", decided by " << plan.budget.source << ")\n";
     out << "workers:      " << plan.workers << " (" << plan.workers_source << ")\n";
-    out << "affinity:     " << (plan.affinity ? "one CPU per slot, physical cores first" : "off") << "\n";
+    out << "affinity:     "
+        << (plan.affinity          ? "one CPU per slot, physical cores first"
+            : plan.cpus_restricted ? "every worker on the --cpus set"
+                                   : "off")
+        << "\n";
     out << "socket mode:  " << to_text(plan.socket_mode) << (plan.adopted ? " (sockets adopted from systemd)" : "")
         << "\n";
     if (plan.socket_mode == SocketMode::reuseport && plan.tcp_migrate_req == 0) {
@@ -79,7 +107,9 @@ std::string describe_plan(const Plan& plan) {
                "              dying worker's socket are lost\n";
     }
     if (plan.user) {
-        out << "user:         " << plan.user->name << " (uid " << plan.user->uid << ", gid " << plan.user->gid << ")\n";
+        out << "user:         " << plan.user->name << " (uid " << plan.user->uid << ", gid " << plan.user->gid
+            << ", groups " << (plan.user->groups.empty() ? "none" : join_numbers(plan.user->groups))
+            << (plan.user->in_passwd ? "" : "; no passwd entry") << ")\n";
     }
     if (plan.listeners.empty()) {
         out << "listeners:    none (LISTEN_FDS is not set)\n";
@@ -107,12 +137,8 @@ std::string describe_plan(const Plan& plan) {
     if (!r.force.empty()) out << "              always restarted after: " << describe_exits(r.force) << "\n";
     out << "stop:         " << signal_name(plan.stop.signal) << " to each worker's process group, SIGKILL after "
         << format_duration(plan.stop.timeout) << "\n";
-    out << "forwarding:   USR1, USR2, WINCH to each worker"
-        << (plan.forward.scope == SignalScope::group ? "'s process group" : " process only");
-    for (const auto& [from, to] : plan.forward.rewrites) {
-        out << "; " << signal_name(from) << (to == 0 ? " dropped" : " as " + signal_name(to));
-    }
-    out << "\n";
+    out << "forwarding:   " << describe_forwarding(plan.forward) << " to each worker"
+        << (plan.forward.scope == SignalScope::group ? "'s process group" : " process only") << "\n";
     out << "ready:        ";
     switch (plan.ready.mode) {
         case ReadyMode::none: out << "none (a worker is ready once it runs)\n"; break;
@@ -131,15 +157,24 @@ std::string describe_plan(const Plan& plan) {
     if (plan.chdir) {
         out << "directory:    " << *plan.chdir << "\n";
     }
+    out << "descriptors:  about " << plan.fds_needed << " for " << plan.workers << " workers, limit "
+        << (plan.fd_limit == 0 ? "unknown" : std::to_string(plan.fd_limit));
+    if (plan.worker_fd_limit) out << " (raised; workers get " << *plan.worker_fd_limit << ")";
+    out << "\n";
     for (const SlotSpec& slot : plan.slots) {
         const SlotContext context = make_slot_context(plan, slot, {});
-        out << "slot " << slot.slot << ":       cpu " << (slot.cpu ? std::to_string(*slot.cpu) : "any") << "\n";
+        out << "slot " << slot.slot << ":       "
+            << (slot.cpus.empty()       ? "cpu any"
+                : slot.cpus.size() == 1 ? "cpu " + std::to_string(slot.cpus.front())
+                                        : "cpus " + format_cpu_list(slot.cpus))
+            << "\n";
         out << "  argv:       " << quoted_join(expand_argv(slot.argv, context)) << "\n";
         std::vector<std::string> env;
         for (const std::string& entry : slot_environment(plan, context)) {
-            if (std::find(plan.environment.begin(), plan.environment.end(), entry) == plan.environment.end()) {
-                env.push_back(entry);
-            }
+            const bool base = std::find(plan.environment.begin(), plan.environment.end(), entry) !=
+                              plan.environment.end();
+            const bool from_env = std::find(plan.env_added.begin(), plan.env_added.end(), entry) != plan.env_added.end();
+            if (!base || from_env) env.push_back(entry);
         }
         const bool systemd = std::find(plan.fd_env.begin(), plan.fd_env.end(), FdDialect::systemd) != plan.fd_env.end();
         if (!plan.listeners.empty() && systemd && plan.socket_mode != SocketMode::child) {
@@ -148,8 +183,7 @@ std::string describe_plan(const Plan& plan) {
         if (plan.ready.mode == ReadyMode::notify) {
             env.emplace_back("NOTIFY_SOCKET=<the worker's own>");
         }
-        out << "  env:        " << quoted_join(env) << " (+ preforkctl's environment";
-        out << (plan.environment.empty() ? "" : " and --env") << ")\n";
+        out << "  env:        " << quoted_join(env) << " (+ preforkctl's environment)\n";
     }
     return out.str();
 }

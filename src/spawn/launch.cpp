@@ -5,10 +5,12 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -31,20 +33,42 @@ const char* to_text(LaunchStage stage) {
         case LaunchStage::identity: return "setgroups/setgid/setuid";
         case LaunchStage::chdir: return "chdir";
         case LaunchStage::exec: return "execve";
+        case LaunchStage::fd_limit: return "setrlimit(RLIMIT_NOFILE)";
     }
     return "?";
 }
 
 bool is_permanent(const LaunchError& failure) {
-    if (failure.stage != LaunchStage::exec) return false;
-    switch (failure.error) {
-        case EAGAIN:
-        case ENOMEM:
-        case EMFILE:
-        case ENFILE:
-        case ETXTBSY: return false;
-        default: return true;
+    switch (failure.stage) {
+        case LaunchStage::exec:
+            switch (failure.error) {
+                case EAGAIN:
+                case ENOMEM:
+                case EMFILE:
+                case ENFILE:
+                case ETXTBSY:
+                case EINTR: return false;
+                default: return true;
+            }
+        case LaunchStage::chdir:
+            switch (failure.error) {
+                case ENOENT:
+                case ENOTDIR:
+                case EACCES:
+                case ELOOP:
+                case ENAMETOOLONG: return true;
+                default: return false;
+            }
+        case LaunchStage::identity: return failure.error == EPERM || failure.error == EINVAL;
+        case LaunchStage::affinity: return failure.error == EINVAL;
+        case LaunchStage::fork:
+        case LaunchStage::devnull:
+        case LaunchStage::session:
+        case LaunchStage::deathsig:
+        case LaunchStage::fds:
+        case LaunchStage::fd_limit: return false;
     }
+    return false;
 }
 
 std::string describe_failure(const LaunchError& failure, const std::string& command) {
@@ -77,6 +101,7 @@ struct ChildArgs {
     char* const* envp;
     char* listen_pid_value;
     const cpu_set_t* cpus;
+    const rlimit* fd_limit;
     const std::vector<gid_t>* groups;
     int devnull;
     int report_fd;
@@ -141,6 +166,10 @@ struct ChildArgs {
     // is nobody left to read it.
     if (::getppid() != child.parent) ::_exit(127);
     if (request.chdir && ::chdir(request.chdir->c_str()) < 0) fail_in_child(report_fd, LaunchStage::chdir);
+    // The limit preforkctl was started with: a select()-based server breaks with the raised one.
+    if (child.fd_limit != nullptr && ::setrlimit(RLIMIT_NOFILE, child.fd_limit) < 0) {
+        fail_in_child(report_fd, LaunchStage::fd_limit);
+    }
     if (child.listen_pid_value != nullptr) {
         write_decimal(child.listen_pid_value, static_cast<long>(::getpid()));
     }
@@ -211,8 +240,13 @@ LaunchResult launch(const LaunchRequest& request) {
 
     cpu_set_t cpus;
     CPU_ZERO(&cpus);
-    if (request.cpu) {
-        CPU_SET(static_cast<std::size_t>(*request.cpu), &cpus);
+    for (const int cpu : request.cpus) {
+        if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(static_cast<std::size_t>(cpu), &cpus);
+    }
+    rlimit fd_limit{};
+    if (request.fd_limit) {
+        if (::getrlimit(RLIMIT_NOFILE, &fd_limit) < 0) return {-1, LaunchError{LaunchStage::fd_limit, errno}};
+        fd_limit.rlim_cur = std::min<rlim_t>(*request.fd_limit, fd_limit.rlim_max);
     }
     std::vector<gid_t> groups;
     if (request.identity) {
@@ -228,8 +262,8 @@ LaunchResult launch(const LaunchRequest& request) {
     }
 
     const ChildArgs child{&request,     argv.data(),          envp.data(), listen_pid_value,
-                          request.cpu ? &cpus : nullptr, &groups, devnull.get(), report->write_end.get(),
-                          ::getpid()};
+                          request.cpus.empty() ? nullptr : &cpus, request.fd_limit ? &fd_limit : nullptr, &groups,
+                          devnull.get(), report->write_end.get(), ::getpid()};
     pid_t pid = -1;
     {
         // With signals blocked, no handler of ours runs in the child before it resets them.

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,14 +27,15 @@ struct LaunchRequest {
     std::vector<int> listen_fds;         // become fds 3, 4, ... in the child
     int stdout_fd = 1;                   // becomes fd 1
     int stderr_fd = 2;                   // becomes fd 2
-    std::optional<int> cpu;              // pin to this CPU
+    std::vector<int> cpus;               // confine to these CPUs (sched_setaffinity); empty: as preforkctl
+    std::optional<std::uint64_t> fd_limit;  // RLIMIT_NOFILE soft limit to restore (preforkctl raised its own)
     int workdir_fd = -1;                 // the child fchdir()s here first (preforkctl itself sits in /)
     std::optional<std::string> chdir;    // then here, relative to workdir_fd
     std::optional<Identity> identity;
 };
 
 /// Which step of the child side failed.
-enum class LaunchStage { fork, devnull, session, deathsig, affinity, fds, identity, chdir, exec };
+enum class LaunchStage { fork, devnull, session, deathsig, affinity, fds, identity, chdir, exec, fd_limit };
 
 const char* to_text(LaunchStage stage);
 
@@ -53,9 +55,11 @@ struct LaunchResult {
 };
 LaunchResult launch(const LaunchRequest& request);
 
-/// True when the command itself cannot run (not found, not executable, bad format), so that retrying is
-/// pointless. A resource shortage of one start (EAGAIN from RLIMIT_NPROC, ENOMEM, EMFILE, ENFILE, ETXTBSY)
-/// is not: the start failed, and the restart policy may try again.
+/// True when a retry would fail the same way: the command cannot run (not found, not executable, bad
+/// format), the directory cannot be entered (missing, not a directory, no permission, a symlink loop), the
+/// identity cannot be taken (EPERM, EINVAL), the CPU set is not allowed (EINVAL). A resource shortage of one
+/// start (EAGAIN from RLIMIT_NPROC, ENOMEM, EMFILE, ENFILE, ETXTBSY, EINTR) is not: the start failed, and the
+/// restart policy may try again.
 bool is_permanent(const LaunchError& failure);
 
 /// "cannot execute ./x: No such file or directory" style text for a failure.

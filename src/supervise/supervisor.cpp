@@ -402,7 +402,8 @@ void Supervisor::spawn(SlotRuntime& slot) {
     }
     request.stdout_fd = relay_.worker_stdout(slot.spec.slot);
     request.stderr_fd = relay_.worker_stderr(slot.spec.slot);
-    request.cpu = slot.spec.cpu;
+    request.cpus = slot.spec.cpus;
+    request.fd_limit = plan_.worker_fd_limit;
     request.workdir_fd = workdir_fd_;
     request.chdir = plan_.chdir;
     const spawn::LaunchResult result = spawn::launch(request);

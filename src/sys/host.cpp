@@ -4,15 +4,20 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <fstream>
 
+#include "plan/user.hpp"
 #include "sys/host_cpus.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX leaves it undeclared
@@ -144,46 +149,66 @@ std::vector<plan::InheritedSocket> adopt_inherited_sockets(std::string& error) {
 
 plan::UserLookup look_up_user(const std::string& spec) {
     plan::UserLookup result;
-    const std::size_t colon = spec.find(':');
-    const std::string user = spec.substr(0, colon);
-    const std::string group = colon == std::string::npos ? "" : spec.substr(colon + 1);
+    const plan::UserSpec parts = plan::split_user_spec(spec);
     std::vector<char> buffer(64 * 1024);
     passwd pw{};
     passwd* found = nullptr;
-    ::getpwnam_r(user.c_str(), &pw, buffer.data(), buffer.size(), &found);
-    if (found == nullptr && !user.empty() && user.find_first_not_of("0123456789") == std::string::npos) {
-        ::getpwuid_r(static_cast<uid_t>(std::stoul(user)), &pw, buffer.data(), buffer.size(), &found);
+    auto uid = plan::parse_id(parts.user);
+    if (uid && *uid) {
+        ::getpwuid_r(static_cast<uid_t>(**uid), &pw, buffer.data(), buffer.size(), &found);
+    } else if (uid && !parts.user.empty()) {
+        ::getpwnam_r(parts.user.c_str(), &pw, buffer.data(), buffer.size(), &found);
     }
-    if (found == nullptr) {
-        result.error = "unknown user '" + user + "'";
-        return result;
+    if (found != nullptr) {
+        plan::PasswdEntry entry{found->pw_name, found->pw_uid, found->pw_gid, {}};
+        int count = 64;
+        std::vector<gid_t> groups(static_cast<std::size_t>(count));
+        while (::getgrouplist(entry.name.c_str(), entry.gid, groups.data(), &count) < 0) {
+            groups.resize(static_cast<std::size_t>(count));
+        }
+        entry.groups.assign(groups.begin(), groups.begin() + count);
+        result.user = std::move(entry);
     }
-    result.uid = found->pw_uid;
-    result.gid = found->pw_gid;
-    const std::string user_name = found->pw_name;
-    if (!group.empty()) {
+    if (parts.group && !parts.group->empty()) {
         struct group gr {};
         struct group* group_found = nullptr;
-        std::vector<char> group_buffer(64 * 1024);
-        ::getgrnam_r(group.c_str(), &gr, group_buffer.data(), group_buffer.size(), &group_found);
-        if (group_found == nullptr && group.find_first_not_of("0123456789") == std::string::npos) {
-            ::getgrgid_r(static_cast<gid_t>(std::stoul(group)), &gr, group_buffer.data(), group_buffer.size(),
-                         &group_found);
+        auto gid = plan::parse_id(*parts.group);
+        if (gid && *gid) {
+            ::getgrgid_r(static_cast<gid_t>(**gid), &gr, buffer.data(), buffer.size(), &group_found);
+        } else if (gid) {
+            ::getgrnam_r(parts.group->c_str(), &gr, buffer.data(), buffer.size(), &group_found);
         }
-        if (group_found == nullptr) {
-            result.error = "unknown group '" + group + "'";
-            return result;
-        }
-        result.gid = group_found->gr_gid;
+        if (group_found != nullptr) result.group = group_found->gr_gid;
     }
-    int count = 64;
-    std::vector<gid_t> groups(static_cast<std::size_t>(count));
-    while (::getgrouplist(user_name.c_str(), result.gid, groups.data(), &count) < 0) {
-        groups.resize(static_cast<std::size_t>(count));
-    }
-    for (int i = 0; i < count; ++i) result.groups.push_back(groups[static_cast<std::size_t>(i)]);
-    result.found = true;
     return result;
+}
+
+plan::FdLimits raise_fd_limit() {
+    plan::FdLimits limits;
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) < 0) return limits;
+    limits.soft = limit.rlim_cur;
+    limits.hard = limit.rlim_max;
+    limits.raised = limit.rlim_cur;
+    if (limit.rlim_cur < limit.rlim_max) {
+        const rlimit raised{limit.rlim_max, limit.rlim_max};
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) limits.raised = limit.rlim_max;
+    }
+    return limits;
+}
+
+bool can_switch_user() {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    std::array<__user_cap_data_struct, _LINUX_CAPABILITY_U32S_3> data{};
+    if (::syscall(SYS_capget, &header, data.data()) < 0) return ::geteuid() == 0;
+    const auto effective = [&](unsigned capability) { return (data[capability / 32].effective >> (capability % 32)) & 1U; };
+    return effective(CAP_SETUID) != 0 && effective(CAP_SETGID) != 0;
+}
+
+int check_directory(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) < 0) return errno;
+    return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
 }
 
 namespace {
@@ -196,12 +221,18 @@ int read_tcp_migrate_req() {
 
 }  // namespace
 
-plan::HostFacts gather_host_facts(const std::string& command, const std::optional<std::string>& user) {
+plan::HostFacts gather_host_facts(const config::Settings& settings, const plan::FdLimits& fd_limits) {
     plan::HostFacts facts;
     facts.inherited = adopt_inherited_sockets(facts.inherited_error);
     facts.cpus = gather_cpu_facts();
-    facts.command = find_command(command);
-    if (user) facts.user = look_up_user(*user);
+    facts.command = find_command(settings.command && !settings.command->value.empty() ? settings.command->value.front()
+                                                                                      : std::string());
+    if (settings.user) facts.user = look_up_user(settings.user->value);
+    facts.euid = ::geteuid();
+    facts.egid = ::getegid();
+    facts.can_switch_user = can_switch_user();
+    if (settings.chdir && !settings.chdir->value.empty()) facts.chdir_error = check_directory(settings.chdir->value);
+    facts.fd_limits = fd_limits;
     facts.tcp_migrate_req = read_tcp_migrate_req();
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
         facts.environment.emplace_back(*entry);

@@ -1,10 +1,11 @@
 #pragma once
-// Gathers HostFacts once, before planning: CPUs, the command's PATH lookup, environment.
+// Gathers HostFacts once, before planning: CPUs, the command's PATH lookup, users, limits, environment.
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "config/settings.hpp"
 #include "plan/host_facts.hpp"
 
 namespace preforkctl::sys {
@@ -17,10 +18,22 @@ plan::CommandLookup find_command(const std::string& command);
 /// removes LISTEN_* from the environment. Sets `error` when LISTEN_FDS is ours but unusable.
 std::vector<plan::InheritedSocket> adopt_inherited_sockets(std::string& error);
 
-/// Looks up "USER[:GROUP]" (names or numbers) with its supplementary groups.
+/// Looks up "USER[:GROUP]" in the user and group databases: numbers by id, names by name.
 plan::UserLookup look_up_user(const std::string& spec);
 
-/// Everything make_plan needs to know about this machine and process. `user` is --user, if given.
-plan::HostFacts gather_host_facts(const std::string& command, const std::optional<std::string>& user);
+/// Raises this process's RLIMIT_NOFILE soft limit to the hard limit (as systemd and Go's runtime do), so
+/// that many workers' pipes fit; returns the limits it was started with and the one it has now.
+plan::FdLimits raise_fd_limit();
+
+/// True when CAP_SETUID and CAP_SETGID are in this process's effective set, so that it may run workers as
+/// another user (root has them unless a container dropped them).
+bool can_switch_user();
+
+/// 0 when `path` (relative: to the current directory) is a directory, else the errno (ENOTDIR for a file).
+int check_directory(const std::string& path);
+
+/// Everything make_plan needs to know about this machine and process for `settings` (the command, --user,
+/// --chdir); `fd_limits` is what raise_fd_limit returned.
+plan::HostFacts gather_host_facts(const config::Settings& settings, const plan::FdLimits& fd_limits);
 
 }  // namespace preforkctl::sys

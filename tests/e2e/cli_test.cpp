@@ -62,6 +62,12 @@ TEST(Cli, BadOptionValuesNameTheOptionAndExit2) {
         {{"-l", "127.0.0.1:99999"}, "port must be a number from 0 to 65535"},
         {{"-l", "::1:80"}, "write IPv6 addresses in brackets"},
         {{"--bogus"}, "The following argument was not expected: --bogus"},
+        {{"--stop-signal", "STOP"}, "--stop-signal: SIGSTOP does not end a process by default"},
+        {{"--stop-signal", "CONT"}, "--stop-signal: SIGCONT does not end a process by default"},
+        {{"--stop-signal", "CHLD"}, "--stop-signal: SIGCHLD does not end a process by default"},
+        {{"--restart-window", "0"}, "--restart-window: must be above 0"},
+        {{"--fd-env", "einhorn", "--socket-mode", "child", "-l", "127.0.0.1:8080"},
+         "--fd-env: workers bind HOST:PORT themselves in --socket-mode child"},
     };
     for (const Case& c : cases) {
         std::vector<std::string> args = c.args;
@@ -121,6 +127,16 @@ TEST(Cli, PrintPlanSaysWhichSourceDecidedTheCpuBudget) {
     EXPECT_THAT(run.out(), HasSubstr("listener:     fd 3  127.0.0.1:0 (port chosen by the kernel at bind)"));
     EXPECT_THAT(run.out(), HasSubstr("LISTEN_FDNAMES=web"));
     EXPECT_THAT(run.out(), HasSubstr("argv:       " + std::string(PROBE_WORKER_BIN) + " 0"));
+}
+
+// Issue 10 item 13: the plan lists the --env entries of each slot and every signal that is really forwarded.
+TEST(Cli, PrintPlanListsEnvEntriesPerSlotAndEveryForwardedSignal) {
+    Process run(preforkctl({"--print-plan", "-n", "2", "-e", "GREETING=hi", "--rewrite-signal", "USR2:HUP", "--",
+                            PROBE_WORKER_BIN}));
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(lines_with(run.out(), "  env:        GREETING=hi PREFORK_SLOT=").size(), 2u) << run.out();
+    EXPECT_THAT(run.out(), HasSubstr("forwarding:   USR1, USR2 as HUP, WINCH, QUIT, ALRM, PWR, URG, IO, VTALRM, PROF, "
+                                     "STKFLT to each worker's process group\n"));
 }
 
 TEST(Cli, AddressInUseIsOneClearLineWithExitStatus4) {

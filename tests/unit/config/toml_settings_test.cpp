@@ -125,3 +125,40 @@ rewrite-signal = ["USR1:USR2", "WINCH:0"]
     ASSERT_FALSE(bad);
     EXPECT_THAT(bad.error().message, HasSubstr(":1:22: 'success-exit element' must be an integer or a string"));
 }
+
+TEST_F(TomlFile, VerboseQuietAndPrintPlanAreKeysLikeTheirOptions) {
+    auto settings = load_toml_settings(write("verbose = true\nprint-plan = true\n"));
+    ASSERT_TRUE(settings) << settings.error().message;
+    EXPECT_EQ(settings->verbosity, 1);
+    EXPECT_TRUE(settings->print_plan);
+    settings = load_toml_settings(write("verbose = 2\n"));
+    ASSERT_TRUE(settings) << settings.error().message;
+    EXPECT_EQ(settings->verbosity, 2);
+    settings = load_toml_settings(write("quiet = true\n"));
+    ASSERT_TRUE(settings) << settings.error().message;
+    EXPECT_EQ(settings->verbosity, -1);
+    settings = load_toml_settings(write("quiet = false\nverbose = false\n"));
+    ASSERT_TRUE(settings) << settings.error().message;
+    EXPECT_EQ(settings->verbosity, 0);
+
+    Settings command_line;
+    command_line.verbosity = -1;  // -q
+    settings = load_toml_settings(write("verbose = true\n"));
+    ASSERT_TRUE(settings);
+    EXPECT_EQ(merge(*settings, command_line).verbosity, 0) << "-q on the command line offsets the file's verbose";
+}
+
+TEST_F(TomlFile, BadVerboseAndQuietValuesNameFileLineAndColumn) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"verbose = \"yes\"\n", ":1:11: 'verbose' must be a boolean or a count from 0 to 3, not a string"},
+        {"verbose = 9\n", ":1:11: 'verbose' must be from 0 to 3, got 9"},
+        {"quiet = 1\n", ":1:9: 'quiet' must be a boolean, not an integer"},
+        {"print_plan = 1\n", ":1:14: 'print-plan' must be a boolean, not an integer"},
+    };
+    for (const auto& [content, message] : cases) {
+        auto settings = load_toml_settings(write(content));
+        ASSERT_FALSE(settings) << content;
+        EXPECT_THAT(settings.error().message, HasSubstr(path_ + message)) << content;
+        EXPECT_EQ(settings.error().exit, ExitCode::config);
+    }
+}

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <csignal>
 
 using namespace preforkctl;
@@ -39,6 +40,15 @@ config::Settings settings_with(std::vector<std::pair<std::string, std::string>> 
         else if (key == "restart-force") s.restart_force = setting;
         else if (key == "signal-scope") s.signal_scope = setting;
         else if (key == "rewrite-signal") s.rewrite_signal.push_back(setting);
+        else if (key == "stop-signal") s.stop_signal = setting;
+        else if (key == "restart-window") s.restart_window = setting;
+        else if (key == "fd-env") s.fd_env = setting;
+        else if (key == "socket-mode") s.socket_mode = setting;
+        else if (key == "ready") s.ready = setting;
+        else if (key == "ready-timeout") s.ready_timeout = setting;
+        else if (key == "chdir") s.chdir = setting;
+        else if (key == "user") s.user = setting;
+        else if (key == "log-format") s.log_format = setting;
         else ADD_FAILURE() << key;
     }
     return s;
@@ -53,7 +63,7 @@ TEST(MakePlan, AutoWorkersOnAnEightCpuHostGivesEightSlotsSpreadOverPhysicalCores
     ASSERT_TRUE(plan) << plan.error().message;
     EXPECT_EQ(plan->workers, 8);
     std::vector<int> cpus;
-    for (const auto& slot : plan->slots) cpus.push_back(*slot.cpu);
+    for (const auto& slot : plan->slots) { ASSERT_EQ(slot.cpus.size(), 1u); cpus.push_back(slot.cpus.front()); }
     EXPECT_EQ(cpus, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7}));
     EXPECT_THAT(plan->workers_source, HasSubstr("auto"));
 }
@@ -64,7 +74,7 @@ TEST(MakePlan, CpusRestrictionPinsSlotsInsideItAndWrapsWhenWorkersExceedIt) {
     auto plan = make_plan(s, eight_cpu_host());
     ASSERT_TRUE(plan) << plan.error().message;
     std::vector<int> cpus;
-    for (const auto& slot : plan->slots) cpus.push_back(*slot.cpu);
+    for (const auto& slot : plan->slots) { ASSERT_EQ(slot.cpus.size(), 1u); cpus.push_back(slot.cpus.front()); }
     EXPECT_EQ(cpus, (std::vector<int>{4, 5, 4}));
 }
 
@@ -238,4 +248,131 @@ TEST(MakePlan, RewritesOfSignalsThatAreNotForwardedAreRejected) {
         ASSERT_FALSE(plan) << value;
         EXPECT_THAT(plan.error().message, HasSubstr("--rewrite-signal: " + message)) << value;
     }
+}
+
+TEST(MakePlan, CpusWithoutAffinityConfinesEveryWorkerToTheWholeSet) {
+    auto plan = make_plan(settings_with({{"cpus", "5,2-3"}, {"workers", "2"}}), eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    for (const auto& slot : plan->slots) EXPECT_EQ(slot.cpus, (CpuList{2, 3, 5})) << slot.slot;
+    const SlotContext context = make_slot_context(*plan, plan->slots[1], {});
+    EXPECT_EQ(context.cpus, "2-3,5");
+    const auto env = slot_environment(*plan, context);
+    EXPECT_NE(std::find(env.begin(), env.end(), "PREFORK_CPUS=2-3,5"), env.end());
+    EXPECT_THAT(describe_plan(*plan), HasSubstr("slot 1:       cpus 2-3,5\n"));
+}
+
+TEST(MakePlan, WithoutCpusOrAffinityWorkersAreNotConfined) {
+    auto plan = make_plan(settings_with({{"workers", "2"}}), eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    for (const auto& slot : plan->slots) EXPECT_TRUE(slot.cpus.empty());
+    const auto env = slot_environment(*plan, make_slot_context(*plan, plan->slots[0], {}));
+    for (const std::string& entry : env) EXPECT_FALSE(entry.starts_with("PREFORK_CPUS=")) << entry;
+    EXPECT_THAT(describe_plan(*plan), HasSubstr("slot 0:       cpu any\n"));
+}
+
+TEST(MakePlan, StopSignalsThatCannotEndAProcessAreRejected) {
+    for (const char* name : {"STOP", "CONT", "CHLD", "TSTP", "TTIN", "TTOU", "URG", "WINCH"}) {
+        auto plan = make_plan(settings_with({{"stop-signal", name}}), eight_cpu_host());
+        ASSERT_FALSE(plan) << name;
+        EXPECT_THAT(plan.error().message, HasSubstr("--stop-signal: SIG" + std::string(name) + " does not end a process"));
+        EXPECT_EQ(plan.error().exit, ExitCode::usage);
+    }
+    for (const char* name : {"TERM", "INT", "QUIT", "KILL", "USR1", "HUP"}) {
+        EXPECT_TRUE(make_plan(settings_with({{"stop-signal", name}}), eight_cpu_host())) << name;
+    }
+}
+
+TEST(MakePlan, ARestartWindowOfZeroIsAnError) {
+    auto plan = make_plan(settings_with({{"restart-window", "0s"}}), eight_cpu_host());
+    ASSERT_FALSE(plan);
+    EXPECT_THAT(plan.error().message, HasSubstr("--restart-window: must be above 0"));
+}
+
+TEST(MakePlan, FdEnvInChildModeIsAnErrorAndReadyTimeoutWithoutNotifyAWarning) {
+    auto child = make_plan(settings_with({{"socket-mode", "child"}, {"listen", ":8080"}, {"fd-env", "einhorn"}}),
+                           eight_cpu_host());
+    ASSERT_FALSE(child);
+    EXPECT_THAT(child.error().message, HasSubstr("--fd-env: workers bind HOST:PORT themselves"));
+    auto plan = make_plan(settings_with({{"ready-timeout", "5s"}}), eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    ASSERT_EQ(plan->warnings.size(), 1u);
+    EXPECT_THAT(plan->warnings[0], HasSubstr("--ready-timeout: has no effect without --ready notify"));
+    plan = make_plan(settings_with({{"ready-timeout", "5s"}, {"ready", "notify"}}), eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_TRUE(plan->warnings.empty());
+}
+
+TEST(MakePlan, AChdirThatIsNoDirectoryIsAnErrorBeforeAnythingStarts) {
+    HostFacts facts = eight_cpu_host();
+    facts.chdir_error = ENOTDIR;
+    auto plan = make_plan(settings_with({{"chdir", "/etc/passwd"}}), facts);
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.error().message, "--chdir: cannot use '/etc/passwd' as the workers' directory: Not a directory");
+    EXPECT_EQ(plan.error().exit, ExitCode::usage);
+}
+
+TEST(MakePlan, UserNeedsRootAndNumbersMustFit) {
+    HostFacts facts = eight_cpu_host();
+    facts.user = UserLookup{};
+    auto plan = make_plan(settings_with({{"user", "12345:12345"}}), facts);
+    ASSERT_TRUE(plan) << plan.error().message;
+    ASSERT_TRUE(plan->user);
+    EXPECT_EQ(plan->user->uid, 12345u);
+    EXPECT_EQ(plan->user->gid, 12345u);
+    plan = make_plan(settings_with({{"user", "99999999999999999999"}}), facts);
+    ASSERT_FALSE(plan);
+    EXPECT_THAT(plan.error().message, HasSubstr("--user: uids are 0 to 4294967294"));
+    EXPECT_EQ(plan.error().exit, ExitCode::usage);
+    facts.euid = 1000;
+    facts.egid = 1000;
+    facts.can_switch_user = false;
+    plan = make_plan(settings_with({{"user", "12345"}}), facts);
+    ASSERT_FALSE(plan);
+    EXPECT_THAT(plan.error().message, HasSubstr("--user: switching to uid 12345, gid 0 needs root"));
+}
+
+TEST(MakePlan, TooFewDescriptorsForTheWorkersIsAnErrorNamingWorkersAndTheNumberNeeded) {
+    HostFacts facts = eight_cpu_host();
+    facts.fd_limits = FdLimits{1024, 1024, 1024};
+    auto plan = make_plan(settings_with({{"workers", "300"}}), facts);
+    ASSERT_FALSE(plan);
+    EXPECT_THAT(plan.error().message, HasSubstr("--workers: 300 workers need about "));
+    EXPECT_THAT(plan.error().message, HasSubstr("file descriptors, but preforkctl may open only 1024"));
+    EXPECT_EQ(plan.error().exit, ExitCode::usage);
+
+    facts.fd_limits = FdLimits{1024, 65536, 65536};
+    plan = make_plan(settings_with({{"workers", "300"}}), facts);
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->worker_fd_limit, std::optional<std::uint64_t>(1024));
+    EXPECT_GT(plan->fds_needed, 4u * 300u) << "two pipes of two ends per worker";
+    EXPECT_LE(plan->fds_needed, 65536u);
+}
+
+TEST(MakePlan, InheritedOutputAndNotifySocketsChangeTheDescriptorsNeeded) {
+    auto piped = make_plan(settings_with({{"workers", "10"}}), eight_cpu_host());
+    auto inherit = make_plan(settings_with({{"workers", "10"}, {"log-format", "inherit"}}), eight_cpu_host());
+    auto notify = make_plan(settings_with({{"workers", "10"}, {"ready", "notify"}}), eight_cpu_host());
+    ASSERT_TRUE(piped && inherit && notify);
+    EXPECT_LT(inherit->fds_needed, piped->fds_needed);
+    EXPECT_GT(notify->fds_needed, piped->fds_needed);
+}
+
+TEST(DescribePlan, ListsTheEnvEntriesOfEachSlotAndEveryForwardedSignal) {
+    auto plan = make_plan(settings_with({{"env", "GREETING=hi"}, {"env", "HOME=/srv"}, {"workers", "2"},
+                                         {"rewrite-signal", "USR1:HUP,WINCH:0"}, {"signal-scope", "worker"}}),
+                          eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    const std::string text = describe_plan(*plan);
+    EXPECT_THAT(text, HasSubstr("  env:        HOME=/srv GREETING=hi PREFORK_SLOT=0 "));
+    EXPECT_THAT(text, HasSubstr("  env:        HOME=/srv GREETING=hi PREFORK_SLOT=1 "));
+    EXPECT_EQ(text.find("PATH=/usr/bin"), std::string::npos) << "inherited entries are summarised, not listed";
+    std::string forwarded;
+    for (const int signal : kForwardedSignals) {
+        std::string name = signal_name(signal).substr(3);
+        if (signal == SIGUSR1) name += " as HUP";
+        if (signal == SIGWINCH) name += " dropped";
+        forwarded += (forwarded.empty() ? "" : ", ") + name;
+    }
+    EXPECT_THAT(text, HasSubstr("forwarding:   " + forwarded + " to each worker process only\n"));
+    EXPECT_THAT(text, HasSubstr("QUIT, ALRM, PWR"));
 }

@@ -25,3 +25,20 @@ TEST(LaunchError, ForkAndDescriptorFailuresAreFailedStarts) {
         EXPECT_FALSE(is_permanent(LaunchError{stage, EAGAIN}));
     }
 }
+
+TEST(LaunchError, ADirectoryThatCannotBeEnteredIsPermanent) {
+    for (int error : {ENOENT, ENOTDIR, EACCES, ELOOP, ENAMETOOLONG}) {
+        EXPECT_TRUE(is_permanent(LaunchError{LaunchStage::chdir, error})) << error;
+    }
+    EXPECT_FALSE(is_permanent(LaunchError{LaunchStage::chdir, ENOMEM}));
+    EXPECT_FALSE(is_permanent(LaunchError{LaunchStage::chdir, EIO}));
+}
+
+TEST(LaunchError, AnIdentityOrCpuSetTheKernelRefusesIsPermanent) {
+    EXPECT_TRUE(is_permanent(LaunchError{LaunchStage::identity, EPERM}));
+    EXPECT_TRUE(is_permanent(LaunchError{LaunchStage::identity, EINVAL}));
+    EXPECT_FALSE(is_permanent(LaunchError{LaunchStage::identity, EAGAIN})) << "RLIMIT_NPROC of the target user";
+    EXPECT_TRUE(is_permanent(LaunchError{LaunchStage::affinity, EINVAL}));
+    EXPECT_FALSE(is_permanent(LaunchError{LaunchStage::affinity, ESRCH}));
+    EXPECT_FALSE(is_permanent(LaunchError{LaunchStage::fd_limit, EPERM}));
+}

@@ -1,0 +1,95 @@
+#include <algorithm>
+
+#include "plan/planners.hpp"
+#include "plan/setting_values.hpp"
+
+namespace preforkctl::plan {
+
+namespace {
+
+Result<std::vector<FdDialect>> parse_dialects(const std::string& text) {
+    std::vector<FdDialect> dialects;
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t comma = text.find(',', start);
+        const std::string name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        FdDialect dialect{};
+        if (name == "systemd") dialect = FdDialect::systemd;
+        else if (name == "einhorn") dialect = FdDialect::einhorn;
+        else if (name == "server-starter") dialect = FdDialect::server_starter;
+        else return Error{"unknown dialect '" + name + "' (systemd, einhorn, server-starter)"};
+        if (std::find(dialects.begin(), dialects.end(), dialect) == dialects.end()) dialects.push_back(dialect);
+        if (comma == std::string::npos) return dialects;
+        start = comma + 1;
+    }
+}
+
+// Listeners from --listen, or adopted from systemd, checked against the socket mode.
+Status plan_listeners(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
+    if (!facts.inherited_error.empty()) {
+        return Error{facts.inherited_error, 0, ExitCode::config};
+    }
+    if (!facts.inherited.empty()) {
+        if (!settings.listen.empty()) {
+            return setting_error(settings.listen.front(), "listen",
+                                 "preforkctl was given " + std::to_string(facts.inherited.size()) +
+                                     " socket(s) by systemd (LISTEN_FDS); drop --listen or the socket unit");
+        }
+        if (plan.socket_mode != SocketMode::shared) {
+            return setting_error(*settings.socket_mode, "socket-mode",
+                                 "sockets inherited from systemd can only be shared");
+        }
+        plan.adopted = true;
+        for (const InheritedSocket& socket : facts.inherited) {
+            ListenSpec spec;
+            spec.kind = ListenSpec::Kind::inherited;
+            spec.inherited_fd = socket.fd;
+            spec.name = socket.name;
+            spec.text = socket.address;
+            spec.host = socket.host;
+            spec.port = static_cast<std::uint16_t>(socket.port);
+            plan.listeners.push_back(spec);
+        }
+        return Ok{};
+    }
+    for (const auto& listen : settings.listen) {
+        auto spec = parse_listen(listen.value);
+        if (!spec) return setting_error(listen, "listen", spec.error().message);
+        if (plan.socket_mode != SocketMode::shared && spec->kind == ListenSpec::Kind::unix_path) {
+            return setting_error(listen, "listen", "unix sockets can only be shared (SO_REUSEPORT is for TCP)");
+        }
+        if (plan.socket_mode == SocketMode::child && spec->port == 0) {
+            return setting_error(listen, "listen", "--socket-mode child needs a fixed port: each worker binds it");
+        }
+        plan.listeners.push_back(*spec);
+    }
+    if (plan.socket_mode == SocketMode::child && plan.listeners.size() != 1) {
+        return setting_error(*settings.socket_mode, "socket-mode",
+                             "child mode needs exactly one --listen address (passed as HOST and PORT)");
+    }
+    return Ok{};
+}
+
+}  // namespace
+
+Status plan_sockets(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
+    auto mode = parse_choice<SocketMode>(settings.socket_mode, "socket-mode", SocketMode::shared,
+                                         {{"shared", SocketMode::shared},
+                                          {"reuseport", SocketMode::reuseport},
+                                          {"child", SocketMode::child}});
+    if (!mode) return mode.error();
+    plan.socket_mode = *mode;
+    plan.tcp_migrate_req = facts.tcp_migrate_req;
+    if (auto listeners = plan_listeners(settings, facts, plan); !listeners) return listeners.error();
+    auto dialects = parse_setting<std::vector<FdDialect>>(settings.fd_env, "fd-env", plan.fd_env, parse_dialects);
+    if (!dialects) return dialects.error();
+    plan.fd_env = *dialects;
+    if (settings.fd_env && plan.socket_mode == SocketMode::child) {
+        return setting_error(*settings.fd_env, "fd-env",
+                             "workers bind HOST:PORT themselves in --socket-mode child, so there are no "
+                             "descriptors to describe; drop --fd-env or use shared or reuseport");
+    }
+    return Ok{};
+}
+
+}  // namespace preforkctl::plan

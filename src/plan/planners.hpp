@@ -1,0 +1,34 @@
+#pragma once
+// The planners make_plan runs in turn, one per concern; each validates its settings and fills its part of
+// the plan. Errors name the option (or file:line:col) as make_plan promises.
+
+#include "config/settings.hpp"
+#include "plan/host_facts.hpp"
+#include "plan/plan.hpp"
+#include "sys/result.hpp"
+
+namespace preforkctl::plan {
+
+/// CPU budget, worker count, --affinity and --cpus (§4).
+Status plan_cpus_and_workers(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
+/// Socket mode, listeners (given or adopted from systemd) and --fd-env (§5).
+Status plan_sockets(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
+/// --user: the workers' credentials, and whether preforkctl may switch to them.
+Status plan_user(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
+/// Restart, stop, forwarding and readiness policy (§6, §7); warns about a --ready-timeout without notify.
+Status plan_restart_and_stop(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
+/// Output format, colour, line length, overflow and name (§8).
+Status plan_output(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
+/// The workers' --chdir (checked to be a directory) and environment (§3).
+Status plan_environment(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
+/// The descriptors preforkctl needs for its workers against RLIMIT_NOFILE, and the limit workers get back.
+/// Needs the workers, listeners, socket mode, readiness and output format planned.
+Status plan_descriptors(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
+}  // namespace preforkctl::plan
