@@ -426,7 +426,7 @@ void Supervisor::spawn(SlotRuntime& slot) {
         spdlog::error("slot {}: {}", slot.spec.slot, why);
         if (!exit_status_) exit_status_ = status;
         slot.state.phase = Phase::done;
-        begin_stop("the command cannot be executed");
+        begin_stop("a worker cannot be started");
         return;
     }
     // A start that failed is a failure like a crash: never exit 0 after it.

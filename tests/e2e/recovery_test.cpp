@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -132,4 +133,23 @@ TEST(Recovery, AStopWhileASlotIsParkedExitsFive) {
     ASSERT_TRUE(wait_until([&] { return reports_of_slot(dir.path(), "0").size() == 1; })) << run.err();
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 5) << run.err();
+}
+
+// A worker's own set-up that fails the same way on every try (here: --user cannot enter --chdir) is found at
+// the first start and ends preforkctl with one message and status 126, instead of a restart loop up to the
+// threshold (exit 5).
+TEST(Recovery, AWorkerSetUpThatCanNeverSucceedEndsPreforkctlAtStartUpWith126) {
+    if (::geteuid() != 0) GTEST_SKIP() << "--user needs root";
+    TempDir dir;
+    const std::string closed = dir.path() + "/closed";
+    std::filesystem::create_directory(closed);
+    std::filesystem::permissions(closed, std::filesystem::perms::owner_all);
+    std::filesystem::permissions(dir.path(), std::filesystem::perms::all);  // nobody may reach `closed` itself
+    Process run(preforkctl({"-n", "2", "--user", "nobody", "--chdir", closed, "--backoff", "10ms..10ms", "--",
+                            PROBE_WORKER_BIN}),
+                {{"PROBE_DIR=" + dir.path()}});
+    EXPECT_EQ(run.wait(), 126) << run.err();
+    EXPECT_EQ(lines_with(run.err(), "chdir: Permission denied").size(), 1u) << run.err();
+    EXPECT_THAT(run.err(), Not(HasSubstr("restarting in")));
+    EXPECT_TRUE(read_reports(dir.path()).empty());
 }
