@@ -101,6 +101,8 @@ private:
     void begin_stop(const char* why);
     void kill_all();
     void signal_strays(int signal);
+    /// Sets output_readers_ to the inherited children among `children` that have preforkctl's output open.
+    void find_output_readers(const std::vector<pid_t>& children);
     /// A child that is neither a worker nor an output reader (see output_readers_).
     [[nodiscard]] bool is_stray(pid_t pid) const;
     void finish_if_settled();
@@ -132,10 +134,13 @@ private:
     bool stopping_ = false;
     bool killing_ = false;                 // the stop timeout passed, or a second stop signal came
     std::set<pid_t> strays_signalled_;     // non-worker children that got the stop signal
-    // Children preforkctl already had when it started that have its stdout or stderr pipe open, such as the
-    // `tee` of a shell's `exec > >(tee log)` before it exec'd preforkctl. They read preforkctl's own output, so
-    // they are neither stopped nor waited for: they end when preforkctl's stdout/stderr close. (Other children
-    // it inherited, say a shell's background job, are strays like any other.)
+    // Children preforkctl already had when it started (from the shell that exec'd it).
+    std::set<pid_t> inherited_;
+    // Those inherited children that have its stdout or stderr pipe open, such as the `tee` of a shell's
+    // `exec > >(tee log)` before it exec'd preforkctl. They read preforkctl's own output, so they are neither
+    // stopped nor waited for: they end when preforkctl's stdout/stderr close. (Other children it inherited, say
+    // a shell's background job, are strays like any other.) Found when strays are looked for, not at start:
+    // a background job may still hold the pipe then, between its fork and its own redirections.
     std::set<pid_t> output_readers_;
     bool stop_requested_ = false;          // by SIGTERM/SIGINT
     bool starting_up_ = true;              // the planned slots' first starts are under way
@@ -164,9 +169,7 @@ int Supervisor::run() {
     if (::getpid() != 1 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
         spdlog::warn("cannot become a child subreaper: {}", std::strerror(errno));
     }
-    if (const auto children = sys::child_pids()) {
-        for (const pid_t pid : sys::sharing_output_pipe(*children)) output_readers_.insert(pid);
-    }
+    if (const auto children = sys::child_pids()) inherited_.insert(children->begin(), children->end());
 
     for (const plan::SlotSpec& spec : plan_.slots) {
         auto slot = make_slot(spec);
@@ -296,7 +299,8 @@ void Supervisor::reap() {
             }
         }
         if (owner == nullptr) {
-            output_readers_.erase(pid);  // its pid may be reused by a process that is a stray
+            inherited_.erase(pid);  // its pid may be reused by a process that is a stray
+            output_readers_.erase(pid);
             spdlog::debug("reaped orphan {} ({})", pid, exit.describe());
             continue;
         }
@@ -654,6 +658,7 @@ void Supervisor::signal_strays(int signal) {
         if (::getpid() == 1 && ::kill(-1, signal) == 0 && signal != SIGKILL) ::kill(-1, SIGCONT);
         return;
     }
+    find_output_readers(*children);
     for (const pid_t pid : *children) {
         if (!is_stray(pid)) continue;
         if (signal != SIGKILL && !strays_signalled_.insert(pid).second) continue;
@@ -662,6 +667,15 @@ void Supervisor::signal_strays(int signal) {
             spdlog::debug("sent {} to stray process {}", plan::signal_name(signal), pid);
         }
     }
+}
+
+void Supervisor::find_output_readers(const std::vector<pid_t>& children) {
+    std::vector<pid_t> candidates;
+    for (const pid_t pid : children) {
+        if (inherited_.contains(pid) && !strays_signalled_.contains(pid)) candidates.push_back(pid);
+    }
+    output_readers_.clear();
+    for (const pid_t pid : sys::sharing_output_pipe(candidates)) output_readers_.insert(pid);
 }
 
 bool Supervisor::is_stray(pid_t pid) const {
@@ -680,6 +694,7 @@ void Supervisor::finish_if_settled() {
     // and preforkctl leaves once the last one is reaped (reap() calls back here).
     // Without /proc any child counts as a stray: there is no telling them apart.
     const auto children = sys::child_pids();
+    if (children) find_output_readers(*children);
     const bool strays = children ? std::any_of(children->begin(), children->end(),
                                                [this](pid_t pid) { return is_stray(pid); })
                                  : sys::has_children();

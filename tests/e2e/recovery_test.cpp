@@ -153,3 +153,24 @@ TEST(Recovery, AWorkerSetUpThatCanNeverSucceedEndsPreforkctlAtStartUpWith126) {
     EXPECT_THAT(run.err(), Not(HasSubstr("restarting in")));
     EXPECT_TRUE(read_reports(dir.path()).empty());
 }
+
+// A shell's background job may still hold the shell's stdout (preforkctl's output pipe) for a moment after
+// the shell exec'd preforkctl, before its own redirections. Whether an inherited child reads preforkctl's
+// output is decided when strays are looked for, not at start: this job is stopped like any stray.
+TEST(Recovery, ABackgroundJobThatLetGoOfTheOutputPipeLateIsStoppedLikeAnyStray) {
+    std::vector<std::string> args = {
+        "bash", "-c", "(sleep 0.5; exec sleep 1000 </dev/null >/dev/null 2>&1) & exec \"$@\"", "bash"};
+    for (const std::string& arg : preforkctl({"-n", "1", "--", PROBE_WORKER_BIN})) args.push_back(arg);
+    Process run(args);
+    pid_t background = 0;
+    ASSERT_TRUE(wait_until([&] {
+        for (const pid_t child : children_of(run.pid())) {
+            if (command_of(child) == "sleep" && command_of(run.pid()) == "preforkctl") background = child;
+        }
+        return background > 0 && !lines_with(run.err(), "starting 1 worker").empty();
+    })) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_FALSE(is_alive(background)) << "the background job outlived preforkctl";
+    ::kill(background, SIGKILL);
+}
