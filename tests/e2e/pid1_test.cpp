@@ -204,12 +204,12 @@ protected:
 // A1, A3: the orphans land on preforkctl (PID 1, or the subreaper: not the host's init) and are reaped.
 TEST_P(Pid1, HundredOrphanedGrandchildrenAreReaped) {
     TempDir dir;
-    Preforkctl run(mode(), {"-n", "1", "--", PROBE_WORKER_BIN, "--orphan-ms", "2500", "--orphans", "100"},
+    Preforkctl run(mode(), {"-n", "1", "--", PROBE_WORKER_BIN, "--orphan-ms", "4000", "--orphans", "100"},
                    {"PROBE_DIR=" + dir.path()});
     const auto workers = run.workers(dir, 1);
     ASSERT_EQ(workers.size(), 1u) << run.err();
     std::size_t seen = 0;
-    EXPECT_TRUE(wait_until([&] { return (seen = run.strays(workers).size()) == 100; }, 2s))
+    EXPECT_TRUE(wait_until([&] { return (seen = run.strays(workers).size()) == 100; }))
         << seen << " of 100 orphans were re-parented to preforkctl";
     EXPECT_TRUE(wait_until([&] { return run.strays(workers).empty() && run.zombies() == 0; }, 10s))
         << run.strays(workers).size() << " orphans left, " << run.zombies() << " zombies";
@@ -700,41 +700,47 @@ TEST_P(Pid1, CommandThatFailsAtOnceIsNoBusyLoop) {
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
 
-// B26: the gaps between starts, seen from outside, double from MIN and stop at MAX.
+// B26: the gaps between starts, seen from outside, double from MIN and stop at MAX. A gap is the delay plus
+// an exit, a spawn and a (sanitized) start on a loaded machine: up to kSlackMs more, which is less than the
+// cap, so a cap that did not hold (a gap of twice the cap) still fails.
 TEST_P(Pid1, BackoffGapsDoubleUpToTheCapSeenFromOutside) {
-    Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..400ms", "--max-restarts", "5", "--", PROBE_WORKER_BIN,
+    constexpr long kSlackMs = 900;
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "250ms..1s", "--max-restarts", "5", "--", PROBE_WORKER_BIN,
                             "--stamp", "--exit", "1"});
     EXPECT_EQ(run.wait(), 5) << run.err();
     const std::vector<long> starts = start_stamps(run.out());
     ASSERT_EQ(starts.size(), 6u) << run.out();
     const auto logged = lines_with(run.err(), "restarting in");
     ASSERT_EQ(logged.size(), 5u) << run.err();
-    EXPECT_THAT(logged[0], HasSubstr("restarting in 100ms"));
-    EXPECT_THAT(logged[1], HasSubstr("restarting in 200ms"));
-    EXPECT_THAT(logged[4], HasSubstr("restarting in 400ms"));
-    const std::vector<long> delays = {100, 200, 400, 400, 400};
+    EXPECT_THAT(logged[0], HasSubstr("restarting in 250ms"));
+    EXPECT_THAT(logged[1], HasSubstr("restarting in 500ms"));
+    EXPECT_THAT(logged[4], HasSubstr("restarting in 1s"));
+    const std::vector<long> delays = {250, 500, 1000, 1000, 1000};
     std::string gaps;
     for (std::size_t i = 0; i < delays.size(); ++i) {
         const long gap = starts[i + 1] - starts[i];
         gaps += std::to_string(gap) + " ";
         EXPECT_GE(gap, delays[i]) << "gap " << i;
-        EXPECT_LT(gap, delays[i] + 350) << "gap " << i;
+        EXPECT_LT(gap, delays[i] + kSlackMs) << "gap " << i;
     }
-    std::cout << "measured gaps (ms, configured 100 200 400 400 400): " << gaps << "\n";
+    std::cout << "measured gaps (ms, configured 250 500 1000 1000 1000): " << gaps << "\n";
 }
 
-// B26: a worker that ran for --min-uptime restarts after MIN again, not after the doubled delay.
+// B26: a worker that ran for --min-uptime restarts after MIN again, not after the doubled delay. Each gap is
+// a 300 ms run and the 400 ms delay, plus up to kSlackMs on a loaded machine; without the reset the third and
+// fourth gaps would be 300 + 1600 and 300 + 3200.
 TEST_P(Pid1, BackoffResetsToTheFloorAfterARunLongerThanMinUptime) {
-    Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..800ms", "--min-uptime", "200ms", "--max-restarts", "4",
+    constexpr long kSlackMs = 900;
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "400ms..6400ms", "--min-uptime", "200ms", "--max-restarts", "4",
                             "--", PROBE_WORKER_BIN, "--stamp", "--exit-after", "300", "--exit", "1"});
     EXPECT_EQ(run.wait(), 5) << run.err();
-    EXPECT_EQ(count_lines(run.err(), "restarting in 100ms"), 4u) << run.err();
+    EXPECT_EQ(count_lines(run.err(), "restarting in 400ms"), 4u) << run.err();
     const std::vector<long> starts = start_stamps(run.out());
     ASSERT_EQ(starts.size(), 5u) << run.out();
     for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
         const long gap = starts[i + 1] - starts[i];
-        EXPECT_GE(gap, 300 + 100) << "gap " << i;
-        EXPECT_LT(gap, 300 + 100 + 350) << "gap " << i << ": the delay was not reset to 100ms";
+        EXPECT_GE(gap, 300 + 400) << "gap " << i;
+        EXPECT_LT(gap, 300 + 400 + kSlackMs) << "gap " << i << ": the delay was not reset to 400ms";
     }
 }
 
@@ -879,7 +885,7 @@ TEST_P(Pid1, BackoffIgnoresJumpsOfTheWallClock) {
     for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
         const long gap = starts[i + 1] - starts[i];
         EXPECT_GE(gap, 1000) << "gap " << i;
-        EXPECT_LT(gap, 1000 + 500) << "gap " << i;
+        EXPECT_LT(gap, 1000 + 900) << "gap " << i;  // a delay on the wall clock: decades, or none
     }
 }
 
@@ -890,7 +896,7 @@ TEST_P(Pid1, StopDuringBackoffCancelsTheRestartAtOnce) {
     const auto start = std::chrono::steady_clock::now();
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(10s), 0) << run.err();
-    EXPECT_LT(since(start), 2s);
+    EXPECT_LT(since(start), 5s);
 }
 
 // B32: RLIMIT_NPROC does not stop root from forking, but execve after setuid to a user over the limit fails
@@ -933,7 +939,7 @@ TEST_P(Pid1, WorkerIgnoringTermIsKilledWithinTheStopTimeout) {
     EXPECT_EQ(run.wait(), 0) << run.err();
     const Ms took = since(start);
     EXPECT_GE(took, 300ms);
-    EXPECT_LT(took, 2300ms);
+    EXPECT_LT(took, 300ms + 5s) << "killed long after the stop timeout (the default is 10s)";
     EXPECT_THAT(run.err(), HasSubstr("stop timeout of 300ms passed"));
     EXPECT_FALSE(is_alive(workers[0]));
 }
@@ -949,7 +955,7 @@ TEST_P(Pid1, TermToExitIsQuickWhenWorkersExitAtOnce) {
     const Ms took = since(start);
     std::cout << "TERM to exit: " << took.count() << " ms\n";
     RecordProperty("term_to_exit_ms", static_cast<int>(took.count()));
-    EXPECT_LT(took, 2s);
+    EXPECT_LT(took, 5s) << "not even half the default stop timeout of 10s";
 }
 
 // D49: what workers print while they shut down is relayed, not cut off.
