@@ -259,7 +259,8 @@ TEST_P(Pid1, ForwardedSignalsReachEveryWorker) {
           std::pair{SIGURG, "SIGURG"}, std::pair{SIGIO, "SIGIO"}, std::pair{SIGVTALRM, "SIGVTALRM"},
           std::pair{SIGPROF, "SIGPROF"}, std::pair{SIGSTKFLT, "SIGSTKFLT"}}) {
         run.signal(sig);
-        EXPECT_TRUE(wait_until([&] { return count_lines(run.out(), std::string("signal ") + name) == 3; }, 5s))
+        const std::string echoed = std::string("signal ") + name;  // Clang 14 cannot capture a structured binding
+        EXPECT_TRUE(wait_until([&] { return count_lines(run.out(), echoed) == 3; }, 5s))
             << name << "\n"
             << run.out();
     }
