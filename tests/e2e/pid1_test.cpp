@@ -852,8 +852,16 @@ TEST_P(Pid1, SuccessExitIsNotRestartedByOnFailure) {
 // a delay timed on CLOCK_REALTIME would then last decades, or end at once. The wall clock preforkctl
 // sees is checked too (--timestamps), so the test cannot pass with a preload that did not take.
 TEST_P(Pid1, BackoffIgnoresJumpsOfTheWallClock) {
-    const std::string faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-    if (::access(faketime.c_str(), R_OK) != 0) GTEST_SKIP() << "libfaketime is missing (tests/run.sh installs it)";
+    // Debian installs it in the multiarch directory of the target (the compiler's triplet, from CMake).
+    std::string faketime;
+    std::string searched;
+    for (const std::string dir : {"/usr/lib/" MULTIARCH_TRIPLET, "/usr/lib64", "/usr/lib", "/usr/local/lib"}) {
+        searched += " " + dir + "/faketime";
+        if (faketime.empty() && ::access((dir + "/faketime/libfaketime.so.1").c_str(), R_OK) == 0) {
+            faketime = dir + "/faketime/libfaketime.so.1";
+        }
+    }
+    if (faketime.empty()) GTEST_SKIP() << "libfaketime is missing (tests/run.sh installs it); searched" << searched;
     // ASan wants its runtime first in the library list; here libfaketime is preloaded ahead of it.
     const char* asan = std::getenv("ASAN_OPTIONS");
     const std::string asan_options =
