@@ -149,4 +149,7 @@ bool blocks(pid_t pid, int sig);
 /// The pid that `pid` has in the innermost PID namespace it belongs to (last NSpid field), or 0.
 pid_t innermost_pid(pid_t pid);
 
+/// True when `program` is an executable file in a directory of $PATH.
+bool on_path(const std::string& program);
+
 }  // namespace e2e
