@@ -122,7 +122,7 @@ std::string describe_address(int fd) {
     if (storage.ss_family == AF_INET6) {
         const auto* address = reinterpret_cast<const sockaddr_in6*>(&storage);
         ::inet_ntop(AF_INET6, &address->sin6_addr, text, sizeof text);
-        return "[" + std::string(text) + "]:" + std::to_string(ntohs(address->sin6_port));
+        return std::string("[") + text + "]:" + std::to_string(ntohs(address->sin6_port));
     }
     if (storage.ss_family == AF_UNIX) {
         const auto* address = reinterpret_cast<const sockaddr_un*>(&storage);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds preforkctl and runs the whole test suite: unit, end-to-end, then the
 # integration tests with real servers (gunicorn, uvicorn, nginx, node from Debian).
-#   tests/run.sh              developer build in build/
+#   tests/run.sh              developer build (warnings as errors) in build/
 #   tests/run.sh --sanitize   ASan+UBSan build in build-sanitize/ (unit and end-to-end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,12 +20,19 @@ if [ "${1:-}" = "--sanitize" ]; then
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 fi
 
-# faketime: the e2e test that moves the wall clock under preforkctl (backoff must not notice).
-bash contrib/install-deps.sh faketime "${servers[@]}"
+bash contrib/install-deps.sh "${servers[@]}"
+
+# Runs one step and says how long it took.
+step() {
+    local start=$SECONDS
+    "$@"
+    echo "tests/run.sh: '$*' took $((SECONDS - start))s" >&2
+}
+
 cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
-cmake --build "$build_dir" -j "$(nproc)"
-ctest --test-dir "$build_dir" -L unit --output-on-failure -j "$(nproc)"
-ctest --test-dir "$build_dir" -L e2e --output-on-failure -j 2
+step cmake --build "$build_dir" -j "$(nproc)"
+step ctest --test-dir "$build_dir" -L unit --output-on-failure -j "$(nproc)"
+step ctest --test-dir "$build_dir" -L e2e --output-on-failure -j 2
 if ! $sanitize; then
-    ctest --test-dir "$build_dir" -L integration --output-on-failure
+    step ctest --test-dir "$build_dir" -L integration --output-on-failure
 fi

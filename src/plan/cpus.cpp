@@ -63,8 +63,14 @@ std::string format_cpu_list(const CpuList& cpus) {
     for (std::size_t i = 0; i < sorted.size();) {
         std::size_t j = i;
         while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
-        out += (out.empty() ? "" : ",") + std::to_string(sorted[i]);
-        if (j > i) out += "-" + std::to_string(sorted[j]);
+        // Appended piece by piece: GCC 12 at -O3 takes "," + std::to_string(n), which inserts at the front of
+        // the temporary, for an overlapping memcpy (a false -Wrestrict, GCC bug 105651).
+        if (!out.empty()) out += ',';
+        out += std::to_string(sorted[i]);
+        if (j > i) {
+            out += '-';
+            out += std::to_string(sorted[j]);
+        }
         i = j + 1;
     }
     return out;

@@ -16,8 +16,9 @@ namespace e2e {
 using namespace std::chrono_literals;
 using Report = std::map<std::string, std::string>;
 
-/// Polls `done` every 10 ms until it is true or `deadline` passes; returns its last value.
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds deadline = 10s);
+/// Polls `done` every 10 ms until it is true or `deadline` passes; returns its last value, which a test must
+/// assert on (a wait whose outcome nobody checks lets the test pass whatever happened).
+[[nodiscard]] bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds deadline = 10s);
 
 /// A temporary directory, removed with its content at destruction.
 class TempDir {
@@ -147,5 +148,8 @@ bool blocks(pid_t pid, int sig);
 
 /// The pid that `pid` has in the innermost PID namespace it belongs to (last NSpid field), or 0.
 pid_t innermost_pid(pid_t pid);
+
+/// True when `program` is an executable file in a directory of $PATH.
+bool on_path(const std::string& program);
 
 }  // namespace e2e

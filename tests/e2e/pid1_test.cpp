@@ -88,7 +88,8 @@ public:
 
     pid_t pid() {
         if (pid_ > 0) return pid_;
-        wait_until(
+        // The outcome is pid_, still 0 when preforkctl never got there; callers check it.
+        static_cast<void>(wait_until(
             [&] {
                 pid_t candidate = process_.pid();
                 if (mode_ == Mode::pid1) {
@@ -100,7 +101,7 @@ public:
                 }
                 return pid_ > 0 || process_.exited();
             },
-            10s);
+            10s));
         return pid_;
     }
 
@@ -118,7 +119,8 @@ public:
     // Host pids of the workers that reported into `dir`, once there are `count` reports.
     std::vector<pid_t> workers(const TempDir& dir, std::size_t count, Ms deadline = 10s) {
         std::vector<pid_t> pids;
-        wait_until(
+        // The outcome is the number of pids found, which callers assert on.
+        static_cast<void>(wait_until(
             [&] {
                 pids.clear();
                 const auto reports = read_reports(dir.path());
@@ -131,7 +133,7 @@ public:
                 }
                 return pids.size() >= count;
             },
-            deadline);
+            deadline));
         return pids;
     }
 
@@ -202,12 +204,12 @@ protected:
 // A1, A3: the orphans land on preforkctl (PID 1, or the subreaper: not the host's init) and are reaped.
 TEST_P(Pid1, HundredOrphanedGrandchildrenAreReaped) {
     TempDir dir;
-    Preforkctl run(mode(), {"-n", "1", "--", PROBE_WORKER_BIN, "--orphan-ms", "2500", "--orphans", "100"},
+    Preforkctl run(mode(), {"-n", "1", "--", PROBE_WORKER_BIN, "--orphan-ms", "4000", "--orphans", "100"},
                    {"PROBE_DIR=" + dir.path()});
     const auto workers = run.workers(dir, 1);
     ASSERT_EQ(workers.size(), 1u) << run.err();
     std::size_t seen = 0;
-    EXPECT_TRUE(wait_until([&] { return (seen = run.strays(workers).size()) == 100; }, 2s))
+    EXPECT_TRUE(wait_until([&] { return (seen = run.strays(workers).size()) == 100; }))
         << seen << " of 100 orphans were re-parented to preforkctl";
     EXPECT_TRUE(wait_until([&] { return run.strays(workers).empty() && run.zombies() == 0; }, 10s))
         << run.strays(workers).size() << " orphans left, " << run.zombies() << " zombies";
@@ -257,7 +259,8 @@ TEST_P(Pid1, ForwardedSignalsReachEveryWorker) {
           std::pair{SIGURG, "SIGURG"}, std::pair{SIGIO, "SIGIO"}, std::pair{SIGVTALRM, "SIGVTALRM"},
           std::pair{SIGPROF, "SIGPROF"}, std::pair{SIGSTKFLT, "SIGSTKFLT"}}) {
         run.signal(sig);
-        EXPECT_TRUE(wait_until([&] { return count_lines(run.out(), std::string("signal ") + name) == 3; }, 5s))
+        const std::string echoed = std::string("signal ") + name;  // Clang 14 cannot capture a structured binding
+        EXPECT_TRUE(wait_until([&] { return count_lines(run.out(), echoed) == 3; }, 5s))
             << name << "\n"
             << run.out();
     }
@@ -668,16 +671,17 @@ TEST_P(Pid1, SetsidDaemonIsStoppedWhenTheLastWorkerEndsByItself) {
 }
 
 TEST_P(Pid1, SetsidDaemonIgnoringTermIsKilledAfterTheStopTimeout) {
-    Preforkctl run(mode(), {"-n", "1", "--restart", "never", "--stop-timeout", "300ms", "--", PROBE_WORKER_BIN,
+    Preforkctl run(mode(), {"-n", "1", "--restart", "never", "--stop-timeout", "3s", "--", PROBE_WORKER_BIN,
                             "--stubborn-daemon", "--exit", "3"});
-    std::vector<pid_t> daemons;
-    ASSERT_TRUE(wait_until([&] { return run.out().find("stubborn daemon started") != std::string::npos; }));
-    wait_until([&] { return (daemons = run.strays({})).size() == 1 || run.process().exited(); }, 2s);
+    ASSERT_TRUE(wait_until([&] { return run.err().find("stopping every worker") != std::string::npos; })) << run.err();
     const auto start = std::chrono::steady_clock::now();
-    EXPECT_EQ(run.wait(5s), 3) << run.err();
-    EXPECT_THAT(run.err(), HasSubstr("stop timeout of 300ms passed"));
-    EXPECT_LT(since(start), 3s);
-    for (pid_t daemon : daemons) EXPECT_FALSE(is_alive(daemon));
+    // The worker is reaped: the daemon is preforkctl's only child until the stop timeout (3s to find it).
+    std::vector<pid_t> daemons;
+    ASSERT_TRUE(wait_until([&] { return (daemons = run.strays({})).size() == 1; })) << run.err();
+    EXPECT_EQ(run.wait(), 3) << run.err();
+    EXPECT_THAT(run.err(), HasSubstr("stop timeout of 3s passed"));
+    EXPECT_LT(since(start), 3s + 4s) << "killed long after the stop timeout (the default is 10s)";
+    EXPECT_FALSE(is_alive(daemons[0]));
 }
 
 // ---- B. Restart and threshold ----
@@ -697,41 +701,47 @@ TEST_P(Pid1, CommandThatFailsAtOnceIsNoBusyLoop) {
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
 
-// B26: the gaps between starts, seen from outside, double from MIN and stop at MAX.
+// B26: the gaps between starts, seen from outside, double from MIN and stop at MAX. A gap is the delay plus
+// an exit, a spawn and a (sanitized) start on a loaded machine: up to kSlackMs more, which is less than the
+// cap, so a cap that did not hold (a gap of twice the cap) still fails.
 TEST_P(Pid1, BackoffGapsDoubleUpToTheCapSeenFromOutside) {
-    Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..400ms", "--max-restarts", "5", "--", PROBE_WORKER_BIN,
+    constexpr long kSlackMs = 900;
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "250ms..1s", "--max-restarts", "5", "--", PROBE_WORKER_BIN,
                             "--stamp", "--exit", "1"});
     EXPECT_EQ(run.wait(), 5) << run.err();
     const std::vector<long> starts = start_stamps(run.out());
     ASSERT_EQ(starts.size(), 6u) << run.out();
     const auto logged = lines_with(run.err(), "restarting in");
     ASSERT_EQ(logged.size(), 5u) << run.err();
-    EXPECT_THAT(logged[0], HasSubstr("restarting in 100ms"));
-    EXPECT_THAT(logged[1], HasSubstr("restarting in 200ms"));
-    EXPECT_THAT(logged[4], HasSubstr("restarting in 400ms"));
-    const std::vector<long> delays = {100, 200, 400, 400, 400};
+    EXPECT_THAT(logged[0], HasSubstr("restarting in 250ms"));
+    EXPECT_THAT(logged[1], HasSubstr("restarting in 500ms"));
+    EXPECT_THAT(logged[4], HasSubstr("restarting in 1s"));
+    const std::vector<long> delays = {250, 500, 1000, 1000, 1000};
     std::string gaps;
     for (std::size_t i = 0; i < delays.size(); ++i) {
         const long gap = starts[i + 1] - starts[i];
         gaps += std::to_string(gap) + " ";
         EXPECT_GE(gap, delays[i]) << "gap " << i;
-        EXPECT_LT(gap, delays[i] + 350) << "gap " << i;
+        EXPECT_LT(gap, delays[i] + kSlackMs) << "gap " << i;
     }
-    std::cout << "measured gaps (ms, configured 100 200 400 400 400): " << gaps << "\n";
+    std::cout << "measured gaps (ms, configured 250 500 1000 1000 1000): " << gaps << "\n";
 }
 
-// B26: a worker that ran for --min-uptime restarts after MIN again, not after the doubled delay.
+// B26: a worker that ran for --min-uptime restarts after MIN again, not after the doubled delay. Each gap is
+// a 300 ms run and the 400 ms delay, plus up to kSlackMs on a loaded machine; without the reset the third and
+// fourth gaps would be 300 + 1600 and 300 + 3200.
 TEST_P(Pid1, BackoffResetsToTheFloorAfterARunLongerThanMinUptime) {
-    Preforkctl run(mode(), {"-n", "1", "--backoff", "100ms..800ms", "--min-uptime", "200ms", "--max-restarts", "4",
+    constexpr long kSlackMs = 900;
+    Preforkctl run(mode(), {"-n", "1", "--backoff", "400ms..6400ms", "--min-uptime", "200ms", "--max-restarts", "4",
                             "--", PROBE_WORKER_BIN, "--stamp", "--exit-after", "300", "--exit", "1"});
     EXPECT_EQ(run.wait(), 5) << run.err();
-    EXPECT_EQ(count_lines(run.err(), "restarting in 100ms"), 4u) << run.err();
+    EXPECT_EQ(count_lines(run.err(), "restarting in 400ms"), 4u) << run.err();
     const std::vector<long> starts = start_stamps(run.out());
     ASSERT_EQ(starts.size(), 5u) << run.out();
     for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
         const long gap = starts[i + 1] - starts[i];
-        EXPECT_GE(gap, 300 + 100) << "gap " << i;
-        EXPECT_LT(gap, 300 + 100 + 350) << "gap " << i << ": the delay was not reset to 100ms";
+        EXPECT_GE(gap, 300 + 400) << "gap " << i;
+        EXPECT_LT(gap, 300 + 400 + kSlackMs) << "gap " << i << ": the delay was not reset to 400ms";
     }
 }
 
@@ -842,8 +852,16 @@ TEST_P(Pid1, SuccessExitIsNotRestartedByOnFailure) {
 // a delay timed on CLOCK_REALTIME would then last decades, or end at once. The wall clock preforkctl
 // sees is checked too (--timestamps), so the test cannot pass with a preload that did not take.
 TEST_P(Pid1, BackoffIgnoresJumpsOfTheWallClock) {
-    const std::string faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-    if (::access(faketime.c_str(), R_OK) != 0) GTEST_SKIP() << "libfaketime is missing (tests/run.sh installs it)";
+    // Debian installs it in the multiarch directory of the target (the compiler's triplet, from CMake).
+    std::string faketime;
+    std::string searched;
+    for (const std::string dir : {"/usr/lib/" MULTIARCH_TRIPLET, "/usr/lib64", "/usr/lib", "/usr/local/lib"}) {
+        searched += " " + dir + "/faketime";
+        if (faketime.empty() && ::access((dir + "/faketime/libfaketime.so.1").c_str(), R_OK) == 0) {
+            faketime = dir + "/faketime/libfaketime.so.1";
+        }
+    }
+    if (faketime.empty()) GTEST_SKIP() << "libfaketime is missing (tests/run.sh installs it); searched" << searched;
     // ASan wants its runtime first in the library list; here libfaketime is preloaded ahead of it.
     const char* asan = std::getenv("ASAN_OPTIONS");
     const std::string asan_options =
@@ -876,7 +894,7 @@ TEST_P(Pid1, BackoffIgnoresJumpsOfTheWallClock) {
     for (std::size_t i = 0; i + 1 < starts.size(); ++i) {
         const long gap = starts[i + 1] - starts[i];
         EXPECT_GE(gap, 1000) << "gap " << i;
-        EXPECT_LT(gap, 1000 + 500) << "gap " << i;
+        EXPECT_LT(gap, 1000 + 900) << "gap " << i;  // a delay on the wall clock: decades, or none
     }
 }
 
@@ -887,7 +905,7 @@ TEST_P(Pid1, StopDuringBackoffCancelsTheRestartAtOnce) {
     const auto start = std::chrono::steady_clock::now();
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(10s), 0) << run.err();
-    EXPECT_LT(since(start), 2s);
+    EXPECT_LT(since(start), 5s);
 }
 
 // B32: RLIMIT_NPROC does not stop root from forking, but execve after setuid to a user over the limit fails
@@ -930,7 +948,7 @@ TEST_P(Pid1, WorkerIgnoringTermIsKilledWithinTheStopTimeout) {
     EXPECT_EQ(run.wait(), 0) << run.err();
     const Ms took = since(start);
     EXPECT_GE(took, 300ms);
-    EXPECT_LT(took, 2300ms);
+    EXPECT_LT(took, 300ms + 5s) << "killed long after the stop timeout (the default is 10s)";
     EXPECT_THAT(run.err(), HasSubstr("stop timeout of 300ms passed"));
     EXPECT_FALSE(is_alive(workers[0]));
 }
@@ -946,7 +964,7 @@ TEST_P(Pid1, TermToExitIsQuickWhenWorkersExitAtOnce) {
     const Ms took = since(start);
     std::cout << "TERM to exit: " << took.count() << " ms\n";
     RecordProperty("term_to_exit_ms", static_cast<int>(took.count()));
-    EXPECT_LT(took, 2s);
+    EXPECT_LT(took, 5s) << "not even half the default stop timeout of 10s";
 }
 
 // D49: what workers print while they shut down is relayed, not cut off.
