@@ -67,6 +67,16 @@ public:
         size_ += prefix.size() + text.size() + 1;
     }
 
+    /// a + b + c with one capacity check: a json line (prefix, text, suffix).
+    void append_parts(std::string_view a, std::string_view b, std::string_view c) {
+        reserve_more(a.size() + b.size() + c.size());
+        char* at = data_.get() + size_;
+        if (!a.empty()) std::memcpy(at, a.data(), a.size());
+        if (!b.empty()) std::memcpy(at + a.size(), b.data(), b.size());
+        if (!c.empty()) std::memcpy(at + a.size() + b.size(), c.data(), c.size());
+        size_ += a.size() + b.size() + c.size();
+    }
+
     /// The bulk form of append_line: for each complete line at the start of `bytes` (up to and including its
     /// '\n') that has at most `max_line` bytes before the '\n', appends prefix + line. Stops before the
     /// first line that is unterminated or longer; returns the number of bytes of `bytes` consumed.

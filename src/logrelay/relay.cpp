@@ -16,6 +16,7 @@
 #include <optional>
 #include <vector>
 
+#include "logrelay/own_messages.hpp"
 #include "logrelay/pipe_sizing.hpp"
 #include "logrelay/sink.hpp"
 
@@ -87,6 +88,7 @@ public:
         bool flush_posted = false;
         bool broken_reported = false;
         std::uint64_t lost_to_closed = 0;
+        std::uint64_t own_dropped = 0;  // preforkctl's own messages, not worker lines: reported apart
         std::vector<Stream*> paused;
         const char* name;
     };
@@ -94,6 +96,8 @@ public:
     Impl(asio::io_context& io, RelayOptions options, int out_fd, int err_fd);
 
     void append_own(std::string_view text);
+    /// One warning when stdout or stderr could not get a non-blocking description of its own.
+    void warn_if_not_reopened();
 
     asio::io_context& io_;
     RelayOptions options_;
@@ -146,9 +150,12 @@ public:
     void report(Output& output, bool final);
     bool drain(Stream& stream);
     void finish_output(Output& output);
-    [[nodiscard]] std::string timestamp_now() const {
-        return formatter_.wants_timestamp() ? format_timestamp(std::chrono::system_clock::now()) : std::string();
-    }
+    void report_own_dropped(Output& output);
+    /// format_timestamp() of now, formatted once per millisecond; "" when no line needs one.
+    std::string_view timestamp_now();
+
+    std::int64_t timestamp_ms_ = -1;
+    std::string timestamp_;
 };
 
 namespace {
@@ -177,7 +184,8 @@ Relay::Impl::Impl(asio::io_context& io, RelayOptions options, int out_fd, int er
     : io_(io),
       options_(std::move(options)),
       formatter_(OutputOptions{options_.format, options_.name, options_.slots, options_.timestamps,
-                               resolve_color(options_.color, std::getenv("NO_COLOR"), ::isatty(out_fd) == 1)}),
+                               resolve_color(options_.color, std::getenv("NO_COLOR"), ::isatty(out_fd) == 1),
+                               resolve_color(options_.color, std::getenv("NO_COLOR"), ::isatty(err_fd) == 1)}),
       partial_timer_(io) {
     const std::size_t bound = backlog_bound(options_.max_line);
     stdout_ = std::make_unique<Output>(io, open_sink(out_fd), "stdout", options_.overflow, bound);
@@ -187,15 +195,43 @@ Relay::Impl::Impl(asio::io_context& io, RelayOptions options, int out_fd, int er
         stderr_storage_ = std::make_unique<Output>(io, open_sink(err_fd), "stderr", options_.overflow, bound);
         stderr_ = stderr_storage_.get();
     }
+    // With inherit, workers write to the same stderr: our messages go out in writes that cannot be torn.
+    if (!options_.pipes) stderr_->sink.write_whole_lines();
+}
+
+void Relay::Impl::warn_if_not_reopened() {
+    std::string streams;
+    int error = 0;
+    for (const Output* output : {stdout_.get(), stderr_}) {
+        if (output->sink.reopen_error() == 0 || (output == stderr_ && stderr_ == stdout_.get())) continue;
+        streams += streams.empty() ? output->name : std::string(" and ") + output->name;
+        error = output->sink.reopen_error();
+    }
+    if (error == 0) return;
+    spdlog::warn("cannot reopen {} through /proc ({}): plain writes from now on, which wait, and hold up "
+                 "supervision, while the reader stalls",
+                 streams, std::strerror(error));
+}
+
+std::string_view Relay::Impl::timestamp_now() {
+    if (!formatter_.wants_timestamp()) return {};
+    const auto now = std::chrono::system_clock::now();
+    const std::int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    if (ms != timestamp_ms_) {
+        timestamp_ms_ = ms;
+        timestamp_ = format_timestamp(now);
+    }
+    return timestamp_;
 }
 
 void Relay::Impl::append_own(std::string_view text) {
     Output& output = *stderr_;
     if (output.sink.broken()) return;
     // Our own messages are not subject to --log-overflow (they are few and explain what happened), but
-    // even they stop at twice the bound: a stderr nobody reads must not cost unbounded memory.
+    // even they stop at twice the bound: a stderr nobody reads must not cost unbounded memory. They are
+    // counted apart from worker lines, which --log-overflow block never drops.
     if (output.sink.queued() > 2 * output.gate.bound()) {
-        output.gate.count_dropped();
+        ++output.own_dropped;
         return;
     }
     output.sink.queue().append(text);
@@ -279,12 +315,17 @@ void Relay::Impl::grow_pipe_after(Stream& stream, std::size_t read) {
 void Relay::Impl::relay_bytes(Stream& stream, std::string_view bytes) {
     Output& output = stream.output;
     const SteadyTime now = std::chrono::steady_clock::now();
-    if (formatter_.plain_prefix() && output.gate.policy() == OverflowPolicy::block && !output.sink.broken()) {
-        // The hot path: nothing to decide per line, so runs of whole lines are copied in bulk.
-        const auto [line_prefix, continuation_prefix] = formatter_.prefixes(stream.slot);
-        stream.framer.feed_prefixed(bytes, now, line_prefix, continuation_prefix, output.sink.queue());
+    const std::string_view timestamp = timestamp_now();
+    if (output.gate.policy() == OverflowPolicy::block && !output.sink.broken()) {
+        // The hot path: nothing to decide per line, so runs of whole lines are formatted in bulk, all with
+        // the one timestamp of this read.
+        const LineStyle style = formatter_.style(stream.slot, stream.kind, stream.pid, timestamp);
+        ByteBuffer& queue = output.sink.queue();
+        stream.framer.feed_bulk(
+            bytes, now,
+            [&](std::string_view run) { return append_styled_lines(queue, style, run, stream.framer.max_line()); },
+            [&](const Line& line) { append_styled(queue, style, line); });
     } else {
-        const std::string timestamp = timestamp_now();
         stream.framer.feed(bytes, now, [&](const Line& line) { add_line(stream, line, timestamp); });
     }
     after_lines(stream);
@@ -330,12 +371,12 @@ void Relay::Impl::arm_partial_timer() {
 
 void Relay::Impl::on_partial_timer() {
     const SteadyTime cutoff = std::chrono::steady_clock::now() - options_.partial_line_timeout;
-    std::string timestamp;
+    std::string_view timestamp;
     for_each_stream([&](Stream& stream) {
         if (stream.paused) return;
         const auto since = stream.framer.partial_since();
         if (!since || *since > cutoff) return;
-        if (timestamp.empty()) timestamp = timestamp_now();
+        if (timestamp.data() == nullptr) timestamp = timestamp_now();
         stream.framer.flush_if_waiting_since(cutoff, [&](const Line& line) { add_line(stream, line, timestamp); });
         schedule_flush(stream.output);
     });
@@ -421,11 +462,19 @@ void Relay::Impl::report(Output& output, bool final) {
         spdlog::warn("dropped {} line{} of worker output: {} did not keep up (--log-overflow drop)", dropped,
                      dropped == 1 ? "" : "s", output.name);
     }
+    if (output.own_dropped > 0 && (final || output.sink.queued() == 0)) report_own_dropped(output);
+}
+
+void Relay::Impl::report_own_dropped(Output& output) {
+    const std::uint64_t dropped = output.own_dropped;
+    output.own_dropped = 0;
+    spdlog::warn("dropped {} message{} of preforkctl's own: {} did not keep up", dropped, dropped == 1 ? "" : "s",
+                 output.name);
 }
 
 // Returns true when the pipe is at its end (a retired pipe nobody writes to any more).
 bool Relay::Impl::drain(Stream& stream) {
-    const std::string timestamp = timestamp_now();
+    const std::string_view timestamp = timestamp_now();
     bool at_end = false;
     for (std::size_t total = 0; total < kDrainLimit;) {
         const ssize_t n = ::read(stream.reader.native_handle(), buffer_.data(), buffer_.size());
@@ -495,8 +544,10 @@ Relay::Relay(asio::io_context& io, RelayOptions options, int out_fd, int err_fd)
     auto logger = spdlog::default_logger();
     impl_->saved_sinks_ = logger->sinks();
     auto sink = std::make_shared<QueueSink>(*impl_);
-    sink->set_pattern(kOwnMessagePattern);
+    sink->set_formatter(
+        own_message_formatter(impl_->options_.format == Format::json ? OwnFormat::json : OwnFormat::text));
     logger->sinks() = {sink};
+    impl_->warn_if_not_reopened();
 }
 
 Relay::~Relay() { spdlog::default_logger()->sinks() = impl_->saved_sinks_; }
