@@ -123,16 +123,18 @@ std::size_t append_json_lines(ByteBuffer& out, std::string_view prefix, std::str
     // bytes that need escaping, so that a line without any (the common log line) is copied whole.
     bool dirty = false;  // the line being scanned has such a byte in a block before `scanned`
     for (; end - scanned >= 64; scanned += 64) {
-        std::uint64_t newlines = 0;
-        std::uint64_t care = 0;
-        for (int i = 0; i < 4; ++i) {
-            const char* at = scanned + 16 * i;
+        // Written out four times rather than as a loop: GCC at -O2 keeps the loop, with a variable shift.
+        const auto newline_mask = [](const char* at) {
             const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
-            newlines |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(
-                            _mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8('\n')))))
-                        << (16 * i);
-            care |= static_cast<std::uint64_t>(static_cast<std::uint16_t>(care_mask(at))) << (16 * i);
-        }
+            return static_cast<std::uint64_t>(
+                static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8('\n')))));
+        };
+        std::uint64_t newlines = newline_mask(scanned) | newline_mask(scanned + 16) << 16 |
+                                 newline_mask(scanned + 32) << 32 | newline_mask(scanned + 48) << 48;
+        std::uint64_t care = static_cast<std::uint64_t>(care_mask(scanned)) |
+                             static_cast<std::uint64_t>(care_mask(scanned + 16)) << 16 |
+                             static_cast<std::uint64_t>(care_mask(scanned + 32)) << 32 |
+                             static_cast<std::uint64_t>(care_mask(scanned + 48)) << 48;
         care &= ~newlines;
         for (; newlines != 0; newlines &= newlines - 1) {
             const std::uint64_t bit = newlines & (~newlines + 1);
