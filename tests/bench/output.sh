@@ -12,7 +12,7 @@
 # interleave there). Both readers' pipes are 1 MiB, the size preforkctl gives its stdout pipe; the pipes
 # between the writers and preforkctl are its own (they start at the kernel's default and grow when found full).
 # Ends with the median of every figure over the runs.
-# usage: [WRITES=chunks|lines] tests/bench/output.sh [BUILD_DIR] [MB_PER_WORKER] [RUNS] [PREFORKCTL_OPTION...]
+# usage: [WRITES=chunks|lines] tests/bench/output.sh [BUILD_DIR] [MIB_PER_WORKER] [RUNS] [PREFORKCTL_OPTION...]
 #        (default build/ 64 5; build with -DCMAKE_BUILD_TYPE=Release or RelWithDebInfo first)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
