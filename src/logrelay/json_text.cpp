@@ -120,7 +120,16 @@ std::size_t append_json_lines(ByteBuffer& out, std::string_view prefix, std::str
     const char* scanned = begin;  // newlines before this point have been found
 #if defined(__SSE2__)
     // As ByteBuffer::append_prefixed_lines: newlines are found 64 bytes at a time, and in the same pass the
-    // bytes that need escaping, so that a line without any (the common log line) is copied whole.
+    // bytes that need escaping, so that a line without any (the common log line) is copied whole, in 16-byte
+    // blocks: prefix and suffix from padded copies, the line from the input when 16 bytes follow its end.
+    constexpr std::size_t kPadded = 256;
+    alignas(16) char prefix16[kPadded + 16] = {};
+    alignas(16) char suffix16[32] = {};
+    const bool blocks = prefix.size() <= kPadded && suffix.size() <= 16;
+    if (blocks) {
+        std::memcpy(prefix16, prefix.data(), prefix.size());
+        std::memcpy(suffix16, suffix.data(), suffix.size());
+    }
     bool dirty = false;  // the line being scanned has such a byte in a block before `scanned`
     for (; end - scanned >= 64; scanned += 64) {
         // Written out four times rather than as a loop: GCC at -O2 keeps the loop, with a variable shift.
@@ -141,7 +150,13 @@ std::size_t append_json_lines(ByteBuffer& out, std::string_view prefix, std::str
             const char* at = scanned + __builtin_ctzll(newlines);
             const auto length = static_cast<std::size_t>(at - line);
             if (length > max_line) return static_cast<std::size_t>(line - begin);
-            append_json_line(out, prefix, std::string_view(line, length), suffix, dirty || (care & (bit - 1)) != 0);
+            const bool needs_escaping = dirty || (care & (bit - 1)) != 0;
+            if (blocks && !needs_escaping && end - at > 16) {
+                out.append_parts_in_blocks(std::string_view(prefix16, prefix.size()), std::string_view(line, length),
+                                           std::string_view(suffix16, suffix.size()));
+            } else {
+                append_json_line(out, prefix, std::string_view(line, length), suffix, needs_escaping);
+            }
             care &= ~(bit | (bit - 1));
             dirty = false;
             line = at + 1;
