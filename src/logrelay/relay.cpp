@@ -17,146 +17,9 @@
 #include <vector>
 
 #include "logrelay/own_messages.hpp"
-#include "logrelay/pipe_sizing.hpp"
-#include "logrelay/sink.hpp"
+#include "logrelay/relay_impl.hpp"
 
 namespace preforkctl::logrelay {
-
-namespace asio = boost::asio;
-
-namespace {
-
-constexpr std::size_t kReadChunk = 256 * 1024;  // up to a quarter of a fully grown pipe per read(2)
-constexpr int kReadsPerTurn = 4;                // then other streams get their turn
-constexpr std::size_t kWriteEarly = 256 * 1024; // write at once instead of at the end of the round
-constexpr std::size_t kDrainLimit = 4 * 1024 * 1024;  // a dead worker's children may keep writing
-
-// The backlog per output stream: enough to smooth bursts, small enough that memory stays modest.
-std::size_t backlog_bound(std::size_t max_line) { return std::max<std::size_t>(1024 * 1024, 2 * max_line + 1024); }
-
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------------
-class Relay::Impl {
-public:
-    struct Output;
-
-    // One of a slot's two pipes.
-    struct Stream {
-        Stream(asio::io_context& io, sys::Pipe pipe, int slot_number, logrelay::Stream which, Output& to,
-               std::size_t max_line)
-            : write_end(std::move(pipe.write_end)),
-              reader(io, pipe.read_end.release()),
-              slot(slot_number),
-              kind(which),
-              output(to),
-              framer(max_line) {}
-
-        sys::Fd write_end;  // handed to each worker of the slot
-        asio::posix::stream_descriptor reader;
-        int slot;
-        logrelay::Stream kind;
-        Output& output;
-        LineFramer framer;
-        std::size_t pipe_capacity = 0;  // 0: unknown, or F_SETPIPE_SZ failed once (never grown then)
-        std::size_t grown = 0;          // what growing this pipe took of the budget
-        int pid = 0;          // the worker whose lines these are (json "pid"); 0 before the first
-        bool busy = false;    // a wait or a posted read is pending
-        bool paused = false;  // --log-overflow block: not read until the output drains
-        bool retired = false; // no longer the slot's (we closed our write end): read until end of file
-        bool done = false;    // retired and closed; freed once no handler or pause list refers to it
-    };
-
-    // preforkctl's stdout or stderr (one object for both when they are the same file).
-    struct Output {
-        Output(asio::io_context& io, OutputSink opened, const char* stream_name, OverflowPolicy policy,
-               std::size_t bound)
-            : sink(std::move(opened)), gate(policy, bound), retry(io), name(stream_name) {
-            if (sink.kind() == SinkKind::nonblocking) {
-                // Asio watches a duplicate of our own non-blocking description (it sets FIONBIO on it, which
-                // is harmless here, and closes the duplicate itself).
-                writable.emplace(io, ::fcntl(sink.fd(), F_DUPFD_CLOEXEC, 3));
-            }
-        }
-
-        OutputSink sink;
-        OverflowGate gate;
-        std::optional<asio::posix::stream_descriptor> writable;
-        asio::steady_timer retry;       // sockets: no readiness watch without touching shared flags
-        std::chrono::milliseconds retry_delay{1};
-        bool waiting = false;           // for writability
-        bool flush_posted = false;
-        bool broken_reported = false;
-        std::uint64_t lost_to_closed = 0;
-        std::uint64_t own_dropped = 0;  // preforkctl's own messages, not worker lines: reported apart
-        std::vector<Stream*> paused;
-        const char* name;
-    };
-
-    Impl(asio::io_context& io, RelayOptions options, int out_fd, int err_fd);
-
-    void append_own(std::string_view text);
-    /// One warning when stdout or stderr could not get a non-blocking description of its own.
-    void warn_if_not_reopened();
-
-    asio::io_context& io_;
-    RelayOptions options_;
-    LineFormatter formatter_;
-    std::unique_ptr<Output> stdout_;
-    std::unique_ptr<Output> stderr_storage_;
-    Output* stderr_ = nullptr;
-    std::vector<std::unique_ptr<Stream>> streams_;  // slot i: [2i] stdout, [2i+1] stderr
-    std::vector<std::unique_ptr<Stream>> retired_;  // pipes a previous worker still writes to
-    std::array<char, kReadChunk> buffer_{};
-    asio::steady_timer partial_timer_;
-    bool partial_timer_armed_ = false;
-    bool finishing_ = false;
-    std::size_t pipe_budget_left_ = kPipeGrowthBudget;
-    std::vector<std::shared_ptr<spdlog::sinks::sink>> saved_sinks_;
-
-    static std::size_t index_of(int slot, logrelay::Stream which) {
-        return static_cast<std::size_t>(slot) * 2 + (which == logrelay::Stream::out ? 0 : 1);
-    }
-    Stream* stream(int slot, logrelay::Stream which) const {
-        const std::size_t index = index_of(slot, which);
-        return index < streams_.size() ? streams_[index].get() : nullptr;
-    }
-
-    Result<std::unique_ptr<Stream>> make_stream(int slot, logrelay::Stream which);
-    template <class F>
-    void for_each_stream(F&& f) {
-        for (const auto& stream : streams_) {
-            if (stream) f(*stream);
-        }
-        for (const auto& stream : retired_) {
-            if (!stream->done) f(*stream);
-        }
-    }
-    void close_retired(Stream& stream);
-    void free_closed();
-    void pump(Stream& stream);
-    void wait_readable(Stream& stream);
-    bool read_once(Stream& stream, bool& more);
-    void relay_bytes(Stream& stream, std::string_view bytes);
-    void grow_pipe_after(Stream& stream, std::size_t read);
-    void add_line(Stream& stream, const Line& line, std::string_view timestamp);
-    void after_lines(Stream& stream);
-    void arm_partial_timer();
-    void on_partial_timer();
-    void schedule_flush(Output& output);
-    void flush(Output& output);
-    void wait_writable(Output& output);
-    void resume_paused(Output& output);
-    void report(Output& output, bool final);
-    bool drain(Stream& stream);
-    void finish_output(Output& output);
-    void report_own_dropped(Output& output);
-    /// format_timestamp() of now, formatted once per millisecond; "" when no line needs one.
-    std::string_view timestamp_now();
-
-    std::int64_t timestamp_ms_ = -1;
-    std::string timestamp_;
-};
 
 namespace {
 
@@ -199,20 +62,6 @@ Relay::Impl::Impl(asio::io_context& io, RelayOptions options, int out_fd, int er
     if (!options_.pipes) stderr_->sink.write_whole_lines();
 }
 
-void Relay::Impl::warn_if_not_reopened() {
-    std::string streams;
-    int error = 0;
-    for (const Output* output : {stdout_.get(), stderr_}) {
-        if (output->sink.reopen_error() == 0 || (output == stderr_ && stderr_ == stdout_.get())) continue;
-        streams += streams.empty() ? output->name : std::string(" and ") + output->name;
-        error = output->sink.reopen_error();
-    }
-    if (error == 0) return;
-    spdlog::warn("cannot reopen {} through /proc ({}): plain writes from now on, which wait, and hold up "
-                 "supervision, while the reader stalls",
-                 streams, std::strerror(error));
-}
-
 std::string_view Relay::Impl::timestamp_now() {
     if (!formatter_.wants_timestamp()) return {};
     const auto now = std::chrono::system_clock::now();
@@ -222,21 +71,6 @@ std::string_view Relay::Impl::timestamp_now() {
         timestamp_ = format_timestamp(now);
     }
     return timestamp_;
-}
-
-void Relay::Impl::append_own(std::string_view text) {
-    Output& output = *stderr_;
-    if (output.sink.broken()) return;
-    // Our own messages are not subject to --log-overflow (they are few and explain what happened), but
-    // even they stop at twice the bound: a stderr nobody reads must not cost unbounded memory. They are
-    // counted apart from worker lines, which --log-overflow block never drops.
-    if (output.sink.queued() > 2 * output.gate.bound()) {
-        ++output.own_dropped;
-        return;
-    }
-    output.sink.queue().append(text);
-    if (finishing_) return;
-    schedule_flush(output);
 }
 
 // Reads a few chunks, then yields to the other streams; waits for readiness only after EAGAIN, because Asio
@@ -383,95 +217,6 @@ void Relay::Impl::on_partial_timer() {
     arm_partial_timer();
 }
 
-// Lines are collected for the rest of the current round of ready handlers and written with one writev.
-void Relay::Impl::schedule_flush(Output& output) {
-    if (output.waiting) return;  // the writability wait will flush
-    if (output.sink.queued() >= kWriteEarly) {
-        flush(output);
-        return;
-    }
-    if (output.flush_posted) return;
-    output.flush_posted = true;
-    asio::post(io_, [this, &output] {
-        output.flush_posted = false;
-        if (!output.waiting) flush(output);
-    });
-}
-
-void Relay::Impl::flush(Output& output) {
-    const WriteOutcome outcome = output.sink.write_some();
-    switch (outcome) {
-        case WriteOutcome::all_written:
-            output.retry_delay = std::chrono::milliseconds(1);
-            report(output, false);
-            break;
-        case WriteOutcome::would_block:
-            wait_writable(output);
-            break;
-        case WriteOutcome::broken:
-            if (!output.broken_reported) {
-                output.broken_reported = true;
-                // EPIPE: the reader is gone. Supervision goes on (signals, restarts, stop); what would have
-                // gone to this stream is discarded and counted. Said on the other stream, if it still works.
-                if (&output != stderr_) {
-                    spdlog::warn("cannot write to {} ({}): its worker lines are discarded from now on",
-                                 output.name, std::strerror(output.sink.error()));
-                }
-            }
-            break;
-    }
-    resume_paused(output);
-}
-
-void Relay::Impl::wait_writable(Output& output) {
-    if (output.waiting) return;
-    output.waiting = true;
-    auto then = [this, &output](const boost::system::error_code& error) {
-        output.waiting = false;
-        if (!error) flush(output);
-    };
-    if (output.writable) {
-        output.writable->async_wait(asio::posix::stream_descriptor::wait_write, then);
-    } else {
-        // A socket: poll again soon, backing off while it stays full.
-        output.retry.expires_after(output.retry_delay);
-        output.retry_delay = std::min(output.retry_delay * 2, std::chrono::milliseconds(64));
-        output.retry.async_wait(then);
-    }
-}
-
-void Relay::Impl::resume_paused(Output& output) {
-    if (output.paused.empty() || !output.gate.may_resume(output.sink.queued())) return;
-    std::vector<Stream*> resumed;
-    resumed.swap(output.paused);
-    const SteadyTime now = std::chrono::steady_clock::now();
-    for (Stream* stream : resumed) {
-        stream->paused = false;
-        stream->framer.restart_partial_clock(now);
-        if (!stream->busy) {
-            stream->busy = true;
-            asio::post(io_, [this, stream] { pump(*stream); });
-        }
-    }
-    if (!partial_timer_armed_ && !finishing_) arm_partial_timer();
-}
-
-void Relay::Impl::report(Output& output, bool final) {
-    const std::uint64_t dropped = output.gate.take_report(output.sink.queued(), final);
-    if (dropped > 0) {
-        spdlog::warn("dropped {} line{} of worker output: {} did not keep up (--log-overflow drop)", dropped,
-                     dropped == 1 ? "" : "s", output.name);
-    }
-    if (output.own_dropped > 0 && (final || output.sink.queued() == 0)) report_own_dropped(output);
-}
-
-void Relay::Impl::report_own_dropped(Output& output) {
-    const std::uint64_t dropped = output.own_dropped;
-    output.own_dropped = 0;
-    spdlog::warn("dropped {} message{} of preforkctl's own: {} did not keep up", dropped, dropped == 1 ? "" : "s",
-                 output.name);
-}
-
 // Returns true when the pipe is at its end (a retired pipe nobody writes to any more).
 bool Relay::Impl::drain(Stream& stream) {
     const std::string_view timestamp = timestamp_now();
@@ -518,24 +263,6 @@ Result<std::unique_ptr<Relay::Impl::Stream>> Relay::Impl::make_stream(int slot, 
     auto stream = std::make_unique<Stream>(io_, std::move(*pipe), slot, which, output, options_.max_line);
     stream->pipe_capacity = capacity > 0 ? static_cast<std::size_t>(capacity) : 0;
     return stream;
-}
-
-void Relay::Impl::finish_output(Output& output) {
-    // The event loop is over: wait for the reader here, but only while it keeps taking data.
-    const auto stall = static_cast<int>(options_.exit_stall_limit.count());
-    for (;;) {
-        const WriteOutcome outcome = output.sink.write_some();
-        if (outcome != WriteOutcome::would_block) return;
-        if (!output.sink.wait_writable(stall)) {
-            const std::size_t left = output.sink.queued();
-            output.sink = OutputSink();  // give up: the rest is discarded
-            if (&output != stderr_) {
-                spdlog::warn("{} took nothing for {} ms: {} bytes of worker output were not written", output.name,
-                             stall, left);
-            }
-            return;
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------
