@@ -632,7 +632,8 @@ TEST(Output, WithJsonPreforkctlsOwnMessagesAreJsonLinesToo) {
     }
     EXPECT_EQ(workers, 6) << run.err();
     EXPECT_GE(own, 3) << run.err();
-    EXPECT_EQ(levels, std::set<std::string>{"info"}) << run.err();
+    EXPECT_EQ(levels.count("info"), 1u) << run.err();
+    for (const std::string& level : levels) EXPECT_THAT(level, ::testing::AnyOf("debug", "info", "warning")) << run.err();
     EXPECT_THAT(texts, HasSubstr("starting 2 workers")) << "logged before the relay took over";
     EXPECT_THAT(texts, HasSubstr("exited with status 0")) << "logged through the relay";
 
