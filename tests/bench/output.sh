@@ -101,7 +101,10 @@ relay_run() {  # relay_run READER OUTPUT -> "seconds pf_ticks cat_ticks writer_t
         -- "$writer" "$write_option" "$lines_per_worker" 2>"$tmp/err" {never}<&- ) | sized $reader >"$reader_output" &
     until [ -s "$tmp/pid" ]; do read -r -t 0.001 -u "$never" _ || true; done
     pf=$(cat "$tmp/pid")
-    until [ "$(pgrep -c -P "$pf")" -ge "$workers" ]; do read -r -t 0.001 -u "$never" _ || true; done
+    until [ "$(pgrep -c -P "$pf")" -ge "$workers" ]; do
+        kill -0 "$pf" 2>/dev/null || { echo "preforkctl ended before its workers started:" >&2; cat "$tmp/err" >&2; exit 1; }
+        read -r -t 0.001 -u "$never" _ || true
+    done
     local output_bytes
     output_bytes=$(output_bytes_of "$pf")
     # Done when preforkctl has written all formatted lines (stderr goes to a file and is counted too). The
