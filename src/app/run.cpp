@@ -9,6 +9,7 @@
 
 #include "app/cli.hpp"
 #include "config/toml_settings.hpp"
+#include "logrelay/own_messages.hpp"
 #include "net/listeners.hpp"
 #include "plan/make_plan.hpp"
 #include "supervise/supervisor.hpp"
@@ -23,8 +24,16 @@ namespace {
 // preforkctl's own messages go to stderr as "preforkctl: LEVEL: text", unlike worker lines ("NAME.SLOT | ").
 void set_up_logging() {
     auto logger = spdlog::stderr_logger_st("preforkctl");
-    logger->set_pattern("preforkctl: %l: %v");
+    logger->set_formatter(logrelay::own_message_formatter(logrelay::OwnFormat::text));
     spdlog::set_default_logger(logger);
+}
+
+// With --log-format json they are JSON lines from the moment the settings are known (the relay, which
+// takes over while workers run, writes them the same way), so that a log collector reads one format.
+void set_log_format(const config::Settings& settings) {
+    if (settings.log_format && settings.log_format->value == "json") {
+        spdlog::default_logger()->set_formatter(logrelay::own_message_formatter(logrelay::OwnFormat::json));
+    }
 }
 
 void set_verbosity(int verbosity) {
@@ -92,6 +101,7 @@ int run(int argc, char** argv) {
         if (exit_now) return *exit_now;
         if (!settings) return fail(settings.error());
         set_verbosity(settings->verbosity);
+        set_log_format(*settings);
 
         const plan::HostFacts facts = sys::gather_host_facts(*settings, fd_limits);
         auto plan = plan::make_plan(*settings, facts);

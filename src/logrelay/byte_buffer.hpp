@@ -67,6 +67,34 @@ public:
         size_ += prefix.size() + text.size() + 1;
     }
 
+    /// a + b + c with one capacity check: a json line (prefix, text, suffix).
+    void append_parts(std::string_view a, std::string_view b, std::string_view c) {
+        reserve_more(a.size() + b.size() + c.size());
+        char* at = data_.get() + size_;
+        if (!a.empty()) std::memcpy(at, a.data(), a.size());
+        if (!b.empty()) std::memcpy(at + a.size(), b.data(), b.size());
+        if (!c.empty()) std::memcpy(at + a.size() + b.size(), c.data(), c.size());
+        size_ += a.size() + b.size() + c.size();
+    }
+
+#if defined(__SSE2__)
+    /// append_parts for the hot path: each part is copied in whole 16-byte blocks, so this reads up to 15
+    /// bytes past the end of each part (the caller guarantees they are readable) and writes up to 15 bytes
+    /// past its end (slack that the capacity check leaves and the next append overwrites).
+    void append_parts_in_blocks(std::string_view a, std::string_view b, std::string_view c) {
+        if (capacity_ - size_ < a.size() + b.size() + c.size() + 16) reserve_more(a.size() + b.size() + c.size() + 16);
+        char* at = data_.get() + size_;
+        for (const std::string_view part : {a, b, c}) {
+            for (std::size_t i = 0; i < part.size(); i += 16) {
+                _mm_storeu_si128(reinterpret_cast<__m128i*>(at + i),
+                                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(part.data() + i)));
+            }
+            at += part.size();
+        }
+        size_ += a.size() + b.size() + c.size();
+    }
+#endif
+
     /// The bulk form of append_line: for each complete line at the start of `bytes` (up to and including its
     /// '\n') that has at most `max_line` bytes before the '\n', appends prefix + line. Stops before the
     /// first line that is unterminated or longer; returns the number of bytes of `bytes` consumed.

@@ -32,11 +32,22 @@ public:
         feed(bytes, SteadyTime{}, emit);
     }
 
-    /// feed() for output that is exactly prefix + line + '\n' (prefix format without timestamps, raw): appends
-    /// each line to `out` with `prefix`, or `continuation_prefix` for a continuation. The same lines as
-    /// feed() with append_line, but whole runs of complete lines are copied in bulk.
+    /// feed() for a caller that can format whole runs of lines at once: bulk(std::string_view bytes) formats
+    /// the complete lines (up to max_line bytes each) at the start of `bytes` and returns how many bytes it
+    /// consumed; everything else (the end of a pending line, a max_line piece, a longer line) goes through
+    /// emit(const Line&) as with feed(). The same lines as feed(), in the same order.
+    template <class Bulk, class Emit>
+    void feed_bulk(std::string_view bytes, SteadyTime now, Bulk&& bulk, Emit&& emit);
+
+    /// feed_bulk() for output that is exactly prefix + line + '\n' (prefix format without timestamps, raw).
     void feed_prefixed(std::string_view bytes, SteadyTime now, std::string_view prefix,
-                       std::string_view continuation_prefix, ByteBuffer& out);
+                       std::string_view continuation_prefix, ByteBuffer& out) {
+        feed_bulk(
+            bytes, now, [&](std::string_view run) { return out.append_prefixed_lines(prefix, run, max_line_); },
+            [&](const Line& line) { out.append_line(line.continuation ? continuation_prefix : prefix, line.text); });
+    }
+
+    [[nodiscard]] std::size_t max_line() const { return max_line_; }
 
     /// Emits the buffered unterminated line, if any, as a complete line (EOF, or worker death).
     template <class Emit>
@@ -109,14 +120,11 @@ void LineFramer::feed(std::string_view bytes, SteadyTime now, Emit&& emit) {
     }
 }
 
-inline void LineFramer::feed_prefixed(std::string_view bytes, SteadyTime now, std::string_view prefix,
-                                      std::string_view continuation_prefix, ByteBuffer& out) {
-    const auto emit = [&](const Line& line) {
-        out.append_line(line.continuation ? continuation_prefix : prefix, line.text);
-    };
+template <class Bulk, class Emit>
+void LineFramer::feed_bulk(std::string_view bytes, SteadyTime now, Bulk&& bulk, Emit&& emit) {
     while (!bytes.empty()) {
         if (partial_.empty() && !continuing_) {
-            bytes.remove_prefix(out.append_prefixed_lines(prefix, bytes, max_line_));
+            bytes.remove_prefix(bulk(bytes));
             if (bytes.empty()) return;
         }
         // One piece the general way: the end of a pending line, a max_line piece of a long line, or the

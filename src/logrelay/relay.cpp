@@ -16,140 +16,10 @@
 #include <optional>
 #include <vector>
 
-#include "logrelay/pipe_sizing.hpp"
-#include "logrelay/sink.hpp"
+#include "logrelay/own_messages.hpp"
+#include "logrelay/relay_impl.hpp"
 
 namespace preforkctl::logrelay {
-
-namespace asio = boost::asio;
-
-namespace {
-
-constexpr std::size_t kReadChunk = 256 * 1024;  // up to a quarter of a fully grown pipe per read(2)
-constexpr int kReadsPerTurn = 4;                // then other streams get their turn
-constexpr std::size_t kWriteEarly = 256 * 1024; // write at once instead of at the end of the round
-constexpr std::size_t kDrainLimit = 4 * 1024 * 1024;  // a dead worker's children may keep writing
-
-// The backlog per output stream: enough to smooth bursts, small enough that memory stays modest.
-std::size_t backlog_bound(std::size_t max_line) { return std::max<std::size_t>(1024 * 1024, 2 * max_line + 1024); }
-
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------------
-class Relay::Impl {
-public:
-    struct Output;
-
-    // One of a slot's two pipes.
-    struct Stream {
-        Stream(asio::io_context& io, sys::Pipe pipe, int slot_number, logrelay::Stream which, Output& to,
-               std::size_t max_line)
-            : write_end(std::move(pipe.write_end)),
-              reader(io, pipe.read_end.release()),
-              slot(slot_number),
-              kind(which),
-              output(to),
-              framer(max_line) {}
-
-        sys::Fd write_end;  // handed to each worker of the slot
-        asio::posix::stream_descriptor reader;
-        int slot;
-        logrelay::Stream kind;
-        Output& output;
-        LineFramer framer;
-        std::size_t pipe_capacity = 0;  // 0: unknown, or F_SETPIPE_SZ failed once (never grown then)
-        std::size_t grown = 0;          // what growing this pipe took of the budget
-        int pid = 0;          // the worker whose lines these are (json "pid"); 0 before the first
-        bool busy = false;    // a wait or a posted read is pending
-        bool paused = false;  // --log-overflow block: not read until the output drains
-        bool retired = false; // no longer the slot's (we closed our write end): read until end of file
-        bool done = false;    // retired and closed; freed once no handler or pause list refers to it
-    };
-
-    // preforkctl's stdout or stderr (one object for both when they are the same file).
-    struct Output {
-        Output(asio::io_context& io, OutputSink opened, const char* stream_name, OverflowPolicy policy,
-               std::size_t bound)
-            : sink(std::move(opened)), gate(policy, bound), retry(io), name(stream_name) {
-            if (sink.kind() == SinkKind::nonblocking) {
-                // Asio watches a duplicate of our own non-blocking description (it sets FIONBIO on it, which
-                // is harmless here, and closes the duplicate itself).
-                writable.emplace(io, ::fcntl(sink.fd(), F_DUPFD_CLOEXEC, 3));
-            }
-        }
-
-        OutputSink sink;
-        OverflowGate gate;
-        std::optional<asio::posix::stream_descriptor> writable;
-        asio::steady_timer retry;       // sockets: no readiness watch without touching shared flags
-        std::chrono::milliseconds retry_delay{1};
-        bool waiting = false;           // for writability
-        bool flush_posted = false;
-        bool broken_reported = false;
-        std::uint64_t lost_to_closed = 0;
-        std::vector<Stream*> paused;
-        const char* name;
-    };
-
-    Impl(asio::io_context& io, RelayOptions options, int out_fd, int err_fd);
-
-    void append_own(std::string_view text);
-
-    asio::io_context& io_;
-    RelayOptions options_;
-    LineFormatter formatter_;
-    std::unique_ptr<Output> stdout_;
-    std::unique_ptr<Output> stderr_storage_;
-    Output* stderr_ = nullptr;
-    std::vector<std::unique_ptr<Stream>> streams_;  // slot i: [2i] stdout, [2i+1] stderr
-    std::vector<std::unique_ptr<Stream>> retired_;  // pipes a previous worker still writes to
-    std::array<char, kReadChunk> buffer_{};
-    asio::steady_timer partial_timer_;
-    bool partial_timer_armed_ = false;
-    bool finishing_ = false;
-    std::size_t pipe_budget_left_ = kPipeGrowthBudget;
-    std::vector<std::shared_ptr<spdlog::sinks::sink>> saved_sinks_;
-
-    static std::size_t index_of(int slot, logrelay::Stream which) {
-        return static_cast<std::size_t>(slot) * 2 + (which == logrelay::Stream::out ? 0 : 1);
-    }
-    Stream* stream(int slot, logrelay::Stream which) const {
-        const std::size_t index = index_of(slot, which);
-        return index < streams_.size() ? streams_[index].get() : nullptr;
-    }
-
-    Result<std::unique_ptr<Stream>> make_stream(int slot, logrelay::Stream which);
-    template <class F>
-    void for_each_stream(F&& f) {
-        for (const auto& stream : streams_) {
-            if (stream) f(*stream);
-        }
-        for (const auto& stream : retired_) {
-            if (!stream->done) f(*stream);
-        }
-    }
-    void close_retired(Stream& stream);
-    void free_closed();
-    void pump(Stream& stream);
-    void wait_readable(Stream& stream);
-    bool read_once(Stream& stream, bool& more);
-    void relay_bytes(Stream& stream, std::string_view bytes);
-    void grow_pipe_after(Stream& stream, std::size_t read);
-    void add_line(Stream& stream, const Line& line, std::string_view timestamp);
-    void after_lines(Stream& stream);
-    void arm_partial_timer();
-    void on_partial_timer();
-    void schedule_flush(Output& output);
-    void flush(Output& output);
-    void wait_writable(Output& output);
-    void resume_paused(Output& output);
-    void report(Output& output, bool final);
-    bool drain(Stream& stream);
-    void finish_output(Output& output);
-    [[nodiscard]] std::string timestamp_now() const {
-        return formatter_.wants_timestamp() ? format_timestamp(std::chrono::system_clock::now()) : std::string();
-    }
-};
 
 namespace {
 
@@ -177,7 +47,8 @@ Relay::Impl::Impl(asio::io_context& io, RelayOptions options, int out_fd, int er
     : io_(io),
       options_(std::move(options)),
       formatter_(OutputOptions{options_.format, options_.name, options_.slots, options_.timestamps,
-                               resolve_color(options_.color, std::getenv("NO_COLOR"), ::isatty(out_fd) == 1)}),
+                               resolve_color(options_.color, std::getenv("NO_COLOR"), ::isatty(out_fd) == 1),
+                               resolve_color(options_.color, std::getenv("NO_COLOR"), ::isatty(err_fd) == 1)}),
       partial_timer_(io) {
     const std::size_t bound = backlog_bound(options_.max_line);
     stdout_ = std::make_unique<Output>(io, open_sink(out_fd), "stdout", options_.overflow, bound);
@@ -187,20 +58,19 @@ Relay::Impl::Impl(asio::io_context& io, RelayOptions options, int out_fd, int er
         stderr_storage_ = std::make_unique<Output>(io, open_sink(err_fd), "stderr", options_.overflow, bound);
         stderr_ = stderr_storage_.get();
     }
+    // With inherit, workers write to the same stderr: our messages go out in writes that cannot be torn.
+    if (!options_.pipes) stderr_->sink.write_whole_lines();
 }
 
-void Relay::Impl::append_own(std::string_view text) {
-    Output& output = *stderr_;
-    if (output.sink.broken()) return;
-    // Our own messages are not subject to --log-overflow (they are few and explain what happened), but
-    // even they stop at twice the bound: a stderr nobody reads must not cost unbounded memory.
-    if (output.sink.queued() > 2 * output.gate.bound()) {
-        output.gate.count_dropped();
-        return;
+std::string_view Relay::Impl::timestamp_now() {
+    if (!formatter_.wants_timestamp()) return {};
+    const auto now = std::chrono::system_clock::now();
+    const std::int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    if (ms != timestamp_ms_) {
+        timestamp_ms_ = ms;
+        timestamp_ = format_timestamp(now);
     }
-    output.sink.queue().append(text);
-    if (finishing_) return;
-    schedule_flush(output);
+    return timestamp_;
 }
 
 // Reads a few chunks, then yields to the other streams; waits for readiness only after EAGAIN, because Asio
@@ -279,12 +149,17 @@ void Relay::Impl::grow_pipe_after(Stream& stream, std::size_t read) {
 void Relay::Impl::relay_bytes(Stream& stream, std::string_view bytes) {
     Output& output = stream.output;
     const SteadyTime now = std::chrono::steady_clock::now();
-    if (formatter_.plain_prefix() && output.gate.policy() == OverflowPolicy::block && !output.sink.broken()) {
-        // The hot path: nothing to decide per line, so runs of whole lines are copied in bulk.
-        const auto [line_prefix, continuation_prefix] = formatter_.prefixes(stream.slot);
-        stream.framer.feed_prefixed(bytes, now, line_prefix, continuation_prefix, output.sink.queue());
+    const std::string_view timestamp = timestamp_now();
+    if (output.gate.policy() == OverflowPolicy::block && !output.sink.broken()) {
+        // The hot path: nothing to decide per line, so runs of whole lines are formatted in bulk, all with
+        // the one timestamp of this read.
+        const LineStyle style = formatter_.style(stream.slot, stream.kind, stream.pid, timestamp);
+        ByteBuffer& queue = output.sink.queue();
+        stream.framer.feed_bulk(
+            bytes, now,
+            [&](std::string_view run) { return append_styled_lines(queue, style, run, stream.framer.max_line()); },
+            [&](const Line& line) { append_styled(queue, style, line); });
     } else {
-        const std::string timestamp = timestamp_now();
         stream.framer.feed(bytes, now, [&](const Line& line) { add_line(stream, line, timestamp); });
     }
     after_lines(stream);
@@ -330,102 +205,21 @@ void Relay::Impl::arm_partial_timer() {
 
 void Relay::Impl::on_partial_timer() {
     const SteadyTime cutoff = std::chrono::steady_clock::now() - options_.partial_line_timeout;
-    std::string timestamp;
+    std::string_view timestamp;
     for_each_stream([&](Stream& stream) {
         if (stream.paused) return;
         const auto since = stream.framer.partial_since();
         if (!since || *since > cutoff) return;
-        if (timestamp.empty()) timestamp = timestamp_now();
+        if (timestamp.data() == nullptr) timestamp = timestamp_now();
         stream.framer.flush_if_waiting_since(cutoff, [&](const Line& line) { add_line(stream, line, timestamp); });
         schedule_flush(stream.output);
     });
     arm_partial_timer();
 }
 
-// Lines are collected for the rest of the current round of ready handlers and written with one writev.
-void Relay::Impl::schedule_flush(Output& output) {
-    if (output.waiting) return;  // the writability wait will flush
-    if (output.sink.queued() >= kWriteEarly) {
-        flush(output);
-        return;
-    }
-    if (output.flush_posted) return;
-    output.flush_posted = true;
-    asio::post(io_, [this, &output] {
-        output.flush_posted = false;
-        if (!output.waiting) flush(output);
-    });
-}
-
-void Relay::Impl::flush(Output& output) {
-    const WriteOutcome outcome = output.sink.write_some();
-    switch (outcome) {
-        case WriteOutcome::all_written:
-            output.retry_delay = std::chrono::milliseconds(1);
-            report(output, false);
-            break;
-        case WriteOutcome::would_block:
-            wait_writable(output);
-            break;
-        case WriteOutcome::broken:
-            if (!output.broken_reported) {
-                output.broken_reported = true;
-                // EPIPE: the reader is gone. Supervision goes on (signals, restarts, stop); what would have
-                // gone to this stream is discarded and counted. Said on the other stream, if it still works.
-                if (&output != stderr_) {
-                    spdlog::warn("cannot write to {} ({}): its worker lines are discarded from now on",
-                                 output.name, std::strerror(output.sink.error()));
-                }
-            }
-            break;
-    }
-    resume_paused(output);
-}
-
-void Relay::Impl::wait_writable(Output& output) {
-    if (output.waiting) return;
-    output.waiting = true;
-    auto then = [this, &output](const boost::system::error_code& error) {
-        output.waiting = false;
-        if (!error) flush(output);
-    };
-    if (output.writable) {
-        output.writable->async_wait(asio::posix::stream_descriptor::wait_write, then);
-    } else {
-        // A socket: poll again soon, backing off while it stays full.
-        output.retry.expires_after(output.retry_delay);
-        output.retry_delay = std::min(output.retry_delay * 2, std::chrono::milliseconds(64));
-        output.retry.async_wait(then);
-    }
-}
-
-void Relay::Impl::resume_paused(Output& output) {
-    if (output.paused.empty() || !output.gate.may_resume(output.sink.queued())) return;
-    std::vector<Stream*> resumed;
-    resumed.swap(output.paused);
-    const SteadyTime now = std::chrono::steady_clock::now();
-    for (Stream* stream : resumed) {
-        stream->paused = false;
-        stream->framer.restart_partial_clock(now);
-        if (!stream->busy) {
-            stream->busy = true;
-            asio::post(io_, [this, stream] { pump(*stream); });
-        }
-    }
-    if (!partial_timer_armed_ && !finishing_) arm_partial_timer();
-}
-
-void Relay::Impl::report(Output& output, bool final) {
-    const std::uint64_t dropped = output.gate.take_report(output.sink.queued(), final);
-    if (dropped > 0) {
-        spdlog::warn("dropped {} line{} of worker output: {} did not keep up (--log-overflow drop)", dropped,
-                     dropped == 1 ? "" : "s", output.name);
-    }
-}
-
 // Returns true when the pipe is at its end (a retired pipe nobody writes to any more).
 bool Relay::Impl::drain(Stream& stream) {
-    const std::string timestamp = timestamp_now();
+    const std::string_view timestamp = timestamp_now();
     bool at_end = false;
     for (std::size_t total = 0; total < kDrainLimit;) {
         const ssize_t n = ::read(stream.reader.native_handle(), buffer_.data(), buffer_.size());
@@ -471,32 +265,16 @@ Result<std::unique_ptr<Relay::Impl::Stream>> Relay::Impl::make_stream(int slot, 
     return stream;
 }
 
-void Relay::Impl::finish_output(Output& output) {
-    // The event loop is over: wait for the reader here, but only while it keeps taking data.
-    const auto stall = static_cast<int>(options_.exit_stall_limit.count());
-    for (;;) {
-        const WriteOutcome outcome = output.sink.write_some();
-        if (outcome != WriteOutcome::would_block) return;
-        if (!output.sink.wait_writable(stall)) {
-            const std::size_t left = output.sink.queued();
-            output.sink = OutputSink();  // give up: the rest is discarded
-            if (&output != stderr_) {
-                spdlog::warn("{} took nothing for {} ms: {} bytes of worker output were not written", output.name,
-                             stall, left);
-            }
-            return;
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------
 Relay::Relay(asio::io_context& io, RelayOptions options, int out_fd, int err_fd)
     : impl_(std::make_unique<Impl>(io, std::move(options), out_fd, err_fd)) {
     auto logger = spdlog::default_logger();
     impl_->saved_sinks_ = logger->sinks();
     auto sink = std::make_shared<QueueSink>(*impl_);
-    sink->set_pattern(kOwnMessagePattern);
+    sink->set_formatter(
+        own_message_formatter(impl_->options_.format == Format::json ? OwnFormat::json : OwnFormat::text));
     logger->sinks() = {sink};
+    impl_->warn_if_not_reopened();
 }
 
 Relay::~Relay() { spdlog::default_logger()->sinks() = impl_->saved_sinks_; }

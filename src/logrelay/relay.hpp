@@ -1,7 +1,8 @@
 #pragma once
 // Relay: the output side of the event loop. Owns every slot's stdout/stderr pipes (created once, kept
 // across restarts), reads them, frames and formats lines, and writes them to preforkctl's stdout/stderr
-// without ever blocking the loop. preforkctl's own messages (spdlog) go through it too, to stderr.
+// without ever blocking the loop. preforkctl's own messages (spdlog) go through it too, to stderr, each
+// appended whole to the same queue as worker stderr lines (see own_messages.hpp for how they look).
 
 #include <chrono>
 #include <cstddef>
@@ -17,9 +18,6 @@ class io_context;
 }
 
 namespace preforkctl::logrelay {
-
-/// spdlog pattern of preforkctl's own messages: "preforkctl: warning: ..." (worker lines look different).
-inline constexpr const char* kOwnMessagePattern = "preforkctl: %l: %v";
 
 struct RelayOptions {
     bool pipes = true;             // false: --log-format inherit, workers write to our stdout/stderr

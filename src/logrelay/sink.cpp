@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <string>
 
@@ -27,6 +28,14 @@ ssize_t write_two(int fd, SinkKind kind, std::string_view first, std::string_vie
         return ::sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
     }
     return ::writev(fd, parts, count);
+}
+
+// The lines at the start of `bytes` that fit into PIPE_BUF together, or the first line alone when it is longer.
+std::string_view whole_lines_of(std::string_view bytes) {
+    const std::size_t end = bytes.substr(0, PIPE_BUF).rfind('\n');
+    if (end != std::string_view::npos) return bytes.substr(0, end + 1);
+    const std::size_t first = bytes.find('\n');
+    return first == std::string_view::npos ? bytes : bytes.substr(0, first + 1);
 }
 
 }  // namespace
@@ -50,8 +59,13 @@ WriteOutcome OutputSink::write_some() {
             written_ = 0;
             return WriteOutcome::broken;
         }
-        const std::string_view first(writing_.data() + written_, writing_.size() - written_);
-        const ssize_t n = write_two(fd_.get(), kind_, first, filling_.view());
+        std::string_view first(writing_.data() + written_, writing_.size() - written_);
+        std::string_view second = filling_.view();
+        if (whole_lines_) {
+            first = whole_lines_of(first);
+            second = {};
+        }
+        const ssize_t n = write_two(fd_.get(), kind_, first, second);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return WriteOutcome::would_block;
@@ -80,7 +94,7 @@ bool OutputSink::wait_writable(int timeout_ms) const {
     return ::poll(&entry, 1, timeout_ms) > 0;
 }
 
-OutputSink open_sink(int fd) {
+OutputSink open_sink(int fd, const char* proc_fd_dir) {
     struct stat about {};
     if (::fstat(fd, &about) < 0) return OutputSink();
     const bool terminal = ::isatty(fd) == 1;
@@ -98,7 +112,7 @@ OutputSink open_sink(int fd) {
         // parent shell, the other commands of a pipeline and (--log-format inherit) its workers, which
         // would then see EAGAIN. Opening /proc/self/fd/N creates a new description of the same pipe or
         // terminal that is ours alone, so it can be non-blocking and watched by the event loop.
-        const std::string path = "/proc/self/fd/" + std::to_string(fd);
+        const std::string path = std::string(proc_fd_dir) + "/" + std::to_string(fd);
         const int flags = ::fcntl(fd, F_GETFL);
         const int append = flags >= 0 ? (flags & O_APPEND) : 0;
         const int own = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | append);
@@ -111,7 +125,10 @@ OutputSink open_sink(int fd) {
             return OutputSink(sys::Fd(own), SinkKind::nonblocking);
         }
         if (errno == ENXIO) return OutputSink();  // a FIFO whose reader is gone
-        // No /proc (a bare chroot): plain writes, which can wait when the reader stalls.
+        // No /proc (a bare chroot), or the reopen is refused: plain writes, which can wait when the reader
+        // stalls. The caller says so.
+        const int error = errno;
+        return OutputSink(sys::Fd(::fcntl(fd, F_DUPFD_CLOEXEC, 3)), SinkKind::blocking, error);
     }
     return OutputSink(sys::Fd(::fcntl(fd, F_DUPFD_CLOEXEC, 3)), SinkKind::blocking);
 }

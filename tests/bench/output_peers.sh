@@ -3,12 +3,16 @@
 # output.sh (64-byte lines in 64 KiB writes, as fast as they can) run under
 #   - preforkctl (prefix mode), and
 #   - supervisord (Debian's `supervisor`; each program's stdout_logfile=/dev/stdout, the usual container set-up),
-# each launcher's stdout going into a pipe read by `cat >/dev/null`. Reported per launcher: MB/s and lines/s of
-# worker output until cat has read all of it, the launcher's CPU seconds per GB, and, in a second run whose
+# each launcher's stdout going into a pipe read by `cat >/dev/null`. Both get the same pipe sizes: 1 MiB for
+# the pipe into the reader (preforkctl gives its stdout that size; the reader sets it for supervisord) and for
+# each writer's pipe into the launcher (preforkctl grows a pipe it finds full up to 1 MiB; under supervisord
+# each writer sets its own stdout pipe to 1 MiB before it starts writing). Reported per launcher: MiB/s
+# (2^20 bytes per second) and lines/s of worker output until cat has read all of it, the launcher's CPU
+# seconds per GiB, and, in a second run whose
 # reader checks every line, how many writer lines did not arrive whole (lost, or torn into pieces: an output
 # line that is not exactly one 63-byte writer line after the launcher's prefix is a piece). Ends with medians
 # and the ratios preforkctl / supervisord.
-# usage: tests/bench/output_peers.sh [BUILD_DIR] [MB_PER_WORKER] [RUNS]     (default build/ 64 3)
+# usage: tests/bench/output_peers.sh [BUILD_DIR] [MIB_PER_WORKER] [RUNS]     (default build/ 64 3)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build}"
@@ -40,7 +44,7 @@ exec {never}<>"$tmp/never"
 supervisord_config "$tmp" >"$tmp/supervisord.conf"
 cat >>"$tmp/supervisord.conf" <<EOF
 [program:w]
-command=$writer --fast-lines $lines_per_worker
+command=perl -e 'fcntl(STDOUT, 1031, 1 << 20) or die "F_SETPIPE_SZ: \$!\\n"; exec @ARGV' $writer --fast-lines $lines_per_worker
 numprocs=$workers
 process_name=%(program_name)s_%(process_num)02d
 autostart=true
@@ -59,6 +63,8 @@ launch() {  # launch NAME
         supervisord) exec supervisord -c "$tmp/supervisord.conf" ;;
     esac
 }
+# A reader with a 1 MiB pipe (F_SETPIPE_SZ is 1031), the size preforkctl makes its stdout pipe.
+sized() { exec perl -e 'fcntl(STDIN, 1031, 1 << 20) or die "F_SETPIPE_SZ: $!\n"; exec @ARGV or die "$ARGV[0]: $!\n"' "$@"; }
 output_bytes() { case "$1" in preforkctl) echo $(( total_lines * (64 + 7) )) ;; *) echo "$input_bytes" ;; esac; }
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 read_bytes() {  # read_bytes PID: bytes the process has read so far (builtins only)
@@ -76,7 +82,7 @@ run() {
     want=$(output_bytes "$name")
     rm -f "$tmp/pid"
     start=$EPOCHREALTIME
-    ( echo "$BASHPID" >"$tmp/pid"; launch "$name" 2>"$tmp/err" {never}<&- ) | "$@" >"$tmp/read" &
+    ( echo "$BASHPID" >"$tmp/pid"; launch "$name" 2>"$tmp/err" {never}<&- ) | sized "$@" >"$tmp/read" &
     reader_pid=$!
     until [ -s "$tmp/pid" ]; do read -r -t 0.001 -u "$never" _ || true; done
     launcher_pid=$(<"$tmp/pid")
@@ -99,8 +105,8 @@ run() {
 # The reader of the checking run prints "whole_lines pieces" of what it read.
 check_lines='{ sub(/^w\.[0-9]+ +\| /, ""); if (length($0) == 63) whole++; else pieces++ } END { print whole + 0, pieces + 0 }'
 
-rate() { awk -v b="$input_bytes" -v l="$total_lines" -v s="$1" 'BEGIN { printf "%6.0f MB/s %6.2f M lines/s", b / s / 1048576, l / s / 1e6 }'; }
-per_gb() { awk -v t="$1" -v hz="$ticks" -v b="$input_bytes" 'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }'; }
+rate() { awk -v b="$input_bytes" -v l="$total_lines" -v s="$1" 'BEGIN { printf "%6.0f MiB/s %6.2f M lines/s", b / s / 1048576, l / s / 1e6 }'; }
+per_gib() { awk -v t="$1" -v hz="$ticks" -v b="$input_bytes" 'BEGIN { printf "%.2f", t / hz / (b / 1073741824) }'; }
 
 echo "== $workers writers x $mb_per_worker MiB of 64-byte lines ($total_lines lines), $runs runs, $(nproc) cores"
 for round in $(seq "$runs"); do
@@ -108,8 +114,8 @@ for round in $(seq "$runs"); do
         read -r seconds launcher_cpu cat_cpu < <(run "$name" cat)
         run "$name" awk "$check_lines" >/dev/null
         read -r whole pieces <"$tmp/read"
-        printf 'run %d  %-11s | cat  %s  (%ss; CPU-s/GB: launcher %s, cat %s)  not whole %d (%d pieces)\n' "$round" \
-            "$name" "$(rate "$seconds")" "$seconds" "$(per_gb "$launcher_cpu")" "$(per_gb "$cat_cpu")" \
+        printf 'run %d  %-11s | cat  %s  (%ss; CPU-s/GiB: launcher %s, cat %s)  not whole %d (%d pieces)\n' "$round" \
+            "$name" "$(rate "$seconds")" "$seconds" "$(per_gib "$launcher_cpu")" "$(per_gib "$cat_cpu")" \
             $(( total_lines - whole )) "$pieces"
         echo "$name $seconds $launcher_cpu $(( total_lines - whole )) $pieces" >>"$tmp/results"
     done
@@ -121,9 +127,9 @@ median() {  # median NAME COLUMN
 }
 echo "== median of $runs runs"
 for name in preforkctl supervisord; do
-    printf '%-11s %s, launcher %s CPU-s/GB; lines not whole %d (%d pieces; all runs)\n' "$name" "$(rate "$(median "$name" 2)")" \
-        "$(per_gb "$(median "$name" 3)")" "$(awk -v n="$name" '$1 == n { s += $4 } END { print s }' "$tmp/results")" \
+    printf '%-11s %s, launcher %s CPU-s/GiB; lines not whole %d (%d pieces; all runs)\n' "$name" "$(rate "$(median "$name" 2)")" \
+        "$(per_gib "$(median "$name" 3)")" "$(awk -v n="$name" '$1 == n { s += $4 } END { print s }' "$tmp/results")" \
         "$(awk -v n="$name" '$1 == n { s += $5 } END { print s }' "$tmp/results")"
 done
 awk -v a="$(median preforkctl 2)" -v b="$(median supervisord 2)" -v c="$(median preforkctl 3)" -v d="$(median supervisord 3)" \
-    'BEGIN { printf "preforkctl / supervisord: %.1fx the throughput, %.1fx less CPU per GB\n", b / a, d / c }'
+    'BEGIN { printf "preforkctl / supervisord: %.1fx the throughput, %.1fx less CPU per GiB\n", b / a, d / c }'

@@ -574,6 +574,80 @@ TEST(Output, ColourOnlyOnATerminalNeverWithNoColorAndAlwaysWhenForced) {
     EXPECT_TRUE(run_with(StdoutTo::captured, {"NO_COLOR=1"}, {"--color", "always"})) << "forced";
 }
 
+// Colour is decided for each stream by itself: a terminal on stdout does not colour stderr lines written to
+// a pipe, and a terminal on stderr colours them while stdout lines to a pipe stay plain.
+TEST(Output, ColourIsDecidedPerStreamByWhetherThatStreamIsATerminal) {
+    const std::vector<std::string> args = preforkctl({"-n", "1", "--restart", "never", "--", PROBE_WORKER_BIN,
+                                                      "--stdout-lines", "1", "--stderr-lines", "1", "--exit", "0"});
+    {
+        Options options({"NO_COLOR="});
+        options.stdout_to = StdoutTo::terminal;
+        Process run(args, options);
+        ASSERT_EQ(run.wait(), 0) << run.err();
+        EXPECT_THAT(run.out(), HasSubstr("\033[")) << "stdout is a terminal";
+        ASSERT_THAT(run.err(), HasSubstr("probe_worker.0 | err 1 pid=")) << run.err();
+        EXPECT_THAT(run.err(), Not(HasSubstr("\033["))) << "stderr is a pipe: " << run.err();
+    }
+    // The same with the two swapped: a wrapper makes the terminal preforkctl's stderr and the pipe that
+    // the harness reads as err() its stdout.
+    Options options({"NO_COLOR="});
+    options.stdout_to = StdoutTo::terminal;
+    options.prefix = {"/bin/sh", "-c", "exec \"$@\" 3>&1 1>&2 2>&3 3>&-", "sh"};
+    Process run(args, options);
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    const std::string terminal = run.out();  // preforkctl's stderr
+    const std::string piped = run.err();     // preforkctl's stdout
+    ASSERT_THAT(piped, HasSubstr("probe_worker.0 | out 1 pid=")) << piped;
+    EXPECT_THAT(piped, Not(HasSubstr("\033["))) << "stdout is a pipe: " << piped;
+    EXPECT_THAT(terminal, HasSubstr("\033[")) << "stderr is a terminal: " << terminal;
+    EXPECT_THAT(terminal, HasSubstr("err 1 pid=")) << terminal;
+}
+
+// With --log-format json a log collector reads one format on stderr: preforkctl's own messages, before,
+// while and after workers run, are JSON objects with "source":"preforkctl" and "level" beside the worker
+// lines, each whole on its line; so is the error of a setting that is not valid.
+TEST(Output, WithJsonPreforkctlsOwnMessagesAreJsonLinesToo) {
+    Process run(preforkctl({"-n", "2", "--restart", "never", "--log-format", "json", "--", PROBE_WORKER_BIN,
+                            "--stderr-lines", "3", "--exit", "0"}));
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    int own = 0;
+    int workers = 0;
+    std::set<std::string> levels;
+    std::string texts;
+    for (const std::string& line : split_lines(run.err())) {
+        std::map<std::string, std::string> fields;
+        ASSERT_TRUE(Json(line).parse_object(fields)) << "not a JSON object: " << line;
+        EXPECT_THAT(fields["ts"], ::testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{3}Z")) << line;
+        EXPECT_EQ(fields["stream"], "stderr") << line;
+        if (fields.count("source") != 0) {
+            EXPECT_EQ(fields["source"], "preforkctl") << line;
+            EXPECT_EQ(fields["pid"], std::to_string(run.pid())) << line;
+            levels.insert(fields["level"]);
+            texts += fields["line"] + "\n";
+            ++own;
+        } else {
+            EXPECT_THAT(fields["line"], ::testing::StartsWith("err ")) << line;
+            ++workers;
+        }
+    }
+    EXPECT_EQ(workers, 6) << run.err();
+    EXPECT_GE(own, 3) << run.err();
+    EXPECT_EQ(levels.count("info"), 1u) << run.err();
+    for (const std::string& level : levels) EXPECT_THAT(level, ::testing::AnyOf("debug", "info", "warning")) << run.err();
+    EXPECT_THAT(texts, HasSubstr("starting 2 workers")) << "logged before the relay took over";
+    EXPECT_THAT(texts, HasSubstr("exited with status 0")) << "logged through the relay";
+
+    Process bad(preforkctl({"--log-format", "json", "-n", "many", "--", "/bin/true"}));
+    EXPECT_EQ(bad.wait(), 2);
+    const auto lines = split_lines(bad.err());
+    ASSERT_FALSE(lines.empty());
+    for (const std::string& line : lines) {
+        std::map<std::string, std::string> fields;
+        ASSERT_TRUE(Json(line).parse_object(fields)) << "not a JSON object: " << line;
+        EXPECT_EQ(fields["source"], "preforkctl") << line;
+    }
+}
+
 // s6-log's rule: a line without a newline is split at --max-line, and memory stays bounded. 20 MB: a relay
 // that held the whole line would grow by at least 19 MiB.
 TEST(Output, AHugeLineIsSplitAtMaxLineWithBoundedMemory) {
@@ -675,6 +749,7 @@ TEST(Output, WithoutProcAPipedStdoutAndStderrGetEveryLineWholeAndTermStillStops)
         EXPECT_GE(nonblocking_descriptors(run.pid(), 2), 1);
         run.signal(SIGTERM);
         EXPECT_EQ(run.wait(), 0) << run.err();
+        EXPECT_THAT(run.err(), Not(HasSubstr("cannot reopen")));
     }
     TempDir dir;
     Options options({"PROBE_DIR=" + dir.path()});
@@ -703,6 +778,11 @@ TEST(Output, WithoutProcAPipedStdoutAndStderrGetEveryLineWholeAndTermStillStops)
     }
     EXPECT_THAT(run.err(), HasSubstr("preforkctl: info: starting 2 workers")) << run.err();
     EXPECT_THAT(run.err(), HasSubstr("preforkctl: info: stopping every worker (SIGTERM)")) << run.err();
+    // Said once, for both streams: their writes can wait for the reader now.
+    const auto warnings = lines_with(run.err(), "cannot reopen");
+    ASSERT_EQ(warnings.size(), 1u) << run.err();
+    EXPECT_THAT(warnings.front(), ::testing::MatchesRegex("preforkctl: warning: cannot reopen stdout and stderr "
+                                                          "through /proc \\(No such file or directory\\): .*wait.*"));
 }
 
 // Without /proc preforkctl cannot find what its workers left behind (here a setsid daemon) to stop it. It gives

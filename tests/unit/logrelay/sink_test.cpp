@@ -3,8 +3,10 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <climits>
 #include <csignal>
 #include <string>
 
@@ -81,4 +83,44 @@ TEST(OutputSink, AFileOrDevNullIsWrittenDirectly) {
     sink.queue().append("x\n");
     EXPECT_EQ(sink.write_some(), WriteOutcome::all_written);
     ::close(null);
+}
+
+// --log-format inherit: workers write to the same stderr pipe, so each of our writes must be one a pipe keeps
+// whole (at most PIPE_BUF bytes, ending at a line's end); a bigger writev could be cut where the pipe is full.
+// A SOCK_SEQPACKET pair shows each write(2) as one message.
+TEST(OutputSink, WithWholeLinesEachWriteEndsAtALineEndAndFitsPipeBuf) {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds), 0);
+    OutputSink sink(preforkctl::sys::Fd(fds[1]), SinkKind::nonblocking);
+    sink.write_whole_lines();
+    std::string expected;
+    for (int i = 0; i < 10; ++i) expected += std::string(999, static_cast<char>('a' + i)) + "\n";
+    expected += std::string(5000, 'z') + "\n";  // longer than PIPE_BUF: alone in its write
+    sink.queue().append(expected);
+    EXPECT_EQ(sink.write_some(), WriteOutcome::all_written);
+    std::string got;
+    char message[16384];
+    for (ssize_t n; (n = ::recv(fds[0], message, sizeof message, 0)) > 0;) {
+        const std::string_view text(message, static_cast<std::size_t>(n));
+        EXPECT_TRUE(text.ends_with('\n'));
+        EXPECT_TRUE(text.size() <= PIPE_BUF || text.find('\n') == text.size() - 1) << text.size();
+        got += text;
+    }
+    EXPECT_EQ(got, expected);
+    ::close(fds[0]);
+}
+
+// Without /proc (here: a directory that has no fd entries) a pipe cannot get a description of its own:
+// plain writes, and the sink says why so that preforkctl can warn.
+TEST(OutputSink, APipeThatCannotBeReopenedGetsPlainWritesAndTellsWhy) {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    const OutputSink sink = open_sink(fds[1], "/nonexistent-proc/self/fd");
+    EXPECT_EQ(sink.kind(), SinkKind::blocking);
+    EXPECT_EQ(sink.reopen_error(), ENOENT);
+    const OutputSink reopened = open_sink(fds[1]);
+    EXPECT_EQ(reopened.kind(), SinkKind::nonblocking);
+    EXPECT_EQ(reopened.reopen_error(), 0);
+    ::close(fds[0]);
+    ::close(fds[1]);
 }
