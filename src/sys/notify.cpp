@@ -110,6 +110,7 @@ std::vector<NotifyMessage> receive_notify_messages(int fd) {
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) break;
         NotifySender sender;
+        std::vector<Fd> passed_fds;
         for (cmsghdr* part = CMSG_FIRSTHDR(&header); part != nullptr; part = CMSG_NXTHDR(&header, part)) {
             if (part->cmsg_level != SOL_SOCKET) continue;
             if (part->cmsg_type == SCM_CREDENTIALS && part->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
@@ -122,11 +123,14 @@ std::vector<NotifyMessage> receive_notify_messages(int fd) {
                 for (std::size_t i = 0; i < count; ++i) {
                     int passed = -1;
                     std::memcpy(&passed, CMSG_DATA(part) + i * sizeof(int), sizeof passed);
-                    ::close(passed);  // a barrier's pipe: closing it tells the sender its messages were read
+                    passed_fds.emplace_back(passed);
                 }
             }
         }
         if (sender.pid > 0) sender.ancestors = ancestors_of(sender.pid);
+        // Only now: a barrier's pipe closing tells the sender its messages were read, and it then exits
+        // (and may be reaped) at once, after which it could no longer be placed in the worker's tree.
+        passed_fds.clear();
         messages.push_back(NotifyMessage{std::string(buffer, static_cast<std::size_t>(n)), std::move(sender)});
     }
     return messages;
