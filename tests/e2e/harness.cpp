@@ -175,6 +175,15 @@ std::vector<Report> read_reports(const std::string& dir) {
     return reports;
 }
 
+std::vector<Report> wait_for_reports(const std::string& dir, std::size_t count) {
+    std::vector<Report> reports;
+    static_cast<void>(wait_until([&] {
+        reports = read_reports(dir);
+        return reports.size() >= count;
+    }));
+    return reports;
+}
+
 int listening_port(const std::string& log) {
     static const std::regex pattern(R"(listening on [^ ]*:(\d+) )");
     std::smatch match;

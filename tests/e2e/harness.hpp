@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -89,6 +90,9 @@ std::vector<std::string> preforkctl(std::vector<std::string> args);
 
 /// Reads PROBE_DIR reports ("<pid>.report") written by probe_worker.
 std::vector<Report> read_reports(const std::string& dir);
+/// Waits (10 s at most) until `dir` holds at least `count` reports and returns them; callers assert on the
+/// reports they got, which says more than a bare timeout would.
+std::vector<Report> wait_for_reports(const std::string& dir, std::size_t count);
 
 /// The port of the first "listening on HOST:PORT" line in preforkctl's log, or 0.
 int listening_port(const std::string& log);

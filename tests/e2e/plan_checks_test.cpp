@@ -20,16 +20,6 @@ using ::testing::StartsWith;
 
 namespace {
 
-std::vector<Report> wait_for_reports(const TempDir& dir, std::size_t count) {
-    std::vector<Report> reports;
-    // Callers assert on the reports they got, which says more than a bare timeout would.
-    static_cast<void>(wait_until([&] {
-        reports = read_reports(dir.path());
-        return reports.size() >= count;
-    }));
-    return reports;
-}
-
 // A "Key:\tvalue" line of /proc/PID/status, or "".
 std::string status_line(pid_t pid, const std::string& key) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -78,7 +68,7 @@ TEST(PlanChecks, CpusWithoutAffinityConfinesTheWorkerToTheSet) {
     if (!has_cpu(0) || !has_cpu(1)) GTEST_SKIP() << "needs CPUs 0 and 1";
     TempDir dir;
     Process run(preforkctl({"-n", "2", "--cpus", "1", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
-    const auto reports = wait_for_reports(dir, 2);
+    const auto reports = wait_for_reports(dir.path(), 2);
     ASSERT_EQ(reports.size(), 2u) << run.err();
     for (const Report& report : reports) {
         EXPECT_EQ(report.at("affinity"), "1");
@@ -145,7 +135,7 @@ TEST(PlanChecks, UserNeedsRootUnlessItIsPreforkctlsOwnIdentity) {
     EXPECT_TRUE(read_reports(dir.path()).empty());
 
     Process same(preforkctl({"-n", "1", "--user", "12345:12345", "--", PROBE_WORKER_BIN}), options);
-    const auto reports = wait_for_reports(dir, 1);
+    const auto reports = wait_for_reports(dir.path(), 1);
     ASSERT_EQ(reports.size(), 1u) << same.err();
     EXPECT_EQ(reports[0].at("uid"), "12345");
     same.signal(SIGTERM);
@@ -215,7 +205,7 @@ TEST(PlanChecks, AHardDescriptorLimitTooLowForTheWorkersIsAUsageErrorWithTheNumb
 TEST(PlanChecks, ReadyTimeoutWithoutNotifyIsAWarningAndTheWorkersStart) {
     TempDir dir;
     Process run(preforkctl({"-n", "1", "--ready-timeout", "5s", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
-    ASSERT_EQ(wait_for_reports(dir, 1).size(), 1u) << run.err();
+    ASSERT_EQ(wait_for_reports(dir.path(), 1).size(), 1u) << run.err();
     const auto warnings = lines_with(run.err(), "preforkctl: warning: ");
     ASSERT_EQ(warnings.size(), 1u) << run.err();
     EXPECT_THAT(warnings[0], HasSubstr("--ready-timeout: has no effect without --ready notify"));

@@ -23,13 +23,6 @@ using ::testing::HasSubstr;
 
 namespace {
 
-std::vector<Report> wait_for_reports(const TempDir& dir, std::size_t count) {
-    std::vector<Report> reports;
-    // The outcome is the number of reports, which callers assert on.
-    static_cast<void>(wait_until([&] { return (reports = read_reports(dir.path())).size() >= count; }));
-    return reports;
-}
-
 // "socket:[12345]" for an fd of another process.
 std::string fd_target(const std::string& pid, int fd) {
     std::error_code error;
@@ -111,7 +104,7 @@ TEST(Sockets, TwoListenersArriveAtFds3And4InOrderWithTheirNames) {
     Process run(preforkctl({"-n", "2", "-l", "127.0.0.1:0,name=web", "-l", "unix:" + path + ",name=admin,mode=0600",
                         "--", PROBE_WORKER_BIN}),
             {{"PROBE_DIR=" + dir.path()}});
-    const auto reports = wait_for_reports(dir, 2);
+    const auto reports = wait_for_reports(dir.path(), 2);
     ASSERT_EQ(reports.size(), 2u) << run.err();
     std::set<std::string> fd3;
     for (const Report& report : reports) {
@@ -152,7 +145,7 @@ TEST(Sockets, ReuseportGivesEachSlotItsOwnSocketAndTheReplacementTheSameOne) {
     Process run(preforkctl({"-n", "2", "--socket-mode", "reuseport", "--backoff", "20ms..1s", "-l", "127.0.0.1:0", "--",
                         PROBE_WORKER_BIN}),
             {{"PROBE_DIR=" + dir.path()}});
-    auto reports = wait_for_reports(dir, 2);
+    auto reports = wait_for_reports(dir.path(), 2);
     ASSERT_EQ(reports.size(), 2u) << run.err();
     std::map<std::string, std::string> socket_of_slot;
     for (const Report& report : reports) {
@@ -191,7 +184,7 @@ TEST(Sockets, ChildModeBindsNothingAndTellsWorkersWhereToBind) {
     Process run(preforkctl({"-n", "2", "--socket-mode", "child", "-l", "127.0.0.1:18932", "--", PROBE_WORKER_BIN,
                         "{host}:{port}"}),
             {{"PROBE_DIR=" + dir.path()}});
-    const auto reports = wait_for_reports(dir, 2);
+    const auto reports = wait_for_reports(dir.path(), 2);
     ASSERT_EQ(reports.size(), 2u) << run.err();
     for (const Report& report : reports) {
         EXPECT_EQ(report.at("fds"), "0,1,2");
@@ -224,7 +217,7 @@ TEST(Sockets, SocketsFromSystemdAreAdoptedAndFannedOutWithEachWorkersOwnListenPi
     Process run(preforkctl({"-n", "2", "--", PROBE_WORKER_BIN}), options);
     // systemd-socket-activate starts preforkctl at the first connection, as systemd would.
     ASSERT_TRUE(wait_until([&] { return knock(18934); }));
-    const auto reports = wait_for_reports(dir, 2);
+    const auto reports = wait_for_reports(dir.path(), 2);
     ASSERT_EQ(reports.size(), 2u) << run.err();
     for (const Report& report : reports) {
         EXPECT_EQ(report.at("fds"), "0,1,2,3");
@@ -250,7 +243,7 @@ TEST(Sockets, EinhornAndServerStarterDialectsDescribeTheSameFds) {
     Process run(preforkctl({"-n", "1", "--fd-env", "systemd,einhorn,server-starter", "-l", "127.0.0.1:0", "-l",
                         "127.0.0.1:0", "--", PROBE_WORKER_BIN}),
             {{"PROBE_DIR=" + dir.path()}});
-    const auto reports = wait_for_reports(dir, 1);
+    const auto reports = wait_for_reports(dir.path(), 1);
     ASSERT_EQ(reports.size(), 1u) << run.err();
     const Report& report = reports[0];
     EXPECT_EQ(report.at("env.EINHORN_FD_COUNT"), "2");
@@ -262,7 +255,7 @@ TEST(Sockets, EinhornAndServerStarterDialectsDescribeTheSameFds) {
     TempDir only_einhorn;
     Process einhorn(preforkctl({"-n", "1", "--fd-env", "einhorn", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}),
                 {{"PROBE_DIR=" + only_einhorn.path()}});
-    const auto einhorn_reports = wait_for_reports(only_einhorn, 1);
+    const auto einhorn_reports = wait_for_reports(only_einhorn.path(), 1);
     ASSERT_EQ(einhorn_reports.size(), 1u);
     EXPECT_EQ(einhorn_reports[0].count("env.LISTEN_FDS"), 0u);
     EXPECT_EQ(einhorn_reports[0].at("env.EINHORN_FD_0"), "3");
@@ -300,7 +293,7 @@ TEST(Sockets, SharedSocketShutDownByALivingWorkerListensAgainAtOnceOnTheSamePort
                             "--if-slot", "0", "--shut-listener", dir.path() + "/shut", "--serve"}),
                 {{"PROBE_DIR=" + dir.path()}});
     // Slot 1 serves first (slot 0 waits for the go), so it is the sibling that must keep taking connections.
-    auto reports = wait_for_reports(dir, 2);
+    auto reports = wait_for_reports(dir.path(), 2);
     ASSERT_EQ(reports.size(), 2u) << run.err();
     const std::string sibling = reports[0].at("env.PREFORK_SLOT") == "1" ? reports[0].at("pid") : reports[1].at("pid");
     const int port = listening_port(run.err());
@@ -374,7 +367,7 @@ TEST(Sockets, ReuseportSocketOfASlotAddedLaterIsWatchedToo) {
     Process run(preforkctl({"-n", "1", "--socket-mode", "reuseport", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN,
                             "--if-slot", "1", "--shut-listener", dir.path() + "/shut", "--serve"}),
                 {{"PROBE_DIR=" + dir.path()}});
-    ASSERT_EQ(wait_for_reports(dir, 1).size(), 1u) << run.err();
+    ASSERT_EQ(wait_for_reports(dir.path(), 1).size(), 1u) << run.err();
     run.signal(SIGTTIN);
     std::optional<Rearm> rearm;
     ASSERT_TRUE(wait_until([&] { return (rearm = rearm_reported(run.out())).has_value(); })) << run.out() << run.err();
@@ -410,7 +403,7 @@ TEST(Sockets, UserDropsRealEffectiveAndSavedIdsAfterBinding) {
     ::chmod(dir.path().c_str(), 0777);
     Process run(preforkctl({"-n", "1", "--user", "nobody", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}),
             {{"PROBE_DIR=" + dir.path()}});
-    const auto reports = wait_for_reports(dir, 1);
+    const auto reports = wait_for_reports(dir.path(), 1);
     ASSERT_EQ(reports.size(), 1u) << run.err();
     const std::string pid = reports[0].at("pid");
     EXPECT_EQ(status_line(pid, "Uid"), "65534\t65534\t65534\t65534");

@@ -15,16 +15,6 @@ using ::testing::HasSubstr;
 
 namespace {
 
-std::vector<Report> wait_for_reports(const TempDir& dir, std::size_t count) {
-    std::vector<Report> reports;
-    // The outcome is the number of reports, which callers assert on.
-    static_cast<void>(wait_until([&] {
-        reports = read_reports(dir.path());
-        return reports.size() >= count;
-    }));
-    return reports;
-}
-
 std::string online_cpus() {
     cpu_set_t set;
     sched_getaffinity(0, sizeof set, &set);
@@ -36,7 +26,7 @@ std::string online_cpus() {
 TEST(Spawn, EachOfThreeWorkersHasExactlyFds0To3AndItsOwnListenPid) {
     TempDir dir;
     Process run(preforkctl({"-n", "3", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
-    const auto reports = wait_for_reports(dir, 3);
+    const auto reports = wait_for_reports(dir.path(), 3);
     ASSERT_EQ(reports.size(), 3u) << run.err();
     std::set<std::string> slots;
     for (const Report& report : reports) {
@@ -58,7 +48,7 @@ TEST(Spawn, LeakedDescriptorsAndInheritedListenPidfdidDoNotReachWorkers) {
     Options options{{"PROBE_DIR=" + dir.path(), "LISTEN_PIDFDID=12345", "LISTEN_FDNAMES=stale"}};
     options.leak_fd = true;
     Process run(preforkctl({"-n", "1", "-l", "127.0.0.1:0,name=web", "--", PROBE_WORKER_BIN}), options);
-    const auto reports = wait_for_reports(dir, 1);
+    const auto reports = wait_for_reports(dir.path(), 1);
     ASSERT_EQ(reports.size(), 1u) << run.err();
     EXPECT_EQ(reports[0].at("fds"), "0,1,2,3");
     EXPECT_EQ(reports[0].count("env.LISTEN_PIDFDID"), 0u);
@@ -70,7 +60,7 @@ TEST(Spawn, WorkersGetCleanSignalStateEvenWhenPreforkctlInheritedBlockedAndIgnor
     Options options{{"PROBE_DIR=" + dir.path()}};
     options.block_and_ignore_signals = true;
     Process run(preforkctl({"-n", "1", "--", PROBE_WORKER_BIN}), options);
-    const auto reports = wait_for_reports(dir, 1);
+    const auto reports = wait_for_reports(dir.path(), 1);
     ASSERT_EQ(reports.size(), 1u) << run.err();
     EXPECT_EQ(reports[0].at("sigblk"), "0000000000000000");
     EXPECT_EQ(reports[0].at("sigign"), "0000000000000000");
@@ -90,7 +80,7 @@ TEST(Spawn, AffinityPinsEachWorkerToThePlannedCpu) {
     ASSERT_EQ(planned.size(), 2u) << plan.out();
 
     Process run(preforkctl({"-n", "2", "--affinity", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
-    const auto reports = wait_for_reports(dir, 2);
+    const auto reports = wait_for_reports(dir.path(), 2);
     ASSERT_EQ(reports.size(), 2u) << run.err();
     for (const Report& report : reports) {
         const std::string slot = report.at("env.PREFORK_SLOT");
@@ -109,7 +99,7 @@ TEST(Spawn, NarrowTasksetAffinityPlansOneWorker) {
     EXPECT_THAT(plan.out(), HasSubstr("workers:      1 (auto: sched_getaffinity (1))"));
 
     Process run(preforkctl({"-n", "auto", "--affinity", "--", PROBE_WORKER_BIN}), options);
-    const auto reports = wait_for_reports(dir, 1);
+    const auto reports = wait_for_reports(dir.path(), 1);
     ASSERT_EQ(reports.size(), 1u);
     EXPECT_EQ(reports[0].at("affinity"), "1");
     EXPECT_EQ(reports[0].at("env.PREFORK_WORKERS"), "1");
@@ -120,7 +110,7 @@ TEST(Spawn, PlaceholdersAreExpandedPerSlotAndOtherBracesKept) {
     Process run(preforkctl({"-n", "2", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN, "s={slot}/{workers}", "{port}",
                         "{other}"}),
             {{"PROBE_DIR=" + dir.path()}});
-    const auto reports = wait_for_reports(dir, 2);
+    const auto reports = wait_for_reports(dir.path(), 2);
     ASSERT_EQ(reports.size(), 2u) << run.err();
     const std::string port = std::to_string(listening_port(run.err()));
     for (const Report& report : reports) {
@@ -133,7 +123,7 @@ TEST(Spawn, ChdirAndEnvReachTheWorker) {
     Process run(preforkctl({"-n", "1", "--chdir", "/tmp", "-e", "GREETING=hi", "-e", "PROBE_EXTRA=1", "--",
                         PROBE_WORKER_BIN}),
             {{"PROBE_DIR=" + dir.path()}});
-    const auto reports = wait_for_reports(dir, 1);
+    const auto reports = wait_for_reports(dir.path(), 1);
     ASSERT_EQ(reports.size(), 1u) << run.err();
     EXPECT_EQ(reports[0].at("cwd"), "/tmp");
     EXPECT_EQ(reports[0].at("env.PROBE_EXTRA"), "1");
@@ -152,7 +142,7 @@ TEST(Spawn, WorkersStartInTheCallersDirectoryWhilePreforkctlSitsInRoot) {
         if (relative_chdir) args.insert(args.end(), {"--chdir", "sub"});
         args.insert(args.end(), {"--", PROBE_WORKER_BIN});
         Process run(preforkctl(args), options);
-        const auto reports = wait_for_reports(dir, relative_chdir ? 2 : 1);
+        const auto reports = wait_for_reports(dir.path(), relative_chdir ? 2 : 1);
         ASSERT_EQ(reports.size(), relative_chdir ? 2u : 1u) << run.err();
         std::set<std::string> cwds;
         for (const auto& report : reports) cwds.insert(report.at("cwd"));
@@ -182,7 +172,7 @@ TEST(Spawn, WithoutCloseRangeNoInheritedDescriptorReachesAWorkerWhateverItsNumbe
                       "echo \"leaked $(( $(ulimit -Hn) - 1 ))\" >&2 && exec \"$@\"",
                       "bash"};
     Process run(preforkctl({"-n", "1", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}), options);
-    const auto reports = wait_for_reports(dir, 1);
+    const auto reports = wait_for_reports(dir.path(), 1);
     ASSERT_EQ(reports.size(), 1u) << run.err();
     EXPECT_EQ(::access(mark.c_str(), F_OK), 0) << "spawn never called close_range, so the fallback was not tested";
     const auto leaked = lines_with(run.err(), "leaked ");
