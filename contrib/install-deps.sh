@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(g++ cmake ninja-build pkg-config libboost-dev libcli11-dev libspdlog-dev libfmt-dev
-          libtomlplusplus-dev libgtest-dev libgmock-dev asciidoctor util-linux curl)
+          libtomlplusplus-dev nlohmann-json3-dev libgtest-dev libgmock-dev asciidoctor util-linux curl)
 # For the end-to-end tests: faketime moves the wall clock under preforkctl, systemd ships
 # systemd-socket-activate (sockets handed over as systemd does), python3 runs a script worker.
 packages+=(faketime systemd python3)
