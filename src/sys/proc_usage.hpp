@@ -21,7 +21,8 @@ struct ProcStat {
     std::uint64_t rss_pages = 0;
 };
 
-/// Memory and CPU of a process and all its live descendants.
+/// Memory and CPU of a process and all its live descendants. Like ps(1), RSS counts a page shared by
+/// several processes (fork's copy-on-write, shared libraries) once in each of them.
 struct TreeUsage {
     std::uint64_t rss_bytes = 0;
     double cpu_seconds = 0;  // user + system of the live processes

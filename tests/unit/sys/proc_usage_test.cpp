@@ -191,6 +191,17 @@ TEST(TreeUsageOfRealProcesses, CountsAForkedChildAndGrandchildWithTheirMemoryAnd
         (void)!::write(ready[1], &byte, 1);
         for (;;) ::pause();
     }
+    // Both sides set the group, so that the kill below reaches the grandchild whichever runs first.
+    ::setpgid(child, child);
+    struct KillTheTree {
+        pid_t leader;
+        ~KillTheTree() {
+            ::kill(-leader, SIGKILL);
+            ::kill(leader, SIGKILL);
+            ::waitpid(leader, nullptr, 0);
+        }
+    } const kill_the_tree{child};
+
     ::close(ready[1]);
     char bytes[2];
     std::size_t got = 0;
@@ -203,10 +214,6 @@ TEST(TreeUsageOfRealProcesses, CountsAForkedChildAndGrandchildWithTheirMemoryAnd
     ASSERT_EQ(got, 2u);
 
     const auto usage = read_tree_usage({child, 0x3fffffff});
-    ::kill(-child, SIGKILL);
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-
     ASSERT_EQ(usage.size(), 1u);  // the pid no kernel hands out is absent
     const TreeUsage& tree = usage.at(child);
     EXPECT_EQ(tree.processes, 2);
