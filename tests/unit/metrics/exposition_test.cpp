@@ -276,23 +276,25 @@ TEST(Exposition, SpellsNonFiniteValuesTheFormatsWay) {
     EXPECT_EQ(samples.at("preforkctl_worker_uptime_seconds{slot=\"0\"}"), "+Inf");
 }
 
-TEST(Exposition, PassesPromtoolCheckMetrics) {
+TEST(Exposition, PassesPromtoolCheckMetricsBusyOrEmpty) {
     if (::access("/usr/bin/promtool", X_OK) != 0) GTEST_SKIP() << "promtool is not installed";
-    auto snapshot = busy_snapshot();
-    snapshot.version = "0.1.0 \"odd\"\\";
-    char path[] = "/tmp/preforkctl-exposition-XXXXXX";
-    const int fd = ::mkstemp(path);
-    ASSERT_GE(fd, 0);
-    ::close(fd);
-    std::ofstream(path) << render_metrics(snapshot);
-    const std::string command = std::string("/usr/bin/promtool check metrics < ") + path + " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    ASSERT_NE(pipe, nullptr);
-    std::string output;
-    char buffer[512];
-    while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-    const int status = ::pclose(pipe);
-    ::unlink(path);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
-    EXPECT_EQ(output, "");
+    auto busy = busy_snapshot();
+    busy.version = "0.1.0 \"odd\"\\";
+    for (const auto& snapshot : {busy, control::Snapshot{}}) {
+        char path[] = "/tmp/preforkctl-exposition-XXXXXX";
+        const int fd = ::mkstemp(path);
+        ASSERT_GE(fd, 0);
+        ::close(fd);
+        std::ofstream(path) << render_metrics(snapshot);
+        const std::string command = std::string("/usr/bin/promtool check metrics < ") + path + " 2>&1";
+        FILE* pipe = ::popen(command.c_str(), "r");
+        ASSERT_NE(pipe, nullptr);
+        std::string output;
+        char buffer[512];
+        while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+        const int status = ::pclose(pipe);
+        ::unlink(path);
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+        EXPECT_EQ(output, "");
+    }
 }
