@@ -94,6 +94,10 @@ private:
 constexpr std::array<const char*, 7> kStates = {"starting", "ready",   "draining", "backoff",
                                                 "parked",   "stopping", "stopped"};
 
+bool is_known_state(const std::string& state) {
+    return std::any_of(kStates.begin(), kStates.end(), [&](const char* known) { return state == known; });
+}
+
 // The reasons the supervisor counts restarts by; always exposed with 0 so that rate() and increase() see the
 // first restart of each kind.
 constexpr std::array<const char*, 5> kReasons = {"crash", "failure", "exit", "spawn_failure", "ready_timeout"};
@@ -120,9 +124,7 @@ void write_states(Writer& w, const control::Snapshot& snapshot) {
     w.family("preforkctl_workers", "gauge", "Worker slots by state.");
     for (const char* state : kStates) w.sample({{"state", state}}, number(by_state[state]));
     for (const auto& [state, count] : by_state) {
-        const bool known = std::find_if(kStates.begin(), kStates.end(),
-                                        [&](const char* s) { return state == s; }) != kStates.end();
-        if (!known) w.sample({{"state", state}}, number(count));
+        if (!is_known_state(state)) w.sample({{"state", state}}, number(count));
     }
     w.family("preforkctl_draining_workers", "gauge",
              "Replaced workers still finishing what they serve, over all slots.");
@@ -179,7 +181,8 @@ void write_listeners(Writer& w, const control::Snapshot& snapshot) {
                       {"address", listener.address},
                       {"slot", listener.slot < 0 ? "all" : slot_label(listener.slot)}};
     };
-    w.family("preforkctl_listener_queue_length", "gauge", "Connections waiting in the listening socket's accept queue.");
+    w.family("preforkctl_listener_queue_length", "gauge",
+             "Connections waiting in the listening socket's accept queue.");
     for (const auto& listener : snapshot.listeners) {
         if (listener.queue) w.sample(labels(listener), number(std::uint64_t{*listener.queue}));
     }

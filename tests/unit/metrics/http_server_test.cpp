@@ -43,7 +43,7 @@ bool run_until(boost::asio::io_context& io, const std::function<bool()>& done,
 
 struct Response {
     int status = 0;
-    std::string headers;  // the status line and header lines, lower-cased names kept as sent
+    std::string headers;  // the status line and the header lines
     std::string body;
 
     [[nodiscard]] std::string header(const std::string& name) const {
@@ -130,10 +130,13 @@ std::uint16_t port_of(const MetricsServer& server) {
 
 struct Fixture {
     explicit Fixture(const MetricsLimits& limits = {}) {
-        auto opened = MetricsServer::open(io, {"127.0.0.1", 0}, [this] { return "scrape " + std::to_string(++renders) + "\n"; },
-                                          limits);
-        if (!opened) ADD_FAILURE() << opened.error().message;
-        else server = std::move(*opened);
+        auto render = [this] { return "scrape " + std::to_string(++renders) + "\n"; };
+        auto opened = MetricsServer::open(io, {"127.0.0.1", 0}, render, limits);
+        if (opened) {
+            server = std::move(*opened);
+        } else {
+            ADD_FAILURE() << opened.error().message;
+        }
     }
 
     std::optional<Response> exchange(Client& client, const std::string& text, bool head = false) {
@@ -258,7 +261,8 @@ TEST(MetricsServer, AnswersOtherMethodsWith405AndSaysWhichAreAllowed) {
     ASSERT_TRUE(f.server);
     Client client(port_of(*f.server));
     for (const char* method : {"POST", "PUT", "DELETE", "OPTIONS"}) {
-        auto response = f.exchange(client, method + std::string(" /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+        const std::string text = method + std::string(" /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        auto response = f.exchange(client, text);
         ASSERT_TRUE(response) << method;
         EXPECT_EQ(response->status, 405) << method;
         EXPECT_EQ(response->header("Allow"), "GET, HEAD") << method;
