@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -268,6 +269,27 @@ TEST(MetricsServer, AnswersOtherMethodsWith405AndSaysWhichAreAllowed) {
         EXPECT_EQ(response->header("Allow"), "GET, HEAD") << method;
     }
     EXPECT_EQ(f.renders, 0);
+}
+
+TEST(MetricsServer, AnswersAFailedRenderWith500AndKeepsServing) {
+    boost::asio::io_context io;
+    bool fail = true;
+    auto opened = MetricsServer::open(io, {"127.0.0.1", 0}, [&] {
+        if (fail) throw std::runtime_error("snapshot unavailable");
+        return std::string("ok\n");
+    });
+    ASSERT_TRUE(opened);
+    Client client(port_of(**opened));
+    ASSERT_TRUE(client.send(request("GET", "/metrics")));
+    std::optional<Response> failed;
+    ASSERT_TRUE(run_until(io, [&] { return (failed = client.take_response()).has_value(); }));
+    EXPECT_EQ(failed->status, 500);
+    fail = false;
+    ASSERT_TRUE(client.send(request("GET", "/metrics")));
+    std::optional<Response> served;
+    ASSERT_TRUE(run_until(io, [&] { return (served = client.take_response()).has_value(); }));
+    EXPECT_EQ(served->status, 200);
+    EXPECT_EQ(served->body, "ok\n");
 }
 
 TEST(MetricsServer, ServesAnotherClientWhileASilentOneWaits) {
