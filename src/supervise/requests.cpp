@@ -48,15 +48,19 @@ void Supervisor::handle(const control::Request& request, const Origin& origin, c
                                                               " (ctl status lists them)"));
                            }
                        }
+                       // A waiting client is answered by finish_rolling_restart, which may run before
+                       // begin_rolling_restart returns (workers that are ready at exec).
+                       if (restart.wait && respond) rolling_waiters_.push_back(respond);
                        begin_rolling_restart(origin, restart.slot);
-                       if (restart.wait && rolling_) return rolling_waiters_.push_back(respond);
+                       if (restart.wait && respond) return;
                        answer(control::Reply{true, "rolling restart begun (generation " + std::to_string(generation_) + ")",
                                              std::nullopt, false});
                    },
                    [&](const control::request::Reload& reload) {
                        if (stopping_) return answer(control::refused("preforkctl is stopping"));
+                       if (reload.wait && respond) rolling_waiters_.push_back(respond);
                        begin_rolling_restart(origin, std::nullopt);
-                       if (reload.wait && rolling_) return rolling_waiters_.push_back(respond);
+                       if (reload.wait && respond) return;
                        answer(control::Reply{true, "rolling restart begun (generation " + std::to_string(generation_) + ")",
                                              std::nullopt, false});
                    },
