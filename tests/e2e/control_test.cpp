@@ -411,3 +411,46 @@ TEST(Control, StatusAnswersQuicklyWithSixtyFourWorkersRelayingAtFullSpeed) {
     const json later = status_json({"--name", "busy"});
     EXPECT_GT(later["out"]["lines"].get<std::uint64_t>(), status["out"]["lines"].get<std::uint64_t>());
 }
+
+namespace {
+
+int metrics_port(const std::string& log) {
+    const std::string marker = "serving metrics at http://127.0.0.1:";
+    const auto at = log.find(marker);
+    return at == std::string::npos ? 0 : std::atoi(log.c_str() + at + marker.size());
+}
+
+}  // namespace
+
+TEST(Metrics, ServesTheWorkersByStateAndWorkersDoNotInheritItsSocket) {
+    TempDir dir;
+    Process run(preforkctl({"--metrics", "127.0.0.1:0", "-n", "2", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}),
+                {{"PROBE_DIR=" + dir.path()}});
+    const auto reports = wait_for_reports(dir.path(), 2);
+    ASSERT_EQ(reports.size(), 2u) << run.err();
+    for (const Report& report : reports) EXPECT_EQ(report.at("fds"), "0,1,2,3") << "only stdio and the listener";
+    const int port = metrics_port(run.err());
+    ASSERT_GT(port, 0) << run.err();
+    std::string scrape;
+    EXPECT_TRUE(wait_until([&] {
+        scrape = http_get(port, "/metrics");
+        return scrape.find("preforkctl_workers{state=\"ready\"} 2") != std::string::npos;
+    })) << scrape;
+    EXPECT_THAT(scrape, HasSubstr("# TYPE preforkctl_worker_restarts_total counter"));
+    EXPECT_THAT(scrape, HasSubstr("preforkctl_listener_backlog{"));
+}
+
+TEST(Metrics, APortInUseIsExitFourWithNothingStartedAndABadAddressIsAUsageError) {
+    Process first(preforkctl({"--metrics", "127.0.0.1:0", "--control", "none", "-n", "1", "--", PROBE_WORKER_BIN}));
+    ASSERT_TRUE(wait_until([&] { return metrics_port(first.err()) > 0; })) << first.err();
+    const std::string taken = "127.0.0.1:" + std::to_string(metrics_port(first.err()));
+    TempDir dir;
+    Process second(preforkctl({"--metrics", taken, "--control", "none", "-n", "1", "--", PROBE_WORKER_BIN}),
+                   {{"PROBE_DIR=" + dir.path()}});
+    EXPECT_EQ(second.wait(), 4);
+    EXPECT_THAT(second.err(), HasSubstr("preforkctl: error: cannot serve metrics on " + taken + ": Address already in use"));
+    EXPECT_TRUE(read_reports(dir.path()).empty()) << "no worker is started";
+    Process bad(preforkctl({"--metrics", "nine-thousand", "--", PROBE_WORKER_BIN}));
+    EXPECT_EQ(bad.wait(), 2);
+    EXPECT_EQ(bad.err(), "preforkctl: error: --metrics: 'nine-thousand' is not HOST:PORT, :PORT or [V6]:PORT\n");
+}
