@@ -1,3 +1,10 @@
+#include <cstring>
+
+#include "app/ctl.hpp"
 #include "app/run.hpp"
 
-int main(int argc, char** argv) { return preforkctl::app::run(argc, argv); }
+int main(int argc, char** argv) {
+    // `preforkctl ctl ...` talks to a running preforkctl; a server program called ctl goes after `--`.
+    if (argc > 1 && std::strcmp(argv[1], "ctl") == 0) return preforkctl::app::run_ctl(argc - 1, argv + 1);
+    return preforkctl::app::run(argc, argv);
+}

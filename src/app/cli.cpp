@@ -18,7 +18,8 @@ constexpr const char* kDescription =
 constexpr const char* kFooter =
     "Signals: TERM/INT stop gracefully (a second one kills); HUP rolling restart; TTIN/TTOU one worker more/"
     "fewer; TSTP/CONT suspend/resume the workers; USR1, USR2, WINCH, QUIT, ALRM, PWR, URG, IO, VTALRM, PROF and STKFLT are forwarded to every worker "
-    "(--signal-scope, --rewrite-signal).\nExit status: 0 clean stop, 1 internal failure, 2 usage, 3 config file, 4 "
+    "(--signal-scope, --rewrite-signal).\n`preforkctl ctl [--name NAME|--socket PATH] status|scale|restart|reload|"
+    "stop|signal` steers a running preforkctl (preforkctl ctl --help).\nExit status: 0 clean stop, 1 internal failure, 2 usage, 3 config file, 4 "
     "socket, 5 restart threshold, 126/127 command not executable/not found; when --restart lets every slot end, "
     "the first failing worker's status (128+N for signal N; --success-exit is not a failure).\nSee preforkctl(1).";
 
@@ -32,7 +33,7 @@ CommandLine parse_command_line(int argc, char** argv) {
 
     std::string workers, cpus, socket_mode, restart, restart_window, backoff, min_uptime, on_threshold;
     std::string stop_signal, stop_timeout, ready, ready_timeout, log_format, log_overflow, color, name, chdir;
-    std::string config_file, fd_env, user;
+    std::string config_file, fd_env, user, control, metrics;
     std::string success_exit, restart_prevent, restart_force, signal_scope;
     std::int64_t max_restarts = 0;
     std::int64_t max_line = 0;
@@ -105,7 +106,14 @@ CommandLine parse_command_line(int argc, char** argv) {
     auto* o_log_overflow = app.add_option("--log-overflow", log_overflow,
                                           "When preforkctl's stdout/stderr cannot keep up: block (default: stop "
                                           "reading workers, lossless) or drop (discard and count whole lines)");
-    auto* o_name = app.add_option("--name", name, "NAME in the output prefix (default: the command's basename)");
+    auto* o_name = app.add_option("--name", name, "NAME in the output prefix and of the control socket (default: "
+                                  "the command's basename)");
+    auto* o_control = app.add_option("--control", control,
+                                     "Control socket for `preforkctl ctl`: PATH, auto (default: "
+                                     "$XDG_RUNTIME_DIR/preforkctl/NAME.sock, /run/preforkctl/NAME.sock for root) "
+                                     "or none");
+    auto* o_metrics = app.add_option("--metrics", metrics, "Serve Prometheus metrics at http://HOST:PORT/metrics "
+                                     "(:PORT = every interface)");
     auto* o_chdir = app.add_option("--chdir", chdir, "Working directory of the workers (relative: to where "
                                   "preforkctl started; default: there); must exist");
     auto* o_env = app.add_option("-e,--env", env, "Extra worker environment K=V, repeatable");
@@ -190,6 +198,8 @@ CommandLine parse_command_line(int argc, char** argv) {
     text(o_log_overflow, log_overflow, s.log_overflow);
     text(o_name, name, s.name);
     text(o_chdir, chdir, s.chdir);
+    text(o_control, control, s.control);
+    text(o_metrics, metrics, s.metrics);
     for (const std::string& value : env) s.env.push_back({value, o_env->get_name()});
     if (!command.empty()) s.command = config::Setting<std::vector<std::string>>{command, "command line"};
     s.print_plan = print_plan;

@@ -47,6 +47,8 @@ struct Settings {
     std::optional<Setting<std::string>> log_overflow;  // "block" or "drop"
     std::optional<Setting<std::string>> name;          // prefix of output lines; default: command basename
     std::optional<Setting<std::string>> chdir;
+    std::optional<Setting<std::string>> control;       // control socket: PATH, "auto" or "none"
+    std::optional<Setting<std::string>> metrics;       // Prometheus endpoint HOST:PORT
     std::vector<Setting<std::string>> env;             // "K=V"
     std::optional<Setting<std::vector<std::string>>> command;
     bool print_plan = false;

@@ -46,6 +46,8 @@ Settings merge(Settings base, const Settings& overrides) {
     take(base.log_overflow, overrides.log_overflow);
     take(base.name, overrides.name);
     take(base.chdir, overrides.chdir);
+    take(base.control, overrides.control);
+    take(base.metrics, overrides.metrics);
     base.env.insert(base.env.end(), overrides.env.begin(), overrides.env.end());
     take(base.command, overrides.command);
     base.print_plan = base.print_plan || overrides.print_plan;
@@ -331,6 +333,8 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "log-overflow") return text(key, node, s.log_overflow);
     if (key == "name") return text(key, node, s.name);
     if (key == "chdir") return text(key, node, s.chdir);
+    if (key == "control") return text(key, node, s.control);
+    if (key == "metrics") return text(key, node, s.metrics);
     if (key == "env") return env(key, node);
     if (key == "verbose") return verbosity(key, node, +1);
     if (key == "quiet") return verbosity(key, node, -1);

@@ -67,7 +67,9 @@ Result<Request> from_object(const json& object) {
     if (cmd == object.end() || !cmd->is_string()) return bad("a request needs \"cmd\" (a string)");
     const std::string name = cmd->get<std::string>();
     if (name == "status") return Request{request::Status{}};
-    if (name == "reload") return Request{request::Reload{}};
+    const auto wait_field = object.find("wait");
+    const bool wait = wait_field != object.end() && wait_field->is_boolean() && wait_field->get<bool>();
+    if (name == "reload") return Request{request::Reload{wait}};
     if (name == "scale") {
         const auto workers = field_text(object, "workers");
         if (!workers) return bad("scale needs \"workers\": N, \"+N\" or \"-N\"");
@@ -80,7 +82,7 @@ Result<Request> from_object(const json& object) {
         if (!slot) return bad("restart needs \"slot\": a slot number or \"all\"");
         auto which = slot_from_text(*slot, true);
         if (!which) return Error{"restart: " + which.error().message, 0, ExitCode::usage};
-        return Request{request::Restart{*which}};
+        return Request{request::Restart{*which, wait}};
     }
     if (name == "stop") {
         request::Stop stop;
@@ -143,6 +145,9 @@ std::string encode_request(const Request& request) {
         object["workers"] = sign + std::to_string(scale->count);
     } else if (const auto* restart = std::get_if<request::Restart>(&request)) {
         object["slot"] = restart->slot ? json(*restart->slot) : json("all");
+        if (restart->wait) object["wait"] = true;
+    } else if (const auto* reload = std::get_if<request::Reload>(&request)) {
+        if (reload->wait) object["wait"] = true;
     } else if (const auto* stop = std::get_if<request::Stop>(&request)) {
         if (stop->timeout) object["timeout"] = std::to_string(stop->timeout->count()) + "ms";
     } else if (const auto* signal = std::get_if<request::Signal>(&request)) {
@@ -169,7 +174,7 @@ Result<Request> request_from_words(const std::vector<std::string>& words) {
     }
     if (name == "reload") {
         if (auto error = arity(0, 0, "reload")) return *error;
-        return Request{request::Reload{}};
+        return Request{request::Reload{true}};
     }
     if (name == "scale") {
         if (auto error = arity(1, 1, "scale N|+N|-N")) return *error;
@@ -181,7 +186,7 @@ Result<Request> request_from_words(const std::vector<std::string>& words) {
         if (auto error = arity(1, 1, "restart SLOT|all")) return *error;
         auto which = slot_from_text(words[1], true);
         if (!which) return Error{"restart: " + which.error().message, 0, ExitCode::usage};
-        return Request{request::Restart{*which}};
+        return Request{request::Restart{*which, true}};
     }
     if (name == "stop") {
         request::Stop stop;

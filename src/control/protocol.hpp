@@ -31,9 +31,12 @@ struct Scale {
 /// restart SLOT|all: rolling, readiness-gated, one slot at a time.
 struct Restart {
     std::optional<int> slot;  // none: all
+    bool wait = false;        // answer when the rolling restart is over, not when it begins
 };
 /// reload (= SIGHUP): a rolling restart of every slot.
-struct Reload {};
+struct Reload {
+    bool wait = false;
+};
 /// stop [--timeout DUR]: stop every worker gracefully and exit.
 struct Stop {
     std::optional<std::chrono::milliseconds> timeout;  // none: --stop-timeout
@@ -59,6 +62,7 @@ Result<Request> parse_request(std::string_view line);
 std::string encode_request(const Request& request);
 
 /// Parses the words of `preforkctl ctl COMMAND ARGS...` into a request ("scale +2", "signal USR1 3").
+/// Restarts and reloads are waited for (see Restart::wait).
 Result<Request> request_from_words(const std::vector<std::string>& words);
 
 }  // namespace preforkctl::control

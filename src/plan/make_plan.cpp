@@ -120,7 +120,7 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
     plan.executable = facts.command.path;
 
     for (auto planner : {plan_cpus_and_workers, plan_sockets, plan_user, plan_restart_and_stop, plan_output,
-                         plan_environment, plan_descriptors}) {
+                         plan_control, plan_environment, plan_descriptors}) {
         if (auto status = planner(settings, facts, plan); !status) return status.error();
     }
 

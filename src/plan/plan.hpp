@@ -113,6 +113,14 @@ struct Credentials {
     bool in_passwd = false;  // the uid has a passwd entry (its groups are the supplementary ones)
 };
 
+/// The control plane (§11): the control socket and the metrics endpoint.
+struct ControlSpec {
+    std::optional<std::string> socket;  // the control socket's path; none with --control none
+    bool socket_required = true;        // false for the default path of an unnamed preforkctl: when a live
+                                        // preforkctl holds it, this one runs without (with a warning)
+    std::optional<ListenSpec> metrics;  // --metrics HOST:PORT
+};
+
 struct Plan {
     std::string executable;            // resolved path of the command
     std::vector<std::string> command;  // as written
@@ -133,6 +141,7 @@ struct Plan {
     ForwardSpec forward;
     ReadySpec ready;
     LogSpec log;
+    ControlSpec control;
     std::optional<std::string> chdir;
     std::vector<std::string> environment;  // base environment of every worker (no LISTEN_*, no PREFORK_*)
     std::vector<std::string> env_added;    // the --env entries, as given (part of `environment`)
@@ -144,6 +153,12 @@ struct Plan {
     bool print_plan = false;
     int verbosity = 0;
 };
+
+/// The most workers preforkctl runs (--workers, ctl scale).
+constexpr int kMaxWorkers = 4096;
+
+/// The file descriptors preforkctl needs to run `workers` workers of `plan` (an estimate, on the safe side).
+std::uint64_t estimate_descriptors(const Plan& plan, int workers);
 
 /// Values that fill the placeholders of one worker's argv and environment.
 struct SlotContext {

@@ -10,8 +10,6 @@ namespace preforkctl::plan {
 
 namespace {
 
-constexpr int kMaxWorkers = 4096;
-
 Result<int> parse_workers(const std::string& value, int auto_workers) {
     if (value == "auto") {
         return auto_workers;
@@ -24,7 +22,9 @@ Result<int> parse_workers(const std::string& value, int auto_workers) {
     return workers;
 }
 
-std::uint64_t estimate_descriptors(const Plan& plan) {
+}  // namespace
+
+std::uint64_t estimate_descriptors(const Plan& plan, int workers) {
     // preforkctl's own: stdio, epoll, signalfd, the event loop's timer and wake-up fds, its stdout/stderr
     // reopened for the relay, /dev/null and the report pipe of a launch, a /proc scan, systemd's socket.
     constexpr std::uint64_t kOwn = 32;
@@ -36,10 +36,8 @@ std::uint64_t estimate_descriptors(const Plan& plan) {
     if (plan.ready.mode == ReadyMode::notify) per_slot += 2;  // the worker's own NOTIFY_SOCKET, old and new
     if (plan.socket_mode == SocketMode::reuseport) per_slot += listeners;
     const std::uint64_t shared = plan.socket_mode == SocketMode::shared ? listeners : 0;
-    return kOwn + shared + per_slot * static_cast<std::uint64_t>(plan.workers);
+    return kOwn + shared + per_slot * static_cast<std::uint64_t>(workers);
 }
-
-}  // namespace
 
 Status plan_cpus_and_workers(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
     std::optional<CpuList> restrict_to;
@@ -78,7 +76,7 @@ Status plan_user(const config::Settings& settings, const HostFacts& facts, Plan&
 
 Status plan_descriptors(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
     const FdLimits& limits = facts.fd_limits;
-    plan.fds_needed = estimate_descriptors(plan);
+    plan.fds_needed = estimate_descriptors(plan, plan.workers);
     plan.fd_limit = limits.raised;
     if (limits.soft < limits.raised) plan.worker_fd_limit = limits.soft;
     if (limits.raised == 0 || plan.fds_needed <= limits.raised) return Ok{};  // 0: not known (no getrlimit)

@@ -24,6 +24,9 @@ Status plan_restart_and_stop(const config::Settings& settings, const HostFacts& 
 /// Output format, colour, line length, overflow and name (§8).
 Status plan_output(const config::Settings& settings, const HostFacts& facts, Plan& plan);
 
+/// --control and --metrics (§11); needs the name planned (plan_output).
+Status plan_control(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
 /// The workers' --chdir (checked to be a directory) and environment (§3).
 Status plan_environment(const config::Settings& settings, const HostFacts& facts, Plan& plan);
 

@@ -39,6 +39,35 @@ TempDir::~TempDir() {
 
 namespace {
 
+// Every test process gets a runtime directory of its own: the control sockets of preforkctl runs in tests
+// that run in parallel would otherwise meet at /run/preforkctl/NAME.sock.
+struct OwnRuntimeDirectory {
+    OwnRuntimeDirectory() { ::setenv("XDG_RUNTIME_DIR", directory.path().c_str(), 1); }
+    TempDir directory;
+};
+const OwnRuntimeDirectory own_runtime_directory;
+
+}  // namespace
+
+std::string control_socket(const std::string& name) {
+    return own_runtime_directory.directory.path() + "/preforkctl/" + name + ".sock";
+}
+
+CtlResult ctl(const std::vector<std::string>& args, const std::vector<std::string>& prefix) {
+    std::vector<std::string> command = prefix;
+    command.push_back(PREFORKCTL_BIN);
+    command.push_back("ctl");
+    command.insert(command.end(), args.begin(), args.end());
+    Process client(command);
+    CtlResult result;
+    result.status = client.wait(60s);
+    result.out = client.out();
+    result.err = client.err();
+    return result;
+}
+
+namespace {
+
 void read_all(int fd, std::mutex& mutex, std::string& into) {
     char buffer[65536];
     for (;;) {

@@ -88,6 +88,18 @@ private:
 /// Starts preforkctl with `args`.
 std::vector<std::string> preforkctl(std::vector<std::string> args);
 
+/// Runs `preforkctl ctl ARGS` to its end and returns {exit status, stdout, stderr}.
+struct CtlResult {
+    int status = -1;
+    std::string out;
+    std::string err;
+};
+CtlResult ctl(const std::vector<std::string>& args, const std::vector<std::string>& prefix = {});
+
+/// The control socket preforkctl --name NAME listens on in a test: every test process has a runtime
+/// directory of its own ($XDG_RUNTIME_DIR, set by the harness), so parallel tests never share one.
+std::string control_socket(const std::string& name);
+
 /// Reads PROBE_DIR reports ("<pid>.report") written by probe_worker.
 std::vector<Report> read_reports(const std::string& dir);
 /// Waits (10 s at most) until `dir` holds at least `count` reports and returns them; callers assert on the

@@ -1,0 +1,60 @@
+#include "plan/control_path.hpp"
+#include "plan/planners.hpp"
+#include "plan/setting_values.hpp"
+
+namespace preforkctl::plan {
+
+namespace {
+
+std::string xdg_runtime_dir(const std::vector<std::string>& environment) {
+    for (const std::string& entry : environment) {
+        if (entry.starts_with("XDG_RUNTIME_DIR=")) return entry.substr(16);
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string control_directory(unsigned euid, const std::string& xdg_runtime_dir) {
+    // Only an absolute XDG_RUNTIME_DIR counts, as the XDG base directory specification says.
+    if (!xdg_runtime_dir.empty() && xdg_runtime_dir.front() == '/') return xdg_runtime_dir + "/preforkctl";
+    if (euid == 0) return "/run/preforkctl";
+    return "/tmp/preforkctl-" + std::to_string(euid);
+}
+
+std::string control_socket_path(const std::string& name, unsigned euid, const std::string& xdg_runtime_dir) {
+    std::string file = name;
+    for (char& c : file) {
+        if (c == '/' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '_';
+    }
+    if (file == "." || file == "..") file = "_";
+    return control_directory(euid, xdg_runtime_dir) + "/" + file + ".sock";
+}
+
+Status plan_control(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
+    const std::string choice = settings.control ? settings.control->value : "auto";
+    if (choice == "none") {
+        plan.control.socket.reset();
+    } else if (choice == "auto") {
+        plan.control.socket = control_socket_path(plan.log.name, facts.euid, xdg_runtime_dir(facts.environment));
+        // Two preforkctl of the same command, neither named: the second one runs without a control socket
+        // rather than refusing to start (an explicit --name or --control makes a clash an error).
+        plan.control.socket_required = settings.name.has_value();
+    } else if (choice.empty()) {
+        return setting_error(*settings.control, "control", "must be a socket path, auto or none");
+    } else {
+        plan.control.socket = choice;
+        plan.control.socket_required = true;
+    }
+    if (settings.metrics) {
+        auto address = parse_listen(settings.metrics->value);
+        if (!address || address->kind != ListenSpec::Kind::tcp || settings.metrics->value.find(',') != std::string::npos) {
+            return setting_error(*settings.metrics, "metrics",
+                                 "'" + settings.metrics->value + "' is not HOST:PORT, :PORT or [V6]:PORT");
+        }
+        plan.control.metrics = *address;
+    }
+    return Ok{};
+}
+
+}  // namespace preforkctl::plan

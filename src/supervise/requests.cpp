@@ -1,0 +1,143 @@
+// The one path of requests: a signal (TERM, HUP, TTIN, TTOU) and a `ctl` command end here as the same
+// control::Request, so that what each does cannot drift apart. What happens on scale, restart, reload, stop
+// and signal is decided in this file.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <csignal>
+
+#include "plan/durations.hpp"
+#include "supervise/supervisor_impl.hpp"
+
+namespace preforkctl::supervise {
+
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+    using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+std::string workers_text(int count) { return std::to_string(count) + (count == 1 ? " worker" : " workers"); }
+
+}  // namespace
+
+void Supervisor::handle(const control::Request& request, const Origin& origin, const control::Respond& respond) {
+    const auto answer = [&](const control::Reply& reply) {
+        if (!reply.ok && origin.from_signal) spdlog::warn("{}: {}", origin.text, reply.message);
+        if (!reply.ok && !origin.from_signal) spdlog::info("{}: refused: {}", origin.text, reply.message);
+        if (respond) respond(reply);
+    };
+    std::visit(Overloaded{
+                   [&](const control::request::Status&) {
+                       control::Reply reply;
+                       reply.status = snapshot();
+                       answer(reply);
+                   },
+                   [&](const control::request::Scale& scale_request) { answer(scale(scale_request, origin)); },
+                   [&](const control::request::Restart& restart) {
+                       if (stopping_) return answer(control::refused("preforkctl is stopping"));
+                       if (restart.slot) {
+                           const bool known = std::any_of(slots_.begin(), slots_.end(), [&](const auto& slot) {
+                               return slot->spec.slot == *restart.slot && !slot->removing;
+                           });
+                           if (!known) {
+                               return answer(control::refused("there is no slot " + std::to_string(*restart.slot) +
+                                                              " (ctl status lists them)"));
+                           }
+                       }
+                       // A waiting client is answered by finish_rolling_restart, which may run before
+                       // begin_rolling_restart returns (workers that are ready at exec).
+                       if (restart.wait && respond) rolling_waiters_.push_back(respond);
+                       begin_rolling_restart(origin, restart.slot);
+                       if (restart.wait && respond) return;
+                       answer(control::Reply{true, "rolling restart begun (generation " + std::to_string(generation_) + ")",
+                                             std::nullopt, false});
+                   },
+                   [&](const control::request::Reload& reload) {
+                       if (stopping_) return answer(control::refused("preforkctl is stopping"));
+                       if (reload.wait && respond) rolling_waiters_.push_back(respond);
+                       begin_rolling_restart(origin, std::nullopt);
+                       if (reload.wait && respond) return;
+                       answer(control::Reply{true, "rolling restart begun (generation " + std::to_string(generation_) + ")",
+                                             std::nullopt, false});
+                   },
+                   [&](const control::request::Stop& stop) {
+                       if (stopping_) {
+                           if (origin.from_signal) {
+                               spdlog::warn("{} again: killing every worker now", origin.text);
+                               kill_all();
+                           }
+                           return answer(control::Reply{true, "already stopping", std::nullopt, true});
+                       }
+                       stop_requested_ = true;
+                       const int workers = live_slots();
+                       const plan::Millis timeout = stop.timeout.value_or(plan_.stop.timeout);
+                       // Answered before the stop begins: begin_stop may end the loop at once (no workers left).
+                       answer(control::Reply{true,
+                                             "stopping " + workers_text(workers) + " (" +
+                                                 plan::signal_name(plan_.stop.signal) + ", SIGKILL after " +
+                                                 plan::format_duration(timeout) + ")",
+                                             std::nullopt, true});
+                       begin_stop(origin.text, stop.timeout);
+                   },
+                   [&](const control::request::Signal& signal) { answer(signal_slots(signal, origin)); },
+               },
+               request);
+}
+
+control::Reply Supervisor::scale(const control::request::Scale& request, const Origin& origin) {
+    if (stopping_) return control::refused("preforkctl is stopping");
+    const int now = live_slots();
+    const long wanted = request.kind == control::request::Scale::Kind::to   ? request.count
+                        : request.kind == control::request::Scale::Kind::up ? long{now} + request.count
+                                                                             : long{now} - request.count;
+    if (wanted < 1) {
+        return control::refused(now == 1 ? "one worker is the minimum; not removing it"
+                                         : "one worker is the minimum; cannot scale to " + std::to_string(wanted));
+    }
+    if (wanted > plan::kMaxWorkers) {
+        return control::refused("at most " + std::to_string(plan::kMaxWorkers) + " workers; cannot scale to " +
+                                std::to_string(wanted));
+    }
+    const auto target = static_cast<int>(wanted);
+    const std::uint64_t needed = plan::estimate_descriptors(plan_, target);
+    if (target > now && plan_.fd_limit > 0 && needed > plan_.fd_limit) {
+        return control::refused(workers_text(target) + " need about " + std::to_string(needed) +
+                                " file descriptors, but preforkctl may open only " + std::to_string(plan_.fd_limit) +
+                                " (RLIMIT_NOFILE)");
+    }
+    if (target == now) return control::Reply{true, "already at " + workers_text(now), std::nullopt, false};
+    while (live_slots() < target) {
+        if (auto added = add_slot(origin); !added) {
+            spdlog::error("{}: {}", origin.text, added.error().message);
+            return control::refused(added.error().message + " (now at " + workers_text(live_slots()) + ")");
+        }
+    }
+    while (live_slots() > target) {
+        if (auto removed = remove_slot(origin); !removed) return control::refused(removed.error().message);
+    }
+    return control::Reply{true, "scaling from " + std::to_string(now) + " to " + workers_text(target), std::nullopt,
+                          false};
+}
+
+// ctl signal SIG [SLOT]: to the process groups of every worker of the slot (current, replaced and draining),
+// as --signal-scope group delivers forwarded signals.
+control::Reply Supervisor::signal_slots(const control::request::Signal& request, const Origin& origin) {
+    int sent = 0;
+    bool found = !request.slot.has_value();
+    for (const auto& slot : slots_) {
+        if (request.slot && slot->spec.slot != *request.slot) continue;
+        found = true;
+        for (const int pid : worker_pids(slot->state)) sent += ::kill(-pid, request.signal) == 0 ? 1 : 0;
+    }
+    if (!found) return control::refused("there is no slot " + std::to_string(*request.slot) + " (ctl status lists them)");
+    const std::string name = plan::signal_name(request.signal);
+    spdlog::info("{}: sent {} to {}", origin.text, name, workers_text(sent));
+    if (sent == 0) return control::refused("no worker is running" + (request.slot ? " in slot " + std::to_string(*request.slot) : std::string()));
+    return control::Reply{true, "sent " + name + " to " + workers_text(sent), std::nullopt, false};
+}
+
+}  // namespace preforkctl::supervise

@@ -1,0 +1,156 @@
+#pragma once
+// The supervisor's insides, shared by the files it is split into — one per event source (signal_events,
+// reaping, readiness, control requests) and one per thing it does (spawning, scaling, rolling_restart,
+// stopping, status). The event loop is the only owner of this state: every file runs on its one thread.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "control/protocol.hpp"
+#include "control/server.hpp"
+#include "control/snapshot.hpp"
+#include "logrelay/relay.hpp"
+#include "metrics/http_server.hpp"
+#include "net/listeners.hpp"
+#include "plan/plan.hpp"
+#include "spawn/launch.hpp"
+#include "supervise/slot.hpp"
+#include "supervise/socket_watch.hpp"
+#include "sys/signals.hpp"
+
+namespace preforkctl::supervise {
+
+namespace asio = boost::asio;
+
+struct SlotRuntime {
+    SlotRuntime(asio::io_context& io, plan::SlotSpec slot_spec)
+        : spec(std::move(slot_spec)), restart_timer(io), ready_timer(io), retire_timer(io) {}
+
+    plan::SlotSpec spec;
+    SlotState state;
+    asio::steady_timer restart_timer;
+    asio::steady_timer ready_timer;    // --ready delay, or the --ready-timeout of notify
+    asio::steady_timer retire_timer;   // rolling restart: --stop-timeout of the previous worker
+    std::unique_ptr<asio::posix::stream_descriptor> notify;  // --ready notify: the newest worker's NOTIFY_SOCKET
+    bool removing = false;  // scaled down: the slot goes away once its worker has stopped
+
+    // What `ctl status` and the metrics report about the slot.
+    int generation = 0;                  // PREFORK_GENERATION of the current worker
+    std::uint64_t restarts_total = 0;
+    std::map<std::string, std::uint64_t> restarts_by_reason;
+    std::string failure_reason;          // why the current worker went, for the restart that follows
+    std::optional<TimePoint> last_exit_at;
+};
+
+/// Who asked for a request: a signal (its name) or a control client.
+struct Origin {
+    std::string text;           // "SIGHUP", "ctl (pid 1234)"
+    bool from_signal = false;
+};
+
+class Supervisor {
+public:
+    Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd);
+
+    int run();
+    /// The output readers (see output_readers_) that were still there when run() ended.
+    [[nodiscard]] const std::set<pid_t>& output_readers() const { return output_readers_; }
+
+private:
+    // supervisor.cpp: start-up and the slot state machine's commands.
+    Status open_control_plane();
+    void apply(SlotRuntime& slot, const Event& event);
+    void execute(SlotRuntime& slot, const Command& command);
+    Result<std::unique_ptr<SlotRuntime>> make_slot(const plan::SlotSpec& spec);
+    // spawning.cpp
+    void spawn(SlotRuntime& slot);
+    // signal_events.cpp: the signalfd; TERM, HUP, TTIN and TTOU become requests.
+    void read_signals();
+    void handle_signal(const sys::SignalInfo& signal);
+    void suspend_workers();
+    void signal_workers(int signal, bool to_group = true);
+    void forward_signal(int signal);
+    // requests.cpp: the one path of signals and ctl commands.
+    void handle(const control::Request& request, const Origin& origin, const control::Respond& respond);
+    control::Reply scale(const control::request::Scale& request, const Origin& origin);
+    control::Reply signal_slots(const control::request::Signal& request, const Origin& origin);
+    // reaping.cpp: SIGCHLD, and the children that are not workers.
+    void reap();
+    void signal_strays(int signal);
+    /// Sets output_readers_ to the inherited children among `children` that have preforkctl's output open.
+    void find_output_readers(const std::vector<pid_t>& children);
+    /// A child that is neither a worker nor an output reader (see output_readers_).
+    [[nodiscard]] bool is_stray(pid_t pid) const;
+    // readiness.cpp: --ready, and what systemd is told.
+    void await_ready(SlotRuntime& slot, int pid);
+    void read_notify(SlotRuntime& slot);
+    void notify_systemd(const std::string& message);
+    void announce_ready_if_all_ready();
+    // rolling_restart.cpp
+    /// Begins a rolling restart of `slot` (none: every slot); false when one is under way and this one was
+    /// queued after it (a slot is added to the current one instead).
+    void begin_rolling_restart(const Origin& origin, std::optional<int> slot);
+    void next_rolling_step();
+    void finish_rolling_restart(bool complete);
+    // scaling.cpp
+    Status add_slot(const Origin& origin);
+    Status remove_slot(const Origin& origin);
+    void remove_finished_slots();
+    [[nodiscard]] int live_slots() const;
+    // stopping.cpp
+    void begin_stop(const std::string& why, std::optional<plan::Millis> timeout = std::nullopt);
+    void kill_all();
+    void finish_if_settled();
+    // status.cpp
+    [[nodiscard]] control::Snapshot snapshot() const;
+
+    const plan::Plan& plan_;
+    net::ListenerSet& listeners_;
+    int workdir_fd_;
+    std::optional<spawn::Identity> identity_;
+    asio::io_context io_;
+    asio::posix::stream_descriptor signal_reader_;
+    asio::steady_timer stop_timer_;
+    logrelay::Relay relay_;  // slots' output pipes and preforkctl's stdout/stderr
+    SocketWatch socket_watch_;  // re-arms a listening socket that a worker shut down
+    std::vector<std::unique_ptr<SlotRuntime>> slots_;
+    std::unique_ptr<control::ControlServer> control_;   // --control
+    std::unique_ptr<metrics::MetricsServer> metrics_;   // --metrics
+    TimePoint started_at_ = Clock::now();
+    bool stopping_ = false;
+    bool killing_ = false;                 // the stop timeout passed, or a second stop signal came
+    std::set<pid_t> strays_signalled_;     // non-worker children that got the stop signal
+    // Children preforkctl already had when it started (from the shell that exec'd it).
+    std::set<pid_t> inherited_;
+    // Those inherited children that have its stdout or stderr pipe open, such as the `tee` of a shell's
+    // `exec > >(tee log)` before it exec'd preforkctl. They read preforkctl's own output, so they are neither
+    // stopped nor waited for: they end when preforkctl's stdout/stderr close. (Other children it inherited, say
+    // a shell's background job, are strays like any other.) Found when strays are looked for, not at start:
+    // a background job may still hold the pipe then, between its fork and its own redirections.
+    std::set<pid_t> output_readers_;
+    bool stop_requested_ = false;          // by SIGTERM/SIGINT or ctl stop
+    bool starting_up_ = true;              // the planned slots' first starts are under way
+    std::optional<int> exit_status_;       // set by the first fatal failure
+    std::optional<int> first_worker_failure_;
+    int generation_ = 0;                   // rolling restarts begun (PREFORK_GENERATION of new workers)
+    std::deque<int> rolling_queue_;        // slots still to be replaced by the current rolling restart
+    bool rolling_ = false;
+    bool rolling_again_ = false;           // a reload came during a rolling restart: another one follows
+    int rolling_failed_slot_ = -1;         // the slot whose new worker failed, ending the rolling restart
+    std::vector<control::Respond> rolling_waiters_;  // ctl reload/restart clients waiting for the end
+    bool announced_ready_ = false;         // systemd was told READY=1 for the start (or the last reload)
+    // Counted for the status and the metrics.
+    std::uint64_t rolling_replaced_ = 0;   // slots replaced by rolling restarts
+    std::uint64_t scale_ups_ = 0;
+    std::uint64_t scale_downs_ = 0;
+};
+
+}  // namespace preforkctl::supervise
