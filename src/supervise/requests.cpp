@@ -31,61 +31,59 @@ void Supervisor::handle(const control::Request& request, const Origin& origin, c
         if (respond) respond(reply);
     };
     std::visit(Overloaded{
-                   [&](const control::request::Status&) {
-                       control::Reply reply;
-                       reply.status = snapshot();
-                       answer(reply);
-                   },
+                   [&](const control::request::Status&) { answer(control::Reply{true, "", snapshot(), false}); },
                    [&](const control::request::Scale& scale_request) { answer(scale(scale_request, origin)); },
                    [&](const control::request::Restart& restart) {
-                       if (stopping_) return answer(control::refused("preforkctl is stopping"));
-                       if (restart.slot) {
-                           const bool known = std::any_of(slots_.begin(), slots_.end(), [&](const auto& slot) {
-                               return slot->spec.slot == *restart.slot && !slot->removing;
-                           });
-                           if (!known) {
-                               return answer(control::refused("there is no slot " + std::to_string(*restart.slot) +
-                                                              " (ctl status lists them)"));
-                           }
-                       }
-                       // A waiting client is answered by finish_rolling_restart, which may run before
-                       // begin_rolling_restart returns (workers that are ready at exec).
-                       if (restart.wait && respond) rolling_waiters_.push_back(respond);
-                       begin_rolling_restart(origin, restart.slot);
-                       if (restart.wait && respond) return;
-                       answer(control::Reply{true, "rolling restart begun (generation " + std::to_string(generation_) + ")",
-                                             std::nullopt, false});
+                       if (auto refusal = restart_slots(restart.slot, restart.wait, origin, respond)) answer(*refusal);
                    },
                    [&](const control::request::Reload& reload) {
-                       if (stopping_) return answer(control::refused("preforkctl is stopping"));
-                       if (reload.wait && respond) rolling_waiters_.push_back(respond);
-                       begin_rolling_restart(origin, std::nullopt);
-                       if (reload.wait && respond) return;
-                       answer(control::Reply{true, "rolling restart begun (generation " + std::to_string(generation_) + ")",
-                                             std::nullopt, false});
+                       if (auto refusal = restart_slots(std::nullopt, reload.wait, origin, respond)) answer(*refusal);
                    },
-                   [&](const control::request::Stop& stop) {
-                       if (stopping_) {
-                           if (origin.from_signal) {
-                               spdlog::warn("{} again: killing every worker now", origin.text);
-                               kill_all();
-                           }
-                           return answer(control::Reply{true, "already stopping", std::nullopt, true});
-                       }
-                       stop_requested_ = true;
-                       const int workers = live_slots();
-                       const plan::Millis timeout = stop.timeout.value_or(plan_.stop.timeout);
-                       // Answered before the stop begins: begin_stop may end the loop at once (no workers left).
-                       answer(control::Reply{true,
-                                             "stopping " + workers_text(workers) + " (" +
-                                                 plan::signal_name(plan_.stop.signal) + ", SIGKILL after " +
-                                                 plan::format_duration(timeout) + ")",
-                                             std::nullopt, true});
-                       begin_stop(origin.text, stop.timeout);
-                   },
+                   [&](const control::request::Stop& stop_request) { stop(stop_request, origin, answer); },
                    [&](const control::request::Signal& signal) { answer(signal_slots(signal, origin)); },
                },
                request);
+}
+
+// restart SLOT|all, reload, SIGHUP. A waiting client is answered by finish_rolling_restart, which may run
+// before begin_rolling_restart returns (workers that are ready at exec); others at once. Returns the answer
+// when there is one to give now.
+std::optional<control::Reply> Supervisor::restart_slots(std::optional<int> slot, bool wait, const Origin& origin,
+                                                        const control::Respond& respond) {
+    if (stopping_) return control::refused("preforkctl is stopping");
+    if (slot) {
+        const bool known = std::any_of(slots_.begin(), slots_.end(), [&](const auto& runtime) {
+            return runtime->spec.slot == *slot && !runtime->removing;
+        });
+        if (!known) return control::refused("there is no slot " + std::to_string(*slot) + " (ctl status lists them)");
+    }
+    const bool waiting = wait && respond;
+    if (waiting) rolling_waiters_.push_back(respond);
+    begin_rolling_restart(origin, slot);
+    if (waiting) return std::nullopt;
+    return control::Reply{true, "rolling restart begun (generation " + std::to_string(generation_) + ")",
+                          std::nullopt, false};
+}
+
+// stop, TERM, INT. The answer goes out before the stop begins: begin_stop may end the loop at once (no workers
+// left). A second stop signal kills what is left; a second ctl stop is told that the stop is under way.
+void Supervisor::stop(const control::request::Stop& request, const Origin& origin,
+                      const std::function<void(const control::Reply&)>& answer) {
+    if (stopping_) {
+        if (origin.from_signal) {
+            spdlog::warn("{} again: killing every worker now", origin.text);
+            kill_all();
+        }
+        answer(control::Reply{true, "already stopping", std::nullopt, true});
+        return;
+    }
+    stop_requested_ = true;
+    const plan::Millis timeout = request.timeout.value_or(plan_.stop.timeout);
+    answer(control::Reply{true,
+                          "stopping " + workers_text(live_slots()) + " (" + plan::signal_name(plan_.stop.signal) +
+                              ", SIGKILL after " + plan::format_duration(timeout) + ")",
+                          std::nullopt, true});
+    begin_stop(origin.text, request.timeout);
 }
 
 control::Reply Supervisor::scale(const control::request::Scale& request, const Origin& origin) {

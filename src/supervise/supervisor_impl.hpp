@@ -7,6 +7,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -81,6 +82,10 @@ private:
     // requests.cpp: the one path of signals and ctl commands.
     void handle(const control::Request& request, const Origin& origin, const control::Respond& respond);
     control::Reply scale(const control::request::Scale& request, const Origin& origin);
+    std::optional<control::Reply> restart_slots(std::optional<int> slot, bool wait, const Origin& origin,
+                                                const control::Respond& respond);
+    void stop(const control::request::Stop& request, const Origin& origin,
+              const std::function<void(const control::Reply&)>& answer);
     control::Reply signal_slots(const control::request::Signal& request, const Origin& origin);
     // reaping.cpp: SIGCHLD, and the children that are not workers.
     void reap();
@@ -95,8 +100,8 @@ private:
     void notify_systemd(const std::string& message);
     void announce_ready_if_all_ready();
     // rolling_restart.cpp
-    /// Begins a rolling restart of `slot` (none: every slot); false when one is under way and this one was
-    /// queued after it (a slot is added to the current one instead).
+    /// Begins a rolling restart of `slot` (none: every slot). While one is under way, one of every slot is
+    /// queued after it, and a single slot joins it.
     void begin_rolling_restart(const Origin& origin, std::optional<int> slot);
     void next_rolling_step();
     void finish_rolling_restart(bool complete);
