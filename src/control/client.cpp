@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,10 +27,12 @@ int poll_timeout(const std::optional<Clock::time_point>& deadline) {
     return static_cast<int>(std::clamp<long long>(left, 0, 60'000));
 }
 
+// MSG_NOSIGNAL: preforkctl may have closed the connection already (a refused client), which is no reason to
+// die of SIGPIPE: its answer is waiting to be read.
 Status write_all(int fd, const std::string& data) {
     std::size_t done = 0;
     while (done < data.size()) {
-        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        const ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return errno_error("cannot send the request", errno, ExitCode::socket);
         done += static_cast<std::size_t>(n);
@@ -68,7 +71,8 @@ Result<Exchange> send_request(const std::string& path, const Request& request,
                               std::optional<std::chrono::milliseconds> timeout) {
     auto connection = sys::connect_control_socket(path);
     if (!connection) return cannot_connect(connection.error().message + " (is preforkctl running?)");
-    if (auto sent = write_all(connection->get(), encode_request(request) + "\n"); !sent) return sent.error();
+    // When sending fails, the reason is in the answer already sent (a refusal), or the read below says it.
+    const Status sent = write_all(connection->get(), encode_request(request) + "\n");
     std::optional<Clock::time_point> deadline;
     if (timeout) deadline = Clock::now() + *timeout;
     std::string line;
@@ -89,7 +93,10 @@ Result<Exchange> send_request(const std::string& path, const Request& request,
         const ssize_t n = ::read(connection->get(), buffer, sizeof buffer);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return errno_error("cannot read the answer from " + path, errno, ExitCode::socket);
-        if (n == 0) return cannot_connect("preforkctl closed the connection without an answer");
+        if (n == 0) {
+            if (!sent) return sent.error();
+            return cannot_connect("preforkctl closed the connection without an answer");
+        }
         line.append(buffer, static_cast<std::size_t>(n));
     }
     auto reply = parse_reply(line);
