@@ -7,6 +7,7 @@
 #include <csignal>
 
 #include "plan/durations.hpp"
+#include "supervise/scaling_policy.hpp"
 #include "supervise/supervisor_impl.hpp"
 
 namespace preforkctl::supervise {
@@ -89,24 +90,9 @@ void Supervisor::stop(const control::request::Stop& request, const Origin& origi
 control::Reply Supervisor::scale(const control::request::Scale& request, const Origin& origin) {
     if (stopping_) return control::refused("preforkctl is stopping");
     const int now = live_slots();
-    const long wanted = request.kind == control::request::Scale::Kind::to   ? request.count
-                        : request.kind == control::request::Scale::Kind::up ? long{now} + request.count
-                                                                             : long{now} - request.count;
-    if (wanted < 1) {
-        return control::refused(now == 1 ? "one worker is the minimum; not removing it"
-                                         : "one worker is the minimum; cannot scale to " + std::to_string(wanted));
-    }
-    if (wanted > plan::kMaxWorkers) {
-        return control::refused("at most " + std::to_string(plan::kMaxWorkers) + " workers; cannot scale to " +
-                                std::to_string(wanted));
-    }
-    const auto target = static_cast<int>(wanted);
-    const std::uint64_t needed = plan::estimate_descriptors(plan_, target);
-    if (target > now && plan_.fd_limit > 0 && needed > plan_.fd_limit) {
-        return control::refused(workers_text(target) + " need about " + std::to_string(needed) +
-                                " file descriptors, but preforkctl may open only " + std::to_string(plan_.fd_limit) +
-                                " (RLIMIT_NOFILE)");
-    }
+    const Result<int> decided = decide_scale(request, now, plan_);
+    if (!decided) return control::refused(decided.error().message);
+    const int target = *decided;
     if (target == now) return control::Reply{true, "already at " + workers_text(now), std::nullopt, false};
     while (live_slots() < target) {
         if (auto added = add_slot(origin); !added) {
