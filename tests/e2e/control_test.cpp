@@ -388,6 +388,25 @@ TEST(Control, SilentClientsNeitherBlockOthersNorStayForever) {
     EXPECT_EQ(status.status, 0) << status.err;
 }
 
+TEST(Control, AClientThatNeverReadsItsAnswersIsDroppedAndOthersAreServedMeanwhile) {
+    TempDir dir;
+    Process run(preforkctl({"-v", "--name", "w", "-n", "8", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
+    ASSERT_EQ(wait_for_reports(dir.path(), 8).size(), 8u) << run.err();
+    RawClient hoarder(control_socket("w"));
+    ASSERT_TRUE(hoarder.connected());
+    // Far more answers than the socket buffers hold: preforkctl's write to this client stalls.
+    std::string requests;
+    for (int i = 0; i < 2000; ++i) requests += "{\"cmd\":\"status\"}\n";
+    std::thread sender([&] { hoarder.send(requests); });
+    const auto start = std::chrono::steady_clock::now();
+    const CtlResult other = ctl({"--name", "w", "status"});
+    EXPECT_EQ(other.status, 0) << other.err;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "another client must not wait for the stalled one";
+    EXPECT_TRUE(wait_until([&] { return !lines_with(run.err(), "unread answer").empty(); }, 20s)) << run.err();
+    sender.join();
+    EXPECT_FALSE(run.exited());
+}
+
 TEST(Control, CtlUsageErrorsAndNothingToConnectTo) {
     EXPECT_EQ(ctl({"bogus"}).status, 2);
     EXPECT_EQ(ctl({"scale"}).status, 2);
