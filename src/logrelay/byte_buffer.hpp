@@ -97,8 +97,14 @@ public:
 
     /// The bulk form of append_line: for each complete line at the start of `bytes` (up to and including its
     /// '\n') that has at most `max_line` bytes before the '\n', appends prefix + line. Stops before the
-    /// first line that is unterminated or longer; returns the number of bytes of `bytes` consumed.
-    std::size_t append_prefixed_lines(std::string_view prefix, std::string_view bytes, std::size_t max_line);
+    /// first line that is unterminated or longer; returns the number of bytes of `bytes` consumed and adds
+    /// the number of lines appended to `lines`.
+    std::size_t append_prefixed_lines(std::string_view prefix, std::string_view bytes, std::size_t max_line,
+                                      std::size_t& lines);
+    std::size_t append_prefixed_lines(std::string_view prefix, std::string_view bytes, std::size_t max_line) {
+        std::size_t lines = 0;
+        return append_prefixed_lines(prefix, bytes, max_line, lines);
+    }
 
     void swap(ByteBuffer& other) noexcept {
         std::swap(data_, other.data_);
@@ -150,11 +156,17 @@ private:
 };
 
 inline std::size_t ByteBuffer::append_prefixed_lines(std::string_view prefix, std::string_view bytes,
-                                                     std::size_t max_line) {
+                                                     std::size_t max_line, std::size_t& lines) {
     const char* const begin = bytes.data();
     const char* const end = begin + bytes.size();
     const char* line = begin;     // start of the next line to copy
     const char* scanned = begin;  // newlines before this point have been found
+    // Counted in a local: `lines` could alias the bytes written, which would force a store per line.
+    std::size_t count = 0;
+    const auto consumed = [&] {
+        lines += count;
+        return static_cast<std::size_t>(line - begin);
+    };
 #if defined(__SSE2__)
     // Newlines are found 64 bytes at a time (four SSE2 compares into one bit mask), which costs less per
     // line than a memchr call per line when lines are short, as log lines are.
@@ -173,16 +185,17 @@ inline std::size_t ByteBuffer::append_prefixed_lines(std::string_view prefix, st
             for (; mask != 0; mask &= mask - 1) {
                 const char* at = scanned + __builtin_ctzll(mask);
                 const auto length = static_cast<std::size_t>(at + 1 - line);
-                if (length > max_line + 1) return static_cast<std::size_t>(line - begin);
+                if (length > max_line + 1) return consumed();
                 if (end - at > 16) {
                     put_line<true>(prefix, line, length, prefix16);
                 } else {
                     put_line<false>(prefix, line, length, prefix16);
                 }
                 line = at + 1;
+                ++count;
             }
             if (static_cast<std::size_t>(scanned + 64 - line) > max_line + 1) {
-                return static_cast<std::size_t>(line - begin);  // a line too long for this path
+                return consumed();  // a line too long for this path
             }
         }
     }
@@ -196,8 +209,9 @@ inline std::size_t ByteBuffer::append_prefixed_lines(std::string_view prefix, st
         const char* at = static_cast<const char*>(found);
         put_line<false>(prefix, line, static_cast<std::size_t>(at + 1 - line), nullptr);
         line = scanned = at + 1;
+        ++count;
     }
-    return static_cast<std::size_t>(line - begin);
+    return consumed();
 }
 
 }  // namespace preforkctl::logrelay

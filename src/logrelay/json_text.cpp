@@ -113,11 +113,17 @@ void append_json_string(std::string& out, std::string_view text) { append_json_t
 void append_json_string(ByteBuffer& out, std::string_view text) { append_json_text(out, text); }
 
 std::size_t append_json_lines(ByteBuffer& out, std::string_view prefix, std::string_view suffix,
-                              std::string_view bytes, std::size_t max_line) {
+                              std::string_view bytes, std::size_t max_line, std::size_t& lines) {
     const char* const begin = bytes.data();
     const char* const end = begin + bytes.size();
     const char* line = begin;     // start of the next line to append
     const char* scanned = begin;  // newlines before this point have been found
+    // Counted in a local: `lines` could alias the bytes written, which would force a store per line.
+    std::size_t count = 0;
+    const auto consumed = [&] {
+        lines += count;
+        return static_cast<std::size_t>(line - begin);
+    };
 #if defined(__SSE2__)
     // As ByteBuffer::append_prefixed_lines: newlines are found 64 bytes at a time, and in the same pass the
     // bytes that need escaping, so that a line without any (the common log line) is copied whole, in 16-byte
@@ -149,7 +155,7 @@ std::size_t append_json_lines(ByteBuffer& out, std::string_view prefix, std::str
             const std::uint64_t bit = newlines & (~newlines + 1);
             const char* at = scanned + __builtin_ctzll(newlines);
             const auto length = static_cast<std::size_t>(at - line);
-            if (length > max_line) return static_cast<std::size_t>(line - begin);
+            if (length > max_line) return consumed();
             const bool needs_escaping = dirty || (care & (bit - 1)) != 0;
             if (blocks && !needs_escaping && end - at > 16) {
                 out.append_parts_in_blocks(std::string_view(prefix16, prefix.size()), std::string_view(line, length),
@@ -160,10 +166,11 @@ std::size_t append_json_lines(ByteBuffer& out, std::string_view prefix, std::str
             care &= ~(bit | (bit - 1));
             dirty = false;
             line = at + 1;
+            ++count;
         }
         dirty = dirty || care != 0;
         if (static_cast<std::size_t>(scanned + 64 - line) > max_line + 1) {
-            return static_cast<std::size_t>(line - begin);  // a line too long for this path
+            return consumed();  // a line too long for this path
         }
     }
 #endif
@@ -178,8 +185,9 @@ std::size_t append_json_lines(ByteBuffer& out, std::string_view prefix, std::str
         append_json_text(out, std::string_view(line, static_cast<std::size_t>(at - line)));
         out.append(suffix);
         line = scanned = at + 1;
+        ++count;
     }
-    return static_cast<std::size_t>(line - begin);
+    return consumed();
 }
 
 }  // namespace preforkctl::logrelay

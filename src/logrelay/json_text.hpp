@@ -17,8 +17,14 @@ void append_json_string(ByteBuffer& out, std::string_view text);
 
 /// The bulk form for json lines: for each complete line at the start of `bytes` that has at most `max_line`
 /// bytes before its '\n', appends `prefix`, the line (without its '\n') as a JSON string body, and `suffix`.
-/// Stops before the first line that is unterminated or longer; returns the number of bytes consumed.
+/// Stops before the first line that is unterminated or longer; returns the number of bytes consumed and adds
+/// the number of lines appended to `lines`.
 std::size_t append_json_lines(ByteBuffer& out, std::string_view prefix, std::string_view suffix,
-                              std::string_view bytes, std::size_t max_line);
+                              std::string_view bytes, std::size_t max_line, std::size_t& lines);
+inline std::size_t append_json_lines(ByteBuffer& out, std::string_view prefix, std::string_view suffix,
+                                     std::string_view bytes, std::size_t max_line) {
+    std::size_t lines = 0;
+    return append_json_lines(out, prefix, suffix, bytes, max_line, lines);
+}
 
 }  // namespace preforkctl::logrelay

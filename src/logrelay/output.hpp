@@ -58,11 +58,17 @@ inline void append_styled(ByteBuffer& out, const LineStyle& style, const Line& l
 }
 
 /// The bulk form of append_styled for every complete line at the start of `bytes` of at most `max_line`
-/// bytes (see ByteBuffer::append_prefixed_lines); returns the number of bytes consumed.
+/// bytes (see ByteBuffer::append_prefixed_lines); returns the number of bytes consumed and adds the number
+/// of lines appended to `lines`.
+inline std::size_t append_styled_lines(ByteBuffer& out, const LineStyle& style, std::string_view bytes,
+                                       std::size_t max_line, std::size_t& lines) {
+    return style.json ? append_json_lines(out, style.prefix, style.suffix, bytes, max_line, lines)
+                      : out.append_prefixed_lines(style.prefix, bytes, max_line, lines);
+}
 inline std::size_t append_styled_lines(ByteBuffer& out, const LineStyle& style, std::string_view bytes,
                                        std::size_t max_line) {
-    return style.json ? append_json_lines(out, style.prefix, style.suffix, bytes, max_line)
-                      : out.append_prefixed_lines(style.prefix, bytes, max_line);
+    std::size_t lines = 0;
+    return append_styled_lines(out, style, bytes, max_line, lines);
 }
 
 /// Formats worker lines. The constant part of each slot's lines is built once per slot, stream, worker and

@@ -155,10 +155,26 @@ void Relay::Impl::relay_bytes(Stream& stream, std::string_view bytes) {
         // the one timestamp of this read.
         const LineStyle style = formatter_.style(stream.slot, stream.kind, stream.pid, timestamp);
         ByteBuffer& queue = output.sink.queue();
+        // Counted in locals and added once per read. Each line of a bulk run ends with a '\n' that is not
+        // part of its text: its bytes are what the run consumed less one per line.
+        std::size_t run_lines = 0;
+        std::size_t run_bytes = 0;
+        std::size_t pieces = 0;
+        std::size_t piece_bytes = 0;
         stream.framer.feed_bulk(
             bytes, now,
-            [&](std::string_view run) { return append_styled_lines(queue, style, run, stream.framer.max_line()); },
-            [&](const Line& line) { append_styled(queue, style, line); });
+            [&](std::string_view run) {
+                const std::size_t used = append_styled_lines(queue, style, run, stream.framer.max_line(), run_lines);
+                run_bytes += used;
+                return used;
+            },
+            [&](const Line& line) {
+                append_styled(queue, style, line);
+                ++pieces;
+                piece_bytes += line.text.size();
+            });
+        stream.count.lines += run_lines + pieces;
+        stream.count.bytes += run_bytes - run_lines + piece_bytes;
     } else {
         stream.framer.feed(bytes, now, [&](const Line& line) { add_line(stream, line, timestamp); });
     }
@@ -178,7 +194,11 @@ void Relay::Impl::add_line(Stream& stream, const Line& line, std::string_view ti
     if (!output.gate.admit(before, queue.size() - size_before)) {
         queue.truncate(size_before);  // whole lines only: the line goes, nothing of it stays
         output.gate.count_dropped();
+        ++stream.count.dropped_lines;
+        return;
     }
+    ++stream.count.lines;
+    stream.count.bytes += line.text.size();
 }
 
 void Relay::Impl::after_lines(Stream& stream) {
@@ -260,7 +280,8 @@ Result<std::unique_ptr<Relay::Impl::Stream>> Relay::Impl::make_stream(int slot, 
     // Pipes grow once they are found full (see pipe_sizing.hpp); they start at the kernel's default.
     const int capacity = ::fcntl(pipe->read_end.get(), F_GETPIPE_SZ);
     Output& output = which == logrelay::Stream::out ? *stdout_ : *stderr_;
-    auto stream = std::make_unique<Stream>(io_, std::move(*pipe), slot, which, output, options_.max_line);
+    StreamCount& count = which == logrelay::Stream::out ? counters_.out : counters_.err;
+    auto stream = std::make_unique<Stream>(io_, std::move(*pipe), slot, which, output, count, options_.max_line);
     stream->pipe_capacity = capacity > 0 ? static_cast<std::size_t>(capacity) : 0;
     return stream;
 }
@@ -344,6 +365,8 @@ void Relay::worker_exited(int slot, int pid) {
         }
     });
 }
+
+RelayCounters Relay::counters() const { return impl_->counters_; }
 
 void Relay::finish() {
     Impl& impl = *impl_;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 
@@ -34,6 +35,25 @@ struct RelayOptions {
     std::chrono::milliseconds exit_stall_limit{1000};
 };
 
+/// What the relay did with one stream (stdout or stderr) of every worker together, since it started. Counted
+/// when a line is queued for output or refused by --log-overflow drop; preforkctl's own messages are not
+/// worker output and are not counted. A line cut at --max-line or by the partial-line timeout counts as the
+/// pieces the output shows. `bytes` are the worker's bytes of the relayed lines: their text as read from the
+/// pipe, without the '\n' that ends each line (a last line may have had none: the relay ends it) and before
+/// any formatting (label, timestamp, JSON escaping). Lines lost to a closed stdout or stderr are in neither
+/// count (finish() reports them).
+struct StreamCount {
+    std::uint64_t lines = 0;
+    std::uint64_t bytes = 0;
+    std::uint64_t dropped_lines = 0;  // --log-overflow drop only: `block` never drops a worker line
+};
+
+/// The counts of worker stdout and worker stderr. All 0 with --log-format inherit (no pipes, nothing relayed).
+struct RelayCounters {
+    StreamCount out;
+    StreamCount err;
+};
+
 class Relay {
 public:
     /// Takes over spdlog's default logger (its messages are queued to stderr) until destruction.
@@ -58,6 +78,9 @@ public:
     /// Worker `pid` of `slot` has died: relays what is left in its pipes and ends its unterminated lines,
     /// before anything else is said about the slot.
     void worker_exited(int slot, int pid);
+
+    /// The counts so far (for the status snapshot and the metrics); cheap, call it as often as needed.
+    [[nodiscard]] RelayCounters counters() const;
 
     /// After the event loop: drains every pipe, writes what is queued (giving up after exit_stall_limit
     /// without progress) and reports dropped lines.

@@ -49,12 +49,13 @@ public:
     // One of a slot's two pipes.
     struct Stream {
         Stream(asio::io_context& io, sys::Pipe pipe, int slot_number, logrelay::Stream which, Output& to,
-               std::size_t max_line)
+               StreamCount& counts, std::size_t max_line)
             : write_end(std::move(pipe.write_end)),
               reader(io, pipe.read_end.release()),
               slot(slot_number),
               kind(which),
               output(to),
+              count(counts),
               framer(max_line) {}
 
         sys::Fd write_end;  // handed to each worker of the slot
@@ -62,6 +63,9 @@ public:
         int slot;
         logrelay::Stream kind;
         Output& output;
+        // The relay's count for this kind of stream: it outlives the pipe (a retired pipe is freed, its
+        // lines stay counted).
+        StreamCount& count;
         LineFramer framer;
         std::size_t pipe_capacity = 0;  // 0: unknown, or F_SETPIPE_SZ failed once (never grown then)
         std::size_t grown = 0;          // what growing this pipe took of the budget
@@ -117,6 +121,7 @@ public:
     bool partial_timer_armed_ = false;
     bool finishing_ = false;
     std::size_t pipe_budget_left_ = kPipeGrowthBudget;
+    RelayCounters counters_;
     std::vector<std::shared_ptr<spdlog::sinks::sink>> saved_sinks_;
 
     static std::size_t index_of(int slot, logrelay::Stream which) {

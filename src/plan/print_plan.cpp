@@ -160,6 +160,13 @@ std::string describe_plan(const Plan& plan) {
     if (plan.chdir) {
         out << "directory:    " << *plan.chdir << "\n";
     }
+    out << "control:      " << (plan.control.socket ? *plan.control.socket : std::string("none (--control none)"));
+    if (plan.control.socket && !plan.control.socket_required) out << " (if no other preforkctl holds it)";
+    out << "\n";
+    if (plan.control.metrics) {
+        out << "metrics:      http://" << format_address(*plan.control.metrics, plan.control.metrics->port)
+            << "/metrics\n";
+    }
     out << "descriptors:  about " << plan.fds_needed << " for " << plan.workers << " workers, limit "
         << (plan.fd_limit == 0 ? "unknown" : std::to_string(plan.fd_limit));
     if (plan.worker_fd_limit) out << " (raised; workers get " << *plan.worker_fd_limit << ")";

@@ -80,6 +80,15 @@ private:
     std::string buffer_;
 };
 
+// `ctl status --json` as a document; a discarded value when ctl fails (polls wait for the socket with it).
+json try_status(const std::vector<std::string>& where) {
+    std::vector<std::string> args = where;
+    args.insert(args.end(), {"status", "--json"});
+    const CtlResult result = ctl(args);
+    return result.status == 0 ? json::parse(result.out, nullptr, false) : json(json::value_t::discarded);
+}
+
+// The same where ctl must succeed.
 json status_json(const std::vector<std::string>& where) {
     std::vector<std::string> args = where;
     args.insert(args.end(), {"status", "--json"});
@@ -119,7 +128,7 @@ TEST(Control, StatusShowsEverySlotWithItsWorkerAndTheListener) {
     const auto reports = wait_for_reports(dir.path(), 3);
     ASSERT_EQ(reports.size(), 3u) << run.err();
     json status;
-    ASSERT_TRUE(wait_until([&] { return all_ready(status = status_json({"--name", "web"}), 3); })) << status.dump();
+    ASSERT_TRUE(wait_until([&] { return all_ready(status = try_status({"--name", "web"}), 3); })) << status.dump();
     EXPECT_EQ(status_pids(status), pids_of(reports));
     EXPECT_EQ(status["name"], "web");
     EXPECT_EQ(status["pid"], run.pid());
@@ -161,7 +170,7 @@ TEST(Control, ScaleAddsAndRemovesSlotsAndRefusesZero) {
     EXPECT_EQ(down.status, 0) << down.err;
     EXPECT_THAT(down.out, HasSubstr("scaling from 4 to 1 worker"));
     json status;
-    EXPECT_TRUE(wait_until([&] { return all_ready(status = status_json({"--name", "s"}), 1); })) << status.dump();
+    EXPECT_TRUE(wait_until([&] { return all_ready(status = try_status({"--name", "s"}), 1); })) << status.dump();
     const CtlResult zero = ctl({"--name", "s", "scale", "-1"});
     EXPECT_EQ(zero.status, 1);
     EXPECT_THAT(zero.err, HasSubstr("preforkctl: error: one worker is the minimum"));
@@ -175,7 +184,7 @@ TEST(Control, RestartOfOneSlotAnswersWhenItsNewWorkerIsReady) {
     Process run(preforkctl({"--name", "r", "-n", "2", "--", PROBE_WORKER_BIN}), {{"PROBE_DIR=" + dir.path()}});
     ASSERT_EQ(wait_for_reports(dir.path(), 2).size(), 2u) << run.err();
     json before;
-    ASSERT_TRUE(wait_until([&] { return all_ready(before = status_json({"--name", "r"}), 2); }));
+    ASSERT_TRUE(wait_until([&] { return all_ready(before = try_status({"--name", "r"}), 2); }));
     const CtlResult restart = ctl({"--name", "r", "restart", "1"});
     EXPECT_EQ(restart.status, 0) << restart.err;
     EXPECT_THAT(restart.out, HasSubstr("rolling restart done (generation 1)"));
@@ -397,7 +406,7 @@ TEST(Control, StatusAnswersQuicklyWithSixtyFourWorkersRelayingAtFullSpeed) {
     Process run(preforkctl({"--name", "busy", "-n", "64", "--", PROBE_WORKER_BIN, "--fast-lines", "100000000"}),
                 options);
     json status;
-    ASSERT_TRUE(wait_until([&] { return (status = status_json({"--name", "busy"})).is_object() &&
+    ASSERT_TRUE(wait_until([&] { return (status = try_status({"--name", "busy"})).is_object() &&
                                         status["slots"].size() == 64 && status["out"]["bytes"].get<std::uint64_t>() > 0; },
                            30s))
         << run.err();
@@ -410,4 +419,47 @@ TEST(Control, StatusAnswersQuicklyWithSixtyFourWorkersRelayingAtFullSpeed) {
     }
     const json later = status_json({"--name", "busy"});
     EXPECT_GT(later["out"]["lines"].get<std::uint64_t>(), status["out"]["lines"].get<std::uint64_t>());
+}
+
+namespace {
+
+int metrics_port(const std::string& log) {
+    const std::string marker = "serving metrics at http://127.0.0.1:";
+    const auto at = log.find(marker);
+    return at == std::string::npos ? 0 : std::atoi(log.c_str() + at + marker.size());
+}
+
+}  // namespace
+
+TEST(Metrics, ServesTheWorkersByStateAndWorkersDoNotInheritItsSocket) {
+    TempDir dir;
+    Process run(preforkctl({"--metrics", "127.0.0.1:0", "-n", "2", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}),
+                {{"PROBE_DIR=" + dir.path()}});
+    const auto reports = wait_for_reports(dir.path(), 2);
+    ASSERT_EQ(reports.size(), 2u) << run.err();
+    for (const Report& report : reports) EXPECT_EQ(report.at("fds"), "0,1,2,3") << "only stdio and the listener";
+    const int port = metrics_port(run.err());
+    ASSERT_GT(port, 0) << run.err();
+    std::string scrape;
+    EXPECT_TRUE(wait_until([&] {
+        scrape = http_get(port, "/metrics");
+        return scrape.find("preforkctl_workers{state=\"ready\"} 2") != std::string::npos;
+    })) << scrape;
+    EXPECT_THAT(scrape, HasSubstr("# TYPE preforkctl_worker_restarts_total counter"));
+    EXPECT_THAT(scrape, HasSubstr("preforkctl_listener_backlog{"));
+}
+
+TEST(Metrics, APortInUseIsExitFourWithNothingStartedAndABadAddressIsAUsageError) {
+    Process first(preforkctl({"--metrics", "127.0.0.1:0", "--control", "none", "-n", "1", "--", PROBE_WORKER_BIN}));
+    ASSERT_TRUE(wait_until([&] { return metrics_port(first.err()) > 0; })) << first.err();
+    const std::string taken = "127.0.0.1:" + std::to_string(metrics_port(first.err()));
+    TempDir dir;
+    Process second(preforkctl({"--metrics", taken, "--control", "none", "-n", "1", "--", PROBE_WORKER_BIN}),
+                   {{"PROBE_DIR=" + dir.path()}});
+    EXPECT_EQ(second.wait(), 4);
+    EXPECT_THAT(second.err(), HasSubstr("preforkctl: error: cannot serve metrics on " + taken + ": Address already in use"));
+    EXPECT_TRUE(read_reports(dir.path()).empty()) << "no worker is started";
+    Process bad(preforkctl({"--metrics", "nine-thousand", "--", PROBE_WORKER_BIN}));
+    EXPECT_EQ(bad.wait(), 2);
+    EXPECT_EQ(bad.err(), "preforkctl: error: --metrics: 'nine-thousand' is not HOST:PORT, :PORT or [V6]:PORT\n");
 }

@@ -1,3 +1,4 @@
+#include "plan/control_path.hpp"
 #include "plan/make_plan.hpp"
 
 #include <gmock/gmock.h>
@@ -49,6 +50,8 @@ config::Settings settings_with(std::vector<std::pair<std::string, std::string>> 
         else if (key == "chdir") s.chdir = setting;
         else if (key == "user") s.user = setting;
         else if (key == "log-format") s.log_format = setting;
+        else if (key == "control") s.control = setting;
+        else if (key == "metrics") s.metrics = setting;
         else ADD_FAILURE() << key;
     }
     return s;
@@ -375,4 +378,43 @@ TEST(DescribePlan, ListsTheEnvEntriesOfEachSlotAndEveryForwardedSignal) {
     }
     EXPECT_THAT(text, HasSubstr("forwarding:   " + forwarded + " to each worker process only\n"));
     EXPECT_THAT(text, HasSubstr("QUIT, ALRM, PWR"));
+}
+
+TEST(MakePlan, TheControlSocketIsNamedAfterTheServerUnderTheRuntimeDirectory) {
+    HostFacts facts = eight_cpu_host();
+    facts.euid = 1000;
+    auto unnamed = make_plan(settings_with({}), facts);
+    ASSERT_TRUE(unnamed) << unnamed.error().message;
+    EXPECT_EQ(unnamed->control.socket, "/tmp/preforkctl-1000/server.sock");
+    EXPECT_FALSE(unnamed->control.socket_required) << "an unnamed preforkctl gives the default socket way";
+    facts.environment.push_back("XDG_RUNTIME_DIR=/run/user/1000");
+    auto named = make_plan(settings_with({{"name", "api/v2"}}), facts);
+    ASSERT_TRUE(named);
+    EXPECT_EQ(named->control.socket, "/run/user/1000/preforkctl/api_v2.sock");
+    EXPECT_TRUE(named->control.socket_required);
+    facts.euid = 0;
+    facts.environment.pop_back();
+    EXPECT_EQ(make_plan(settings_with({}), facts)->control.socket, "/run/preforkctl/server.sock");
+    EXPECT_EQ(make_plan(settings_with({{"control", "/srv/ctl.sock"}}), facts)->control.socket, "/srv/ctl.sock");
+    EXPECT_FALSE(make_plan(settings_with({{"control", "none"}}), facts)->control.socket.has_value());
+    EXPECT_EQ(control_socket_path("..", 0, "relative/ignored"), "/run/preforkctl/_.sock");
+}
+
+TEST(MakePlan, MetricsTakesTheListenAddressFormsAndRefusesTheRestNamingTheOption) {
+    auto any = make_plan(settings_with({{"metrics", ":9100"}}), eight_cpu_host());
+    ASSERT_TRUE(any) << any.error().message;
+    EXPECT_EQ(any->control.metrics->host, "0.0.0.0");
+    EXPECT_EQ(any->control.metrics->port, 9100);
+    auto v6 = make_plan(settings_with({{"metrics", "[::1]:0"}}), eight_cpu_host());
+    ASSERT_TRUE(v6) << v6.error().message;
+    EXPECT_EQ(v6->control.metrics->host, "::1");
+    for (const char* bad : {"abc", "", "127.0.0.1", "127.0.0.1:65536", "unix:/tmp/m.sock",
+                            "127.0.0.1:9100,backlog=5", "[::1:80"}) {
+        auto plan = make_plan(settings_with({{"metrics", bad}}), eight_cpu_host());
+        ASSERT_FALSE(plan) << bad;
+        EXPECT_THAT(plan.error().message, HasSubstr("--metrics")) << bad;
+        EXPECT_THAT(plan.error().message, HasSubstr("is not HOST:PORT")) << bad;
+        EXPECT_EQ(plan.error().exit, ExitCode::usage) << bad;
+    }
+    EXPECT_THAT(make_plan(settings_with({{"control", ""}}), eight_cpu_host()).error().message, HasSubstr("--control"));
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "fake_root.hpp"
+
 #include <filesystem>
 #include <fstream>
 
@@ -17,30 +19,14 @@ constexpr const char* kV1Mounts =
     "40 30 0:35 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:16 - cgroup cgroup rw,cpu,cpuacct\n"
     "41 30 0:36 / /sys/fs/cgroup/cpuset rw,nosuid shared:17 - cgroup cgroup rw,cpuset\n";
 
-// A fake root with /sys and /proc files, removed afterwards.
-class FakeHost : public ::testing::Test {
+// A fake root with /sys and /proc files.
+class FakeHost : public FakeRoot {
 protected:
-    void SetUp() override {
-        root_ = fs::temp_directory_path() /
-                ("preforkctl-fakehost-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-        fs::remove_all(root_);
-        fs::create_directories(root_);
-    }
-    void TearDown() override { fs::remove_all(root_); }
-
-    void write(const std::string& relative, const std::string& content) {
-        const fs::path path = root_ / relative;
-        fs::create_directories(path.parent_path());
-        std::ofstream(path) << content;
-    }
-
     plan::CpuFacts read(const std::string& cgroup, const std::string& mountinfo) {
         plan::CpuFacts facts;
         read_cgroup_cpu_facts(HostPaths{root_}, cgroup, mountinfo, facts);
         return facts;
     }
-
-    fs::path root_;
 };
 
 }  // namespace

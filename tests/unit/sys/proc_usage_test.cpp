@@ -1,6 +1,8 @@
 #include "sys/proc_usage.hpp"
 
 #include <gtest/gtest.h>
+
+#include "fake_root.hpp"
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -114,25 +116,8 @@ TEST(TreeUsage, EndsOnAParentCycle) {
 
 namespace {
 
-// A fake /proc in a temp directory, removed afterwards.
-class FakeProc : public ::testing::Test {
-protected:
-    void SetUp() override {
-        root_ = fs::temp_directory_path() / ("preforkctl-fakeproc-" + std::to_string(::getpid()) + "-" +
-                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(root_);
-        fs::create_directories(root_);
-    }
-    void TearDown() override { fs::remove_all(root_); }
-
-    void write(const std::string& relative, const std::string& content) {
-        const fs::path path = root_ / relative;
-        fs::create_directories(path.parent_path());
-        std::ofstream(path) << content;
-    }
-
-    fs::path root_;
-};
+// A fake /proc in a temp directory.
+using FakeProc = FakeRoot;
 
 }  // namespace
 
