@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -22,6 +23,24 @@ void expect_one_error_line(Process& run, int status, const std::string& message)
     EXPECT_THAT(err, StartsWith("preforkctl: error: "));
     EXPECT_THAT(err, HasSubstr(message));
     EXPECT_EQ(run.out(), "");
+}
+
+// The man page's AsciiDoc source, where every option and metric name is written in bold: *--name*.
+std::string man_page_source() {
+    std::ifstream in(MAN_PAGE_SOURCE);
+    std::stringstream man;
+    man << in.rdbuf();
+    return man.str();
+}
+
+// Every distinct --long-option that `text` mentions.
+std::set<std::string> long_options_in(const std::string& text) {
+    const std::regex long_option(R"(--[a-z][a-z-]+)");
+    std::set<std::string> options;
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), long_option); it != std::sregex_iterator(); ++it) {
+        options.insert(it->str());
+    }
+    return options;
 }
 
 std::string write_file(const TempDir& dir, const std::string& name, const std::string& content) {
@@ -155,20 +174,58 @@ TEST(Cli, UnbindableUnixPathIsExitStatus4) {
 TEST(Cli, ManPageDocumentsEveryLongOptionOfHelp) {
     Process help(preforkctl({"--help"}));
     ASSERT_EQ(help.wait(), 0);
-    std::ifstream in(MAN_PAGE_SOURCE);
-    std::stringstream man;
-    man << in.rdbuf();
-    ASSERT_FALSE(man.str().empty());
-    const std::regex long_option(R"(--[a-z][a-z-]+)");
-    std::set<std::string> options;
-    const std::string text = help.out();
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), long_option); it != std::sregex_iterator(); ++it) {
-        options.insert(it->str());
-    }
+    const std::string man = man_page_source();
+    ASSERT_FALSE(man.empty());
+    const std::set<std::string> options = long_options_in(help.out());
     EXPECT_GT(options.size(), 20u);
     for (const std::string& option : options) {
-        EXPECT_THAT(man.str(), HasSubstr("*" + option + "*")) << option << " is missing from the man page";
+        EXPECT_THAT(man, HasSubstr("*" + option + "*")) << option << " is missing from the man page";
     }
+}
+
+TEST(Cli, ManPageDocumentsEveryLongOptionOfCtlHelp) {
+    Process help(preforkctl({"ctl", "--help"}));
+    ASSERT_EQ(help.wait(), 0) << help.err();
+    const std::string man = man_page_source();
+    ASSERT_FALSE(man.empty());
+    const std::set<std::string> options = long_options_in(help.out());
+    EXPECT_GE(options.size(), 6u) << help.out();  // --name, --socket, --json, --no-wait, --color, --timeout, ...
+    for (const std::string& option : options) {
+        EXPECT_THAT(man, HasSubstr("*" + option + "*")) << option << " of ctl is missing from the man page";
+    }
+}
+
+TEST(Cli, ManPageDocumentsEveryMetricFamilyALivePreforkctlServes) {
+    Process run(preforkctl({"--metrics", "127.0.0.1:0", "-n", "1", "--", PROBE_WORKER_BIN}));
+    const std::regex serving(R"(serving metrics at http://127\.0\.0\.1:([0-9]+)/metrics)");
+    int port = 0;
+    ASSERT_TRUE(wait_until([&] {
+        std::smatch match;
+        const std::string err = run.err();
+        if (std::regex_search(err, match, serving)) port = std::stoi(match[1].str());
+        return port != 0;
+    })) << run.err();
+    const std::string metrics = http_get(port, "/metrics");
+    ASSERT_FALSE(metrics.empty()) << run.err();
+    // Every family has a TYPE line; a sample line starts with its family's name.
+    std::set<std::string> families;
+    const std::regex type_line(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) )");
+    const std::regex sample_line(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ])");
+    std::istringstream lines(metrics);
+    for (std::string line; std::getline(lines, line);) {
+        std::smatch match;
+        if (std::regex_search(line, match, type_line) || std::regex_search(line, match, sample_line)) {
+            families.insert(match[1].str());
+        }
+    }
+    EXPECT_GT(families.size(), 15u) << metrics;
+    const std::string man = man_page_source();
+    ASSERT_FALSE(man.empty());
+    for (const std::string& family : families) {
+        EXPECT_THAT(man, HasSubstr("*" + family + "*")) << family << " is missing from the man page (METRICS)";
+    }
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
 }
 
 TEST(Cli, VersionPrintsTheProjectVersion) {
