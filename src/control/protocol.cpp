@@ -68,7 +68,8 @@ Result<Request> from_object(const json& object) {
     const std::string name = cmd->get<std::string>();
     if (name == "status") return Request{request::Status{}};
     const auto wait_field = object.find("wait");
-    const bool wait = wait_field != object.end() && wait_field->is_boolean() && wait_field->get<bool>();
+    if (wait_field != object.end() && !wait_field->is_boolean()) return bad("\"wait\" must be true or false");
+    const bool wait = wait_field != object.end() && wait_field->get<bool>();
     if (name == "reload") return Request{request::Reload{wait}};
     if (name == "scale") {
         const auto workers = field_text(object, "workers");

@@ -1,6 +1,7 @@
 #include "control/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -190,6 +191,8 @@ public:
 
 private:
     void admit(Socket socket) {
+        // Workers are forked from this process: no connection of a control client may reach one of them.
+        ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
         const auto credentials = sys::peer_credentials(socket.native_handle());
         const Peer peer{credentials ? credentials->pid : 0, credentials ? credentials->uid : ~0u};
         auto session = std::make_shared<Session>(std::move(socket), peer, handler_, nullptr);

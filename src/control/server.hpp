@@ -1,9 +1,10 @@
 #pragma once
 // ControlServer: the unix control socket on the supervisor's event loop (SPEC §11). It accepts clients
 // (root or preforkctl's own uid only), reads one request line at a time, hands each request to the
-// supervisor and writes the answer, never blocking the loop: a client that sends garbage or a huge line
-// gets an error and is dropped, one that sends nothing or never reads is dropped after a timeout, and at
-// most kMaxClients are served at once.
+// supervisor and writes the answer, never blocking the loop: a request that is not valid gets an error (and
+// the connection serves the next one), a line over kMaxRequestBytes gets an error and the client is dropped,
+// one that sends nothing or never reads is dropped after kClientTimeout, and at most kMaxClients are
+// served at once.
 
 #include <chrono>
 #include <functional>

@@ -22,7 +22,7 @@ struct LastExit {
 /// Memory and CPU of a worker's process tree (the worker and every descendant), read from /proc.
 struct TreeUsage {
     std::uint64_t rss_bytes = 0;
-    double cpu_seconds = 0;     // user + system, of the live processes of the tree
+    double cpu_seconds = 0;     // user + system of the tree's processes, and of the children they reaped
     int processes = 0;
 };
 

@@ -43,7 +43,10 @@ void Supervisor::reap() {
         const bool current = owner->state.pid == pid;
         if (current) {
             owner->last_exit_at = Clock::now();
-            owner->failure_reason = exit.signaled ? "crash" : exit.value != 0 ? "failure" : "exit";
+            // A reason the supervisor gave already (a --ready-timeout kill) says more than the SIGKILL it led to.
+            if (owner->failure_reason.empty()) {
+                owner->failure_reason = exit.signaled ? "crash" : exit.value != 0 ? "failure" : "exit";
+            }
         }
         if (current && !is_success(plan_.restart, exit) && !stopping_ && !first_worker_failure_) {
             first_worker_failure_ = exit.as_status();

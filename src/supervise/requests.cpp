@@ -67,15 +67,13 @@ std::optional<control::Reply> Supervisor::restart_slots(std::optional<int> slot,
 }
 
 // stop, TERM, INT. The answer goes out before the stop begins: begin_stop may end the loop at once (no workers
-// left). A second stop signal kills what is left; a second ctl stop is told that the stop is under way.
+// left). A second stop (signal or ctl) kills what is left at once.
 void Supervisor::stop(const control::request::Stop& request, const Origin& origin,
                       const std::function<void(const control::Reply&)>& answer) {
     if (stopping_) {
-        if (origin.from_signal) {
-            spdlog::warn("{} again: killing every worker now", origin.text);
-            kill_all();
-        }
-        answer(control::Reply{true, "already stopping", std::nullopt, true});
+        spdlog::warn("{} again: killing every worker now", origin.text);
+        answer(control::Reply{true, "already stopping: killing every worker now", std::nullopt, true});
+        kill_all();
         return;
     }
     stop_requested_ = true;
@@ -107,15 +105,17 @@ control::Reply Supervisor::scale(const control::request::Scale& request, const O
                           false};
 }
 
-// ctl signal SIG [SLOT]: to the process groups of every worker of the slot (current, replaced and draining),
-// as --signal-scope group delivers forwarded signals.
+// ctl signal SIG [SLOT]: to every worker of the slot (current, replaced and draining), reaching its process
+// group or the worker process alone as --signal-scope says. SIG is sent as given: --rewrite-signal is about
+// what preforkctl receives, and a ctl user names the signal the workers are to get.
 control::Reply Supervisor::signal_slots(const control::request::Signal& request, const Origin& origin) {
+    const bool to_group = plan_.forward.scope == plan::SignalScope::group;
     int sent = 0;
     bool found = !request.slot.has_value();
     for (const auto& slot : slots_) {
         if (request.slot && slot->spec.slot != *request.slot) continue;
         found = true;
-        for (const int pid : worker_pids(slot->state)) sent += ::kill(-pid, request.signal) == 0 ? 1 : 0;
+        for (const int pid : worker_pids(slot->state)) sent += ::kill(to_group ? -pid : pid, request.signal) == 0 ? 1 : 0;
     }
     if (!found) return control::refused("there is no slot " + std::to_string(*request.slot) + " (ctl status lists them)");
     const std::string name = plan::signal_name(request.signal);

@@ -19,6 +19,7 @@ void Supervisor::spawn(SlotRuntime& slot) {
         auto notify = sys::bind_notify_socket();
         if (!notify) {
             slot.failure_reason = "spawn_failure";
+            slot.last_exit_at = Clock::now();
             apply(slot, event::SpawnFailed{notify.error().message});
             return;
         }
@@ -45,6 +46,7 @@ void Supervisor::spawn(SlotRuntime& slot) {
     if (!result.failure) {
         relay_.worker_started(slot.spec.slot, result.pid);
         slot.generation = generation_;
+        slot.failure_reason.clear();
         apply(slot, event::Spawned{result.pid});
         return;
     }
@@ -68,6 +70,7 @@ void Supervisor::spawn(SlotRuntime& slot) {
     // A start that failed is a failure like a crash: never exit 0 after it.
     if (!stopping_ && !first_worker_failure_) first_worker_failure_ = status;
     slot.failure_reason = "spawn_failure";
+    slot.last_exit_at = Clock::now();  // the slot's last exit is now this failed start (exit 127)
     apply(slot, event::SpawnFailed{why});
 }
 

@@ -74,16 +74,19 @@ std::optional<ProcStat> parse_proc_stat(std::string_view line) {
     }
 
     // Fields from 3 (state) on; index i holds proc(5) field i + 3.
-    constexpr std::size_t kState = 0, kPpid = 1, kUtime = 11, kStime = 12, kRss = 21;
+    constexpr std::size_t kState = 0, kPpid = 1, kUtime = 11, kStime = 12, kCutime = 13, kCstime = 14, kRss = 21;
     const auto fields = split_fields(line.substr(close + 1), kRss + 1);
     if (fields.size() <= kRss || fields[kState].size() != 1) return std::nullopt;
     stat.state = fields[kState][0];
     // rss is a signed long in the kernel; a negative count would be a kernel accounting glitch, read as 0.
     std::int64_t rss_pages = 0;
+    std::uint64_t cstime = 0;
     if (!parse_number(fields[kPpid], stat.ppid) || !parse_number(fields[kUtime], stat.utime_ticks) ||
-        !parse_number(fields[kStime], stat.stime_ticks) || !parse_number(fields[kRss], rss_pages)) {
+        !parse_number(fields[kStime], stat.stime_ticks) || !parse_number(fields[kCutime], stat.reaped_children_ticks) ||
+        !parse_number(fields[kCstime], cstime) || !parse_number(fields[kRss], rss_pages)) {
         return std::nullopt;
     }
+    stat.reaped_children_ticks += cstime;
     stat.rss_pages = rss_pages > 0 ? static_cast<std::uint64_t>(rss_pages) : 0;
     return stat;
 }
@@ -111,7 +114,10 @@ std::map<int, TreeUsage> sum_tree_usage(const std::vector<ProcStat>& processes, 
             const ProcStat* process = pending.back();
             pending.pop_back();
             sum.rss_bytes += process->rss_pages * page_size;
-            ticks += process->utime_ticks + process->stime_ticks;
+            // With the CPU of the children each one has reaped, every process that ever ran in the tree is
+            // counted once (a live one by itself, a dead one by its reaper), so the sum never goes down when
+            // a helper process exits.
+            ticks += process->utime_ticks + process->stime_ticks + process->reaped_children_ticks;
             ++sum.processes;
             const auto [first, last] = by_parent.equal_range(process->pid);
             for (auto child = first; child != last; ++child) {

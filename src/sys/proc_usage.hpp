@@ -18,6 +18,7 @@ struct ProcStat {
     int ppid = 0;
     std::uint64_t utime_ticks = 0;  // clock ticks (CLK_TCK)
     std::uint64_t stime_ticks = 0;
+    std::uint64_t reaped_children_ticks = 0;  // cutime + cstime: the CPU of the children it has waited for
     std::uint64_t rss_pages = 0;
 };
 
@@ -25,7 +26,7 @@ struct ProcStat {
 /// several processes (fork's copy-on-write, shared libraries) once in each of them.
 struct TreeUsage {
     std::uint64_t rss_bytes = 0;
-    double cpu_seconds = 0;  // user + system of the live processes
+    double cpu_seconds = 0;  // user + system of the live processes and of the children they reaped
     int processes = 0;
 };
 

@@ -240,6 +240,31 @@ TEST(Control, StopTimeoutGivenToCtlReplacesStopTimeout) {
     EXPECT_THAT(run.err(), HasSubstr("stop timeout of 200ms passed"));
 }
 
+TEST(Control, ASecondStopKillsAtOnceLikeASecondTerm) {
+    TempDir dir;
+    Process run(preforkctl({"--name", "kk", "-n", "1", "--stop-timeout", "1m", "--", PROBE_WORKER_BIN, "--ignore-term"}),
+                {{"PROBE_DIR=" + dir.path()}});
+    ASSERT_EQ(wait_for_reports(dir.path(), 1).size(), 1u) << run.err();
+    EXPECT_EQ(ctl({"--name", "kk", "--no-wait", "stop"}).status, 0);
+    const CtlResult again = ctl({"--name", "kk", "stop"});
+    EXPECT_EQ(again.status, 0) << again.err;
+    EXPECT_THAT(again.out, HasSubstr("already stopping: killing every worker now"));
+    EXPECT_EQ(run.wait(10s), 0) << run.err();
+}
+
+TEST(Control, RestartsAreCountedByReasonAndTheLastExitIsShown) {
+    Process run(preforkctl({"--name", "why", "-n", "1", "--ready", "notify", "--ready-timeout", "300ms", "--backoff",
+                            "10ms..10ms", "--", "/bin/sleep", "100"}));
+    json status;
+    ASSERT_TRUE(wait_until([&] {
+        status = try_status({"--name", "why"});
+        return status.is_object() && status["slots"][0]["restarts_by_reason"].value("ready_timeout", 0) >= 1;
+    })) << status.dump() << run.err();
+    EXPECT_EQ(status["slots"][0]["restarts_by_reason"].value("crash", 0), 0) << "the SIGKILL was the timeout's";
+    EXPECT_EQ(status["slots"][0]["last_exit"]["text"], "SIGKILL");
+    EXPECT_GE(status["slots"][0]["restarts_total"].get<int>(), 1);
+}
+
 TEST(Control, SignalReachesOnlyTheSlotNamed) {
     Process run(preforkctl({"--name", "g", "-n", "2", "--", PROBE_WORKER_BIN, "--echo-signals"}));
     ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "echoing signals").size() == 2; })) << run.out();

@@ -17,15 +17,22 @@ namespace fs = std::filesystem;
 namespace {
 
 // A stat line as the kernel writes it, with the fields the tree sums read set and the rest plausible.
-std::string stat_line(int pid, const std::string& comm, char state, int ppid, int utime, int stime, long rss) {
+std::string stat_line(int pid, const std::string& comm, char state, int ppid, int utime, int stime, long rss,
+                      int cutime = 0, int cstime = 0) {
     return std::to_string(pid) + " (" + comm + ") " + state + " " + std::to_string(ppid) +
-           " 100 100 0 -1 4194560 120 0 0 0 " + std::to_string(utime) + " " + std::to_string(stime) +
-           " 0 0 20 0 1 0 5000 10485760 " + std::to_string(rss) +
+           " 100 100 0 -1 4194560 120 0 0 0 " + std::to_string(utime) + " " + std::to_string(stime) + " " +
+           std::to_string(cutime) + " " + std::to_string(cstime) + " 20 0 1 0 5000 10485760 " + std::to_string(rss) +
            " 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
 }
 
 ProcStat process(int pid, int ppid, std::uint64_t ticks, std::uint64_t rss_pages, char state = 'S') {
-    return ProcStat{pid, state, ppid, ticks, 0, rss_pages};
+    ProcStat stat;
+    stat.pid = pid;
+    stat.state = state;
+    stat.ppid = ppid;
+    stat.utime_ticks = ticks;
+    stat.rss_pages = rss_pages;
+    return stat;
 }
 
 }  // namespace
@@ -50,6 +57,13 @@ TEST(ProcStat, SplitsAtTheLastParenthesisSoACommandNameWithSpacesAndParenthesesI
     EXPECT_EQ(stat->utime_ticks, 11u);
     EXPECT_EQ(stat->stime_ticks, 12u);
     EXPECT_EQ(stat->rss_pages, 13u);
+}
+
+TEST(ProcStat, ReadsTheCpuOfReapedChildrenSoATreeNeverLosesTheTimeOfAnExitedHelper) {
+    const auto stat = parse_proc_stat(stat_line(7, "sh", 'S', 1, 5, 5, 100, 30, 12));
+    ASSERT_TRUE(stat);
+    EXPECT_EQ(stat->reaped_children_ticks, 42u);
+    EXPECT_DOUBLE_EQ(sum_tree_usage({*stat}, {7}, 4096, 100).at(7).cpu_seconds, 0.52);
 }
 
 TEST(ProcStat, ReadsANegativeRssAsZero) {
@@ -86,7 +100,7 @@ TEST(TreeUsage, SumsARootAndAllItsDescendantsButNotItsParentOrSiblings) {
 }
 
 TEST(TreeUsage, CountsUserAndSystemTime) {
-    const std::vector<ProcStat> processes{ProcStat{5, 'R', 1, 30, 20, 1}};
+    const std::vector<ProcStat> processes{ProcStat{5, 'R', 1, 30, 20, 0, 1}};
     EXPECT_DOUBLE_EQ(sum_tree_usage(processes, {5}, 4096, 100).at(5).cpu_seconds, 0.5);
 }
 
