@@ -131,22 +131,85 @@ std::map<int, TreeUsage> sum_tree_usage(const std::vector<ProcStat>& processes, 
     return usage;
 }
 
-std::map<int, TreeUsage> read_tree_usage(const std::vector<int>& roots, const std::string& proc_root) {
-    if (roots.empty()) return {};
+namespace {
+
+std::vector<int> numbers_in(std::string_view text) {
+    std::vector<int> numbers;
+    for (const std::string_view field : split_fields(text, text.size())) {
+        int number = 0;
+        if (parse_number(field, number)) numbers.push_back(number);
+    }
+    return numbers;
+}
+
+// The children of `pid` from /proc/PID/task/TID/children (every thread's: a child's parent is the thread
+// that forked it); nullopt when the kernel has no such file (CONFIG_PROC_CHILDREN off) or the process is gone.
+std::optional<std::vector<int>> children_of(const std::string& proc_root, int pid) {
+    const std::string tasks = proc_root + "/" + std::to_string(pid) + "/task";
+    const std::unique_ptr<DIR, int (*)(DIR*)> directory(::opendir(tasks.c_str()), ::closedir);
+    if (!directory) return std::nullopt;
+    std::vector<int> children;
+    bool any = false;
+    while (const dirent* entry = ::readdir(directory.get())) {
+        if (entry->d_name[0] == '.') continue;
+        const auto text = read_small_file(tasks + "/" + entry->d_name + "/children");
+        if (!text) continue;
+        any = true;
+        for (const int child : numbers_in(*text)) children.push_back(child);
+    }
+    if (!any) return std::nullopt;
+    return children;
+}
+
+// Every process below `roots`, found by following the children files: a few files per worker process,
+// however many processes the host runs. nullopt when the kernel offers no children files.
+std::optional<std::vector<ProcStat>> walk_trees(const std::vector<int>& roots, const std::string& proc_root) {
+    std::vector<ProcStat> processes;
+    std::set<int> seen;
+    std::vector<int> pending(roots.begin(), roots.end());
+    while (!pending.empty()) {
+        const int pid = pending.back();
+        pending.pop_back();
+        if (!seen.insert(pid).second) continue;
+        const auto text = read_small_file(proc_root + "/" + std::to_string(pid) + "/stat");
+        if (!text) continue;  // gone meanwhile
+        const auto stat = parse_proc_stat(*text);
+        if (!stat) continue;
+        processes.push_back(*stat);
+        const auto children = children_of(proc_root, pid);
+        if (!children) {
+            if (alive(*stat)) return std::nullopt;  // a live process without children files: none to follow
+            continue;
+        }
+        pending.insert(pending.end(), children->begin(), children->end());
+    }
+    return processes;
+}
+
+// Every process of the host, one /proc/PID/stat each.
+std::vector<ProcStat> scan_all(const std::string& proc_root) {
     std::vector<ProcStat> processes;
     const std::unique_ptr<DIR, int (*)(DIR*)> directory(::opendir(proc_root.c_str()), ::closedir);
-    if (directory) {
-        while (const dirent* entry = ::readdir(directory.get())) {
-            int pid = 0;
-            if (!parse_number(std::string_view(entry->d_name), pid)) continue;
-            const auto text = read_small_file(proc_root + "/" + entry->d_name + "/stat");
-            if (!text) continue;
-            if (auto stat = parse_proc_stat(*text)) processes.push_back(*stat);
-        }
+    if (!directory) return processes;
+    while (const dirent* entry = ::readdir(directory.get())) {
+        int pid = 0;
+        if (!parse_number(std::string_view(entry->d_name), pid)) continue;
+        const auto text = read_small_file(proc_root + "/" + entry->d_name + "/stat");
+        if (!text) continue;
+        if (auto stat = parse_proc_stat(*text)) processes.push_back(*stat);
     }
+    return processes;
+}
+
+}  // namespace
+
+std::map<int, TreeUsage> read_tree_usage(const std::vector<int>& roots, const std::string& proc_root) {
+    if (roots.empty()) return {};
+    auto processes = walk_trees(roots, proc_root);
+    if (!processes) processes = scan_all(proc_root);
     const long page_size = ::sysconf(_SC_PAGESIZE);
     const long ticks_per_second = ::sysconf(_SC_CLK_TCK);
-    return sum_tree_usage(processes, roots, page_size > 0 ? static_cast<std::uint64_t>(page_size) : 4096,
+    return sum_tree_usage(*processes, roots, page_size > 0 ? static_cast<std::uint64_t>(page_size) : 4096,
                           ticks_per_second > 0 ? static_cast<std::uint64_t>(ticks_per_second) : 100);
 }
 

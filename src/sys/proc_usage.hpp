@@ -39,8 +39,9 @@ std::optional<ProcStat> parse_proc_stat(std::string_view line);
 std::map<int, TreeUsage> sum_tree_usage(const std::vector<ProcStat>& processes, const std::vector<int>& roots,
                                         std::uint64_t page_size, std::uint64_t ticks_per_second);
 
-/// sum_tree_usage over every process of `proc_root` (one pass over the directory for all roots), with the
-/// page size and CLK_TCK of this machine. Processes that vanish during the pass are skipped.
+/// sum_tree_usage over the processes below `roots`, found through /proc/PID/task/TID/children (a few files
+/// per process of the trees, however many the host runs; without those files, one pass over every process
+/// of `proc_root`), with the page size and CLK_TCK of this machine. Processes that vanish meanwhile are skipped.
 std::map<int, TreeUsage> read_tree_usage(const std::vector<int>& roots, const std::string& proc_root = "/proc");
 
 }  // namespace preforkctl::sys

@@ -157,6 +157,24 @@ TEST_F(FakeProc, ReadsEveryProcessOnceAndSumsEachRootsTree) {
     EXPECT_EQ(usage.at(400).rss_bytes, 5 * page);
 }
 
+TEST_F(FakeProc, FollowsTheChildrenFilesOfEveryThreadAndReadsNoOtherProcess) {
+    write("300/stat", stat_line(300, "web worker", 'S', 1, 100, 50, 10));
+    write("300/task/300/children", "301 ");
+    write("300/task/310/children", "302 ");  // a child forked by another thread of the worker
+    write("301/stat", stat_line(301, "php", 'R', 300, 20, 30, 20));
+    write("301/task/301/children", "");
+    write("302/stat", stat_line(302, "helper", 'S', 300, 5, 5, 1));  // its ppid is the process, not the thread
+    write("302/task/302/children", "");
+    // Claims to be a child of the root, but no children file names it: the walk never reads it (a full scan
+    // over every process would count it).
+    write("400/stat", stat_line(400, "other", 'S', 300, 10, 10, 5));
+    const auto usage = read_tree_usage({300}, root_.string());
+    ASSERT_EQ(usage.count(300), 1u);
+    EXPECT_EQ(usage.at(300).processes, 3);
+    const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    EXPECT_EQ(usage.at(300).rss_bytes, 31 * page);
+}
+
 TEST_F(FakeProc, AMissingProcDirectoryGivesNothing) {
     EXPECT_TRUE(read_tree_usage({1}, (root_ / "absent").string()).empty());
 }
