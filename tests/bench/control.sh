@@ -7,15 +7,17 @@
 #    format), alone and with a client asking for the status 10 times a second: over one connection (what
 #    answering costs preforkctl), and as a `preforkctl ctl status` process each time (what a polling script
 #    costs the machine: on 2 cores the client processes take CPU from the writers and the relay too).
-#    Alternating runs, medians. The relay may lose less than 2% to the polling.
+#    Alternating runs, medians. The relay may lose less than 2% to the polling. On a small VM the throughput
+#    of runs alone varies by more than that, so 2b measures the cost itself: preforkctl's CPU time for 1000
+#    status requests (utime+stime from /proc/PID/stat), at 16 and 64 workers.
 # 3. Wake-ups of an idle preforkctl (1 worker, a control socket and --metrics open) over IDLE_SECONDS:
 #    its voluntary and involuntary context switches from /proc/PID/status (0 expected: no timer runs).
-# usage: tests/bench/control.sh [BUILD_DIR] [MIB_PER_WORKER] [RUNS]   (default build/ 64 7)
+# usage: tests/bench/control.sh [BUILD_DIR] [MIB_PER_WORKER] [RUNS]   (default build/ 256 5)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build}"
-mib_per_worker="${2:-64}"
-runs="${3:-7}"
+mib_per_worker="${2:-256}"
+runs="${3:-5}"
 idle_seconds="${IDLE_SECONDS:-20}"
 preforkctl="$build/src/preforkctl"
 writer="$build/tests/probe_worker"
@@ -73,11 +75,8 @@ echo "== 2. relay throughput, 16 workers x $mib_per_worker MiB, with and without
 lines=$(( mib_per_worker * 1024 * 1024 / 64 ))
 bytes=$(( lines * 64 * 16 ))
 one_run() {  # one_run NAME POLL(none|connection|process) -> MiB/s
-    local name=$1 poll=$2 start end
-    start=$(now_ns)
-    "$preforkctl" --name "$name" -n 16 --restart never -- "$writer" --fast-lines "$lines" --exit 0 2>"$tmp/$name.err" \
-        | cat >/dev/null &
-    local reader=$!  # cat: done when preforkctl has exited and its output is read
+    local name=$1 poll=$2 start end reader
+    # The poller starts first and waits for the socket, so that its own start-up (a python3) is not timed.
     if [ "$poll" = process ]; then
         ( while :; do "$preforkctl" ctl --name "$name" status >/dev/null 2>&1 || true; sleep 0.1; done ) &
         poller=$!
@@ -93,14 +92,22 @@ while True:
     except OSError:
         time.sleep(0.01)
 reader = client.makefile("rb")
-while True:
-    client.sendall(b'{"v":1,"cmd":"status"}\n')
-    if not reader.readline():
-        break
-    time.sleep(0.1)
+try:
+    while True:
+        client.sendall(b'{"v":1,"cmd":"status"}\n')
+        if not reader.readline():
+            break
+        time.sleep(0.1)
+except OSError:  # preforkctl has exited
+    pass
 PY
         poller=$!
+        sleep 0.3
     fi
+    start=$(now_ns)
+    "$preforkctl" --name "$name" -n 16 --restart never -- "$writer" --fast-lines "$lines" --exit 0 2>"$tmp/$name.err" \
+        | cat >/dev/null &
+    reader=$!  # cat: done when preforkctl has exited and its output is read
     wait "$reader" 2>/dev/null || true
     end=$(now_ns)
     if [ -n "$poller" ]; then kill "$poller" 2>/dev/null || true; wait "$poller" 2>/dev/null || true; poller=""; fi
@@ -120,6 +127,27 @@ for poll in connection process; do
         "$(awk -v a="$alone" -v p="$polled" 'BEGIN { printf "%.1f%%", (a - p) / a * 100 }')"
 done
 echo "  (target: the relay loses < 2% to a client polling status 10x/s)"
+
+echo "== 2b. what answering costs preforkctl: CPU per status request (1000 requests over one connection)"
+for count in 16 64; do
+    "$preforkctl" --name "cost$count" -n "$count" -- "$writer" >/dev/null 2>"$tmp/cost.err" &
+    pf=$!
+    for _ in $(seq 100); do "$preforkctl" ctl --name "cost$count" status >/dev/null 2>&1 && break; sleep 0.05; done
+    ticks_before=$(sed 's/.*) //' "/proc/$pf/stat" | awk '{ print $12 + $13 }')
+    python3 - "$XDG_RUNTIME_DIR/preforkctl/cost$count.sock" <<'PY'
+import socket, sys
+client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+client.connect(sys.argv[1])
+reader = client.makefile("rb")
+for _ in range(1000):
+    client.sendall(b'{"v":1,"cmd":"status"}\n')
+    reader.readline()
+PY
+    ticks_after=$(sed 's/.*) //' "/proc/$pf/stat" | awk '{ print $12 + $13 }')
+    awk -v t="$(( ticks_after - ticks_before ))" -v hz="$(getconf CLK_TCK)" -v n="$count" \
+        'BEGIN { ms = t / hz; printf "  %2d workers: %.2f ms of CPU per status; 10 a second take %.2f%% of one core\n", n, ms, ms }'
+    kill -TERM "$pf"; wait "$pf" 2>/dev/null || true; pf=""
+done
 
 echo "== 3. idle preforkctl: context switches in ${idle_seconds}s (1 worker, control socket, --metrics 127.0.0.1:0)"
 "$preforkctl" --name idle -n 1 --metrics 127.0.0.1:0 -- "$writer" >/dev/null 2>"$tmp/idle.err" &
