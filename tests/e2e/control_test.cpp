@@ -90,11 +90,9 @@ json try_status(const std::vector<std::string>& where) {
 
 // The same where ctl must succeed.
 json status_json(const std::vector<std::string>& where) {
-    std::vector<std::string> args = where;
-    args.insert(args.end(), {"status", "--json"});
-    const CtlResult result = ctl(args);
-    EXPECT_EQ(result.status, 0) << result.err;
-    return json::parse(result.out, nullptr, false);
+    json status = try_status(where);
+    EXPECT_TRUE(status.is_object()) << "ctl status --json failed";
+    return status;
 }
 
 std::set<std::string> pids_of(const std::vector<Report>& reports) {
