@@ -74,7 +74,8 @@ std::optional<ProcStat> parse_proc_stat(std::string_view line) {
     }
 
     // Fields from 3 (state) on; index i holds proc(5) field i + 3.
-    constexpr std::size_t kState = 0, kPpid = 1, kUtime = 11, kStime = 12, kCutime = 13, kCstime = 14, kRss = 21;
+    constexpr std::size_t kState = 0, kPpid = 1, kUtime = 11, kStime = 12, kCutime = 13, kCstime = 14, kThreads = 17,
+                          kRss = 21;
     const auto fields = split_fields(line.substr(close + 1), kRss + 1);
     if (fields.size() <= kRss || fields[kState].size() != 1) return std::nullopt;
     stat.state = fields[kState][0];
@@ -87,6 +88,7 @@ std::optional<ProcStat> parse_proc_stat(std::string_view line) {
         return std::nullopt;
     }
     stat.reaped_children_ticks += cstime;
+    if (!parse_number(fields[kThreads], stat.threads) || stat.threads < 1) stat.threads = 1;
     stat.rss_pages = rss_pages > 0 ? static_cast<std::uint64_t>(rss_pages) : 0;
     return stat;
 }
@@ -144,8 +146,13 @@ std::vector<int> numbers_in(std::string_view text) {
 
 // The children of `pid` from /proc/PID/task/TID/children (every thread's: a child's parent is the thread
 // that forked it); nullopt when the kernel has no such file (CONFIG_PROC_CHILDREN off) or the process is gone.
-std::optional<std::vector<int>> children_of(const std::string& proc_root, int pid) {
+std::optional<std::vector<int>> children_of(const std::string& proc_root, int pid, int threads) {
     const std::string tasks = proc_root + "/" + std::to_string(pid) + "/task";
+    if (threads == 1) {  // the usual worker: one file, no directory to list
+        const auto text = read_small_file(tasks + "/" + std::to_string(pid) + "/children");
+        if (!text) return std::nullopt;
+        return numbers_in(*text);
+    }
     const std::unique_ptr<DIR, int (*)(DIR*)> directory(::opendir(tasks.c_str()), ::closedir);
     if (!directory) return std::nullopt;
     std::vector<int> children;
@@ -176,7 +183,7 @@ std::optional<std::vector<ProcStat>> walk_trees(const std::vector<int>& roots, c
         const auto stat = parse_proc_stat(*text);
         if (!stat) continue;
         processes.push_back(*stat);
-        const auto children = children_of(proc_root, pid);
+        const auto children = children_of(proc_root, pid, stat->threads);
         if (!children) {
             if (alive(*stat)) return std::nullopt;  // a live process without children files: none to follow
             continue;

@@ -20,6 +20,7 @@ struct ProcStat {
     std::uint64_t stime_ticks = 0;
     std::uint64_t reaped_children_ticks = 0;  // cutime + cstime: the CPU of the children it has waited for
     std::uint64_t rss_pages = 0;
+    int threads = 1;
 };
 
 /// Memory and CPU of a process and all its live descendants. Like ps(1), RSS counts a page shared by

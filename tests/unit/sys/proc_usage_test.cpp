@@ -66,6 +66,13 @@ TEST(ProcStat, ReadsTheCpuOfReapedChildrenSoATreeNeverLosesTheTimeOfAnExitedHelp
     EXPECT_DOUBLE_EQ(sum_tree_usage({*stat}, {7}, 4096, 100).at(7).cpu_seconds, 0.52);
 }
 
+TEST(ProcStat, ReadsTheNumberOfThreads) {
+    std::string line = stat_line(7, "java", 'S', 1, 0, 0, 1);
+    line.replace(line.find(" 20 0 1 0 "), 10, " 20 0 9 0 ");
+    EXPECT_EQ(parse_proc_stat(line)->threads, 9);
+    EXPECT_EQ(parse_proc_stat(stat_line(7, "sh", 'S', 1, 0, 0, 1))->threads, 1);
+}
+
 TEST(ProcStat, ReadsANegativeRssAsZero) {
     const auto stat = parse_proc_stat(stat_line(7, "x", 'S', 1, 0, 0, -3));
     ASSERT_TRUE(stat);
@@ -158,7 +165,9 @@ TEST_F(FakeProc, ReadsEveryProcessOnceAndSumsEachRootsTree) {
 }
 
 TEST_F(FakeProc, FollowsTheChildrenFilesOfEveryThreadAndReadsNoOtherProcess) {
-    write("300/stat", stat_line(300, "web worker", 'S', 1, 100, 50, 10));
+    std::string two_threads = stat_line(300, "web worker", 'S', 1, 100, 50, 10);
+    two_threads.replace(two_threads.find(" 20 0 1 0 "), 10, " 20 0 2 0 ");  // num_threads 2
+    write("300/stat", two_threads);
     write("300/task/300/children", "301 ");
     write("300/task/310/children", "302 ");  // a child forked by another thread of the worker
     write("301/stat", stat_line(301, "php", 'R', 300, 20, 30, 20));
