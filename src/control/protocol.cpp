@@ -41,7 +41,12 @@ Result<request::Scale> scale_from_text(std::string_view text) {
 Result<std::optional<int>> slot_from_text(std::string_view text, bool all_allowed) {
     if (all_allowed && text == "all") return std::optional<int>{};
     const auto slot = to_number(text);
-    if (!slot) return bad("\"" + std::string(text) + "\" is not a slot number" + (all_allowed ? " or \"all\"" : ""));
+    if (!slot) {
+        // Appended piece by piece: GCC 12 at -O3 misreads "literal" + std::string&& as an overlapping memcpy.
+        std::string why = "\"";
+        why.append(text).append("\" is not a slot number").append(all_allowed ? " or \"all\"" : "");
+        return bad(why);
+    }
     return std::optional<int>{*slot};
 }
 
@@ -143,7 +148,7 @@ std::string encode_request(const Request& request) {
         const char* sign = scale->kind == request::Scale::Kind::up     ? "+"
                            : scale->kind == request::Scale::Kind::down ? "-"
                                                                        : "";
-        object["workers"] = sign + std::to_string(scale->count);
+        object["workers"] = std::string(sign).append(std::to_string(scale->count));
     } else if (const auto* restart = std::get_if<request::Restart>(&request)) {
         object["slot"] = restart->slot ? json(*restart->slot) : json("all");
         if (restart->wait) object["wait"] = true;

@@ -61,7 +61,10 @@ std::string fixed_one_decimal(double value) {
 }
 
 std::string two_digits(std::uint64_t value) {
-    return (value < 10 ? "0" : "") + std::to_string(value);
+    // Not "0" + std::to_string(...): GCC 12 at -O3 misreads that as an overlapping memcpy (-Wrestrict).
+    std::string digits = std::to_string(value);
+    if (value < 10) digits.insert(digits.begin(), '0');
+    return digits;
 }
 
 // Whole seconds, or nullopt for what cannot be a duration. The cap keeps the conversion defined for absurd
