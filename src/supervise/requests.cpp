@@ -21,8 +21,6 @@ struct Overloaded : Ts... {
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
-std::string workers_text(int count) { return std::to_string(count) + (count == 1 ? " worker" : " workers"); }
-
 }  // namespace
 
 void Supervisor::handle(const control::Request& request, const Origin& origin, const control::Respond& respond) {

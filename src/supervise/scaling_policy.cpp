@@ -4,11 +4,7 @@
 
 namespace preforkctl::supervise {
 
-namespace {
-
 std::string workers_text(long count) { return std::to_string(count) + (count == 1 ? " worker" : " workers"); }
-
-}  // namespace
 
 Result<int> decide_scale(const control::request::Scale& request, int live, const plan::Plan& plan) {
     using Kind = control::request::Scale::Kind;

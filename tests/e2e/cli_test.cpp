@@ -197,14 +197,8 @@ TEST(Cli, ManPageDocumentsEveryLongOptionOfCtlHelp) {
 
 TEST(Cli, ManPageDocumentsEveryMetricFamilyALivePreforkctlServes) {
     Process run(preforkctl({"--metrics", "127.0.0.1:0", "-n", "1", "--", PROBE_WORKER_BIN}));
-    const std::regex serving(R"(serving metrics at http://127\.0\.0\.1:([0-9]+)/metrics)");
     int port = 0;
-    ASSERT_TRUE(wait_until([&] {
-        std::smatch match;
-        const std::string err = run.err();
-        if (std::regex_search(err, match, serving)) port = std::stoi(match[1].str());
-        return port != 0;
-    })) << run.err();
+    ASSERT_TRUE(wait_until([&] { return (port = metrics_port(run.err())) != 0; })) << run.err();
     const std::string metrics = http_get(port, "/metrics");
     ASSERT_FALSE(metrics.empty()) << run.err();
     // Every family has a TYPE line; a sample line starts with its family's name.

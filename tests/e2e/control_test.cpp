@@ -463,16 +463,6 @@ TEST(Control, StatusAnswersQuicklyWithSixtyFourWorkersRelayingAtFullSpeed) {
     EXPECT_GT(later["out"]["lines"].get<std::uint64_t>(), status["out"]["lines"].get<std::uint64_t>());
 }
 
-namespace {
-
-int metrics_port(const std::string& log) {
-    const std::string marker = "serving metrics at http://127.0.0.1:";
-    const auto at = log.find(marker);
-    return at == std::string::npos ? 0 : std::atoi(log.c_str() + at + marker.size());
-}
-
-}  // namespace
-
 TEST(Metrics, ServesTheWorkersByStateAndWorkersDoNotInheritItsSocket) {
     TempDir dir;
     Process run(preforkctl({"--metrics", "127.0.0.1:0", "-n", "2", "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}),

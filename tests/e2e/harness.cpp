@@ -220,6 +220,12 @@ int listening_port(const std::string& log) {
     return 0;
 }
 
+int metrics_port(const std::string& log) {
+    static const std::regex pattern(R"(serving metrics at http://127\.0\.0\.1:(\d+)/metrics)");
+    std::smatch match;
+    return std::regex_search(log, match, pattern) ? std::stoi(match[1]) : 0;
+}
+
 std::string http_get(int port, const std::string& path) {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};

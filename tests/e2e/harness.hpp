@@ -109,6 +109,9 @@ std::vector<Report> wait_for_reports(const std::string& dir, std::size_t count);
 /// The port of the first "listening on HOST:PORT" line in preforkctl's log, or 0.
 int listening_port(const std::string& log);
 
+/// The port of preforkctl's "serving metrics at http://127.0.0.1:PORT/metrics" line, or 0.
+int metrics_port(const std::string& log);
+
 /// A GET / on 127.0.0.1:port with a fresh connection; returns the body, or "" on failure.
 std::string http_get(int port, const std::string& path = "/");
 

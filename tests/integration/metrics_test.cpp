@@ -25,13 +25,6 @@ bool have(const std::string& program) {
     return std::system(("command -v " + program + " >/dev/null 2>&1").c_str()) == 0;
 }
 
-// The port of preforkctl's "serving metrics at http://127.0.0.1:PORT/metrics" line, or 0.
-int metrics_port(const std::string& log) {
-    static const std::regex pattern(R"(preforkctl: info: serving metrics at http://127\.0\.0\.1:(\d+)/metrics)");
-    std::smatch match;
-    return std::regex_search(log, match, pattern) ? std::stoi(match[1]) : 0;
-}
-
 // A port nobody listens on right now: the kernel's pick for an ephemeral bind, released at once.
 int free_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
