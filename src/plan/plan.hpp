@@ -121,12 +121,29 @@ struct ControlSpec {
     std::optional<ListenSpec> metrics;  // --metrics HOST:PORT
 };
 
+/// Elastic workers (§12, -n MIN..MAX): the worker count follows the listeners' accept queues.
+struct ElasticSpec {
+    int min = 1;                          // 0: on demand (no worker until a connection waits)
+    int max = 1;                          // above min
+    Millis scale_up_after{1'000};         // --scale-up-after: a queue non-empty this long adds a worker
+    Millis scale_down_after{30'000};      // --scale-down-after: every queue empty this long removes one
+};
+
+/// Recycling (§12): a worker is replaced (new one first, like a rolling restart step) when it grows too big
+/// or grows too old.
+struct RecycleSpec {
+    std::optional<std::uint64_t> max_rss;  // --max-rss, bytes over the worker's process tree
+    std::optional<Millis> max_lifetime;    // --max-lifetime
+    Millis lifetime_jitter{0};             // --lifetime-jitter: each worker's lifetime is longer by 0..this
+};
+
 struct Plan {
     std::string executable;            // resolved path of the command
     std::vector<std::string> command;  // as written
     CpuBudget budget;
-    int workers = 1;
+    int workers = 1;                   // workers at start (elastic: elastic->min, 0 on demand)
     std::string workers_source;        // "auto: <budget source>" or "--workers 4"
+    std::optional<ElasticSpec> elastic;  // -n MIN..MAX
     bool affinity = false;
     bool cpus_restricted = false;      // --cpus given: every worker is confined to the budget's CPUs
     std::vector<ListenSpec> listeners;
@@ -140,6 +157,8 @@ struct Plan {
     StopSpec stop;
     ForwardSpec forward;
     ReadySpec ready;
+    RecycleSpec recycle;
+    std::optional<Millis> watchdog;    // --watchdog: a worker must send WATCHDOG=1 at least this often
     LogSpec log;
     ControlSpec control;
     std::optional<std::string> chdir;
