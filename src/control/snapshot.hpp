@@ -61,6 +61,12 @@ struct StreamCounters {
     std::uint64_t dropped_lines = 0;  // --log-overflow drop
 };
 
+/// -n MIN..MAX: the bounds of the elastic worker count.
+struct ElasticStatus {
+    int min = 0;
+    int max = 0;
+};
+
 struct Snapshot {
     std::string name;           // --name
     std::string version;        // preforkctl's
@@ -76,8 +82,14 @@ struct Snapshot {
     StreamCounters out;         // workers' stdout
     StreamCounters err;         // workers' stderr
     std::uint64_t rolling_restarts = 0;   // slots replaced by rolling restarts (HUP, ctl reload/restart)
-    std::uint64_t scale_ups = 0;          // slots added (TTIN, ctl scale)
-    std::uint64_t scale_downs = 0;        // slots removed (TTOU, ctl scale)
+    std::uint64_t scale_ups = 0;          // slots added (TTIN, ctl scale, elastic)
+    std::uint64_t scale_downs = 0;        // slots removed (TTOU, ctl scale, elastic)
+    // Why: request (ctl scale, TTIN, TTOU), load and on_demand (up), idle (down).
+    std::map<std::string, std::uint64_t> scale_up_reasons;
+    std::map<std::string, std::uint64_t> scale_down_reasons;
+    std::optional<ElasticStatus> elastic;  // absent for a fixed worker count
+    std::map<std::string, std::uint64_t> recycles;  // workers recycled, by reason: rss, lifetime
+    std::uint64_t watchdog_timeouts = 0;  // workers that missed their WATCHDOG=1 or sent WATCHDOG=trigger
 };
 
 }  // namespace preforkctl::control

@@ -125,6 +125,15 @@ public:
     void read(const char* key, std::optional<std::uint32_t>& out) const {
         if (const json* value = find(key)) out = read_integer<std::uint32_t>(*value, path(key));
     }
+    // A count per name: {"rss": 2, "lifetime": 1}.
+    void read(const char* key, std::map<std::string, std::uint64_t>& out) const {
+        const json* counts = find(key);
+        if (counts == nullptr) return;
+        if (!counts->is_object()) wrong(path(key), "an object");
+        for (const auto& [name, count] : counts->items()) {
+            out[name] = read_integer<std::uint64_t>(count, path(key) + "." + name);
+        }
+    }
 
     // Calls `read_one(element, path)` for each element of the array `key`.
     template <class ReadOne>
@@ -181,13 +190,7 @@ SlotStatus slot_from_json(const json& object, const std::string& where) {
     fields.read("uptime_seconds", slot.uptime_seconds);
     fields.read("restarts_in_window", slot.restarts_in_window);
     fields.read("restarts_total", slot.restarts_total);
-    if (const json* reasons = fields.find("restarts_by_reason")) {
-        const std::string path = fields.path("restarts_by_reason");
-        if (!reasons->is_object()) wrong(path, "an object");
-        for (const auto& [reason, count] : reasons->items()) {
-            slot.restarts_by_reason[reason] = read_integer<std::uint64_t>(count, path + "." + reason);
-        }
-    }
+    fields.read("restarts_by_reason", slot.restarts_by_reason);
     if (const json* last_exit = fields.find("last_exit")) {
         slot.last_exit = last_exit_from_json(*last_exit, fields.path("last_exit"));
     }
@@ -219,7 +222,7 @@ json snapshot_to_json(const Snapshot& snapshot) {
     for (const SlotStatus& slot : snapshot.slots) slots.push_back(slot_to_json(slot));
     json listeners = json::array();
     for (const ListenerStatus& listener : snapshot.listeners) listeners.push_back(listener_to_json(listener));
-    return json{{"name", snapshot.name},
+    json result{{"name", snapshot.name},
                 {"version", snapshot.version},
                 {"pid", snapshot.pid},
                 {"uptime_seconds", snapshot.uptime_seconds},
@@ -234,7 +237,12 @@ json snapshot_to_json(const Snapshot& snapshot) {
                 {"err", counters_to_json(snapshot.err)},
                 {"rolling_restarts", snapshot.rolling_restarts},
                 {"scale_ups", snapshot.scale_ups},
-                {"scale_downs", snapshot.scale_downs}};
+                {"scale_downs", snapshot.scale_downs},
+                {"scale_reasons", {{"up", snapshot.scale_up_reasons}, {"down", snapshot.scale_down_reasons}}},
+                {"recycles", snapshot.recycles},
+                {"watchdog_timeouts", snapshot.watchdog_timeouts}};
+    if (snapshot.elastic) result["elastic"] = json{{"min", snapshot.elastic->min}, {"max", snapshot.elastic->max}};
+    return result;
 }
 
 Result<Snapshot> snapshot_from_json(const json& object) {
@@ -262,6 +270,20 @@ Result<Snapshot> snapshot_from_json(const json& object) {
         fields.read("rolling_restarts", snapshot.rolling_restarts);
         fields.read("scale_ups", snapshot.scale_ups);
         fields.read("scale_downs", snapshot.scale_downs);
+        if (const json* reasons = fields.find("scale_reasons")) {
+            const Fields directions(*reasons, fields.path("scale_reasons"));
+            directions.read("up", snapshot.scale_up_reasons);
+            directions.read("down", snapshot.scale_down_reasons);
+        }
+        fields.read("recycles", snapshot.recycles);
+        fields.read("watchdog_timeouts", snapshot.watchdog_timeouts);
+        if (const json* elastic = fields.find("elastic")) {
+            const Fields bounds(*elastic, fields.path("elastic"));
+            ElasticStatus status;
+            bounds.read("min", status.min);
+            bounds.read("max", status.max);
+            snapshot.elastic = status;
+        }
         return snapshot;
     } catch (const WrongField& wrong_field) {
         return Error{wrong_field.message};

@@ -4,7 +4,9 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <map>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -158,11 +160,44 @@ std::string summary_line(const Snapshot& snapshot) {
     for (const SlotStatus& slot : snapshot.slots) ready += slot.ready ? 1 : 0;
     std::string line = snapshot.name.empty() ? "preforkctl" : snapshot.name;
     line += ": pid " + (snapshot.pid > 0 ? std::to_string(snapshot.pid) : std::string(kUnknown));
-    line += ", workers " + std::to_string(snapshot.workers) + " (" + std::to_string(ready) + " ready)";
+    line += ", workers " + std::to_string(snapshot.workers);
+    if (snapshot.elastic) {
+        line += " of " + std::to_string(snapshot.elastic->min) + ".." + std::to_string(snapshot.elastic->max);
+    }
+    line += " (" + std::to_string(ready) + " ready)";
     line += ", generation " + std::to_string(snapshot.generation);
     line += ", up " + format_uptime(snapshot.uptime_seconds);
     if (snapshot.rolling) line += ", rolling restart";
     if (snapshot.stopping) line += ", stopping";
+    return line;
+}
+
+std::string counts_text(const std::map<std::string, std::uint64_t>& counts) {
+    std::string text;
+    for (const auto& [reason, count] : counts) {
+        text += (text.empty() ? std::string(" (") : std::string(", ")) + reason + " " + std::to_string(count);
+    }
+    return text.empty() ? text : text + ")";
+}
+
+// Scaling, recycling and watchdog events since the start; empty when there were none.
+std::string events_line(const Snapshot& snapshot) {
+    std::vector<std::string> parts;
+    if (snapshot.scale_ups > 0) {
+        parts.push_back("scaled up " + std::to_string(snapshot.scale_ups) + counts_text(snapshot.scale_up_reasons));
+    }
+    if (snapshot.scale_downs > 0) {
+        parts.push_back("scaled down " + std::to_string(snapshot.scale_downs) +
+                        counts_text(snapshot.scale_down_reasons));
+    }
+    std::uint64_t recycled = 0;
+    for (const auto& entry : snapshot.recycles) recycled += entry.second;
+    if (recycled > 0) parts.push_back("recycled " + std::to_string(recycled) + counts_text(snapshot.recycles));
+    if (snapshot.watchdog_timeouts > 0) {
+        parts.push_back("watchdog timeouts " + std::to_string(snapshot.watchdog_timeouts));
+    }
+    std::string line;
+    for (const std::string& part : parts) line += (line.empty() ? "" : ", ") + part;
     return line;
 }
 
@@ -201,7 +236,9 @@ std::string format_bytes(std::uint64_t bytes) {
 }
 
 std::string render_status_table(const Snapshot& snapshot, bool color) {
-    std::string text = summary_line(snapshot) + "\n\n";
+    std::string text = summary_line(snapshot) + "\n";
+    if (const std::string events = events_line(snapshot); !events.empty()) text += events + "\n";
+    text += "\n";
 
     std::vector<Row> slot_rows;
     for (const SlotStatus& slot : snapshot.slots) slot_rows.push_back(slot_row(slot));

@@ -100,7 +100,23 @@ bool is_known_state(const std::string& state) {
 
 // The reasons the supervisor counts restarts by; always exposed with 0 so that rate() and increase() see the
 // first restart of each kind.
-constexpr std::array<const char*, 5> kReasons = {"crash", "failure", "exit", "spawn_failure", "ready_timeout"};
+constexpr std::array<const char*, 6> kReasons = {"crash", "failure", "exit", "spawn_failure", "ready_timeout", "watchdog"};
+
+// The reasons slots are added and removed for; always exposed, with 0 when none yet.
+constexpr std::array<const char*, 3> kScaleUpReasons = {"request", "load", "on_demand"};
+constexpr std::array<const char*, 2> kScaleDownReasons = {"request", "idle"};
+
+// One sample per reason of `counts` (the known `reasons` always, with 0), labelled `label`=`value` and reason;
+// a total above their sum is filed under "other", so that summing over reason gives the total.
+template <std::size_t N>
+void write_counts(Writer& w, const char* label, const char* value, std::map<std::string, std::uint64_t> counts,
+                  const std::array<const char*, N>& reasons, std::uint64_t total) {
+    for (const char* reason : reasons) counts.try_emplace(reason, 0);
+    const std::uint64_t counted = std::accumulate(counts.begin(), counts.end(), std::uint64_t{0},
+                                                  [](std::uint64_t sum, const auto& c) { return sum + c.second; });
+    if (total > counted) counts["other"] += total - counted;
+    for (const auto& [reason, count] : counts) w.sample({{label, value}, {"reason", reason}}, number(count));
+}
 
 void write_process(Writer& w, const control::Snapshot& snapshot) {
     w.family("preforkctl_build_info", "gauge", "preforkctl's version, as a label; the value is always 1.");
@@ -207,9 +223,24 @@ void write_output(Writer& w, const control::Snapshot& snapshot) {
 void write_events(Writer& w, const control::Snapshot& snapshot) {
     w.family("preforkctl_rolling_restarts_total", "counter", "Slots replaced by rolling restarts.");
     w.sample({}, number(snapshot.rolling_restarts));
-    w.family("preforkctl_scale_events_total", "counter", "Slots added (up) or removed (down) by scaling.");
-    w.sample({{"direction", "up"}}, number(snapshot.scale_ups));
-    w.sample({{"direction", "down"}}, number(snapshot.scale_downs));
+    w.family("preforkctl_scale_events_total", "counter",
+             "Slots added (up) or removed (down), by reason: request (ctl scale, TTIN, TTOU), load, on_demand, idle.");
+    write_counts(w, "direction", "up", snapshot.scale_up_reasons, kScaleUpReasons, snapshot.scale_ups);
+    write_counts(w, "direction", "down", snapshot.scale_down_reasons, kScaleDownReasons, snapshot.scale_downs);
+    w.family("preforkctl_recycles_total", "counter", "Workers replaced for --max-rss (rss) or --max-lifetime (lifetime).");
+    for (const char* reason : {"rss", "lifetime"}) {
+        const auto found = snapshot.recycles.find(reason);
+        w.sample({{"reason", reason}}, number(found == snapshot.recycles.end() ? 0 : found->second));
+    }
+    w.family("preforkctl_watchdog_timeouts_total", "counter",
+             "Workers killed by --watchdog: no WATCHDOG=1 in time, or WATCHDOG=trigger.");
+    w.sample({}, number(snapshot.watchdog_timeouts));
+    if (snapshot.elastic) {
+        w.family("preforkctl_workers_min", "gauge", "The lower bound of -n MIN..MAX.");
+        w.sample({}, number(snapshot.elastic->min));
+        w.family("preforkctl_workers_max", "gauge", "The upper bound of -n MIN..MAX.");
+        w.sample({}, number(snapshot.elastic->max));
+    }
 }
 
 }  // namespace

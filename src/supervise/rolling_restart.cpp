@@ -10,7 +10,7 @@ namespace preforkctl::supervise {
 // A rolling restart (SIGHUP, ctl reload, ctl restart): replace the workers one slot at a time; the old
 // worker of a slot is stopped only once its replacement is ready, so the slot never stops serving (§7).
 // One of every slot while one is under way queues another after it; a single slot joins the current one.
-void Supervisor::begin_rolling_restart(const Origin& origin, std::optional<int> only_slot) {
+void Supervisor::begin_rolling_restart(const Origin& origin, std::optional<int> only_slot, bool recycle) {
     if (stopping_) return;
     if (rolling_) {
         if (!only_slot) {
@@ -22,13 +22,19 @@ void Supervisor::begin_rolling_restart(const Origin& origin, std::optional<int> 
         }
         return;
     }
-    ++generation_;
     rolling_ = true;
+    rolling_recycle_ = recycle;
     rolling_failed_slot_ = -1;
-    announced_ready_ = false;
     for (const auto& slot : slots_) {
         if (!slot->removing && (!only_slot || slot->spec.slot == *only_slot)) rolling_queue_.push_back(slot->spec.slot);
     }
+    if (recycle) {
+        // A recycle replaces a worker by one of the same settings: no new generation, nothing to tell systemd.
+        next_rolling_step();
+        return;
+    }
+    ++generation_;
+    announced_ready_ = false;
     spdlog::info("{}: rolling restart of {} (generation {})", origin.text,
                  only_slot ? "slot " + std::to_string(*only_slot)
                            : std::to_string(rolling_queue_.size()) + (rolling_queue_.size() == 1 ? " slot" : " slots"),
@@ -48,7 +54,7 @@ void Supervisor::next_rolling_step() {
         for (auto& slot : slots_) {
             if (slot->spec.slot == number && !slot->removing) {
                 spdlog::debug("rolling restart: slot {}", number);
-                ++rolling_replaced_;
+                if (!rolling_recycle_) ++rolling_replaced_;
                 apply(*slot, event::Replace{});  // ReplaceDone calls back here
                 return;
             }
@@ -56,7 +62,11 @@ void Supervisor::next_rolling_step() {
     }
     rolling_ = false;
     if (stopping_) return;
-    spdlog::info("rolling restart done (generation {})", generation_);
+    if (rolling_recycle_) {
+        spdlog::debug("recycling done");
+    } else {
+        spdlog::info("rolling restart done (generation {})", generation_);
+    }
     if (rolling_again_ && rolling_failed_slot_ < 0) {
         rolling_again_ = false;
         begin_rolling_restart(Origin{"queued reload", false}, std::nullopt);

@@ -13,7 +13,7 @@ int Supervisor::live_slots() const {
 }
 
 // One more slot, numbered after the highest, pinned like a planned slot of that number would be.
-Status Supervisor::add_slot(const Origin& origin) {
+Status Supervisor::add_slot(const Origin& origin, const std::string& reason) {
     int number = 0;
     for (const auto& slot : slots_) number = std::max(number, slot->spec.slot + 1);
     if (plan_.socket_mode == plan::SocketMode::reuseport) {
@@ -29,6 +29,7 @@ Status Supervisor::add_slot(const Origin& origin) {
     if (!slot) return Error{"cannot add slot " + std::to_string(number) + ": " + slot.error().message};
     slots_.push_back(std::move(*slot));
     ++scale_ups_;
+    ++scaled_up_by_[reason];
     spdlog::info("{}: adding slot {} ({} workers)", origin.text, number, live_slots());
     apply(*slots_.back(), event::Start{});
     return Ok{};
@@ -36,7 +37,7 @@ Status Supervisor::add_slot(const Origin& origin) {
 
 // The highest slot is stopped gracefully and then removed with its reuseport sockets (its output pipes stay
 // with the slot number, see make_slot).
-Status Supervisor::remove_slot(const Origin& origin) {
+Status Supervisor::remove_slot(const Origin& origin, const std::string& reason) {
     SlotRuntime* highest = nullptr;
     for (auto& slot : slots_) {
         if (!slot->removing && (highest == nullptr || slot->spec.slot > highest->spec.slot)) highest = slot.get();
@@ -45,6 +46,7 @@ Status Supervisor::remove_slot(const Origin& origin) {
     highest->removing = true;
     std::erase(rolling_queue_, highest->spec.slot);
     ++scale_downs_;
+    ++scaled_down_by_[reason];
     spdlog::info("{}: removing slot {} ({} workers)", origin.text, highest->spec.slot, live_slots());
     apply(*highest, event::Stop{});
     remove_finished_slots();

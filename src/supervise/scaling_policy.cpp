@@ -11,7 +11,11 @@ Result<int> decide_scale(const control::request::Scale& request, int live, const
     const long wanted = request.kind == Kind::to   ? request.count
                         : request.kind == Kind::up ? long{live} + request.count
                                                    : long{live} - request.count;
-    if (wanted < 1) {
+    if (plan.elastic && (wanted < plan.elastic->min || wanted > plan.elastic->max)) {
+        return Error{"the worker count is elastic (-n " + std::to_string(plan.elastic->min) + ".." +
+                     std::to_string(plan.elastic->max) + "): cannot scale to " + std::to_string(wanted)};
+    }
+    if (wanted < 1 && !plan.elastic) {
         return Error{live == 1 ? "one worker is the minimum; not removing it"
                                : "one worker is the minimum; cannot scale to " + std::to_string(wanted)};
     }

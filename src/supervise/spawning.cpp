@@ -1,5 +1,7 @@
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "spawn/launch.hpp"
 #include "supervise/supervisor_impl.hpp"
 #include "sys/notify.hpp"
@@ -14,8 +16,9 @@ void Supervisor::spawn(SlotRuntime& slot) {
     request.executable = plan_.executable;
     request.argv = plan::expand_argv(slot.spec.argv, context);
     request.env = plan::slot_environment(plan_, context);
-    if (plan_.ready.mode == plan::ReadyMode::notify) {
-        // Each worker gets a socket of its own, so a READY=1 always names the worker it came from.
+    const bool notify_mode = plan_.ready.mode == plan::ReadyMode::notify;
+    if (notify_mode || plan_.watchdog) {
+        // Each worker gets a socket of its own, so a READY=1 or WATCHDOG=1 always names the worker it came from.
         auto notify = sys::bind_notify_socket();
         if (!notify) {
             slot.failure_reason = "spawn_failure";
@@ -25,6 +28,10 @@ void Supervisor::spawn(SlotRuntime& slot) {
         }
         slot.notify = std::make_unique<asio::posix::stream_descriptor>(io_, notify->fd.release());
         request.env.push_back("NOTIFY_SOCKET=" + notify->address);
+        if (plan_.watchdog) {
+            const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(*plan_.watchdog).count();
+            request.env.push_back("WATCHDOG_USEC=" + std::to_string(usec));
+        }
     }
     request.listen_fds = listeners_.fds_for_slot(slot.spec.slot);
     request.identity = identity_;
@@ -47,7 +54,12 @@ void Supervisor::spawn(SlotRuntime& slot) {
         relay_.worker_started(slot.spec.slot, result.pid);
         slot.generation = generation_;
         slot.failure_reason.clear();
+        slot.watchdog_interval = Millis{0};
         apply(slot, event::Spawned{result.pid});
+        if (slot.state.pid == result.pid) {
+            arm_lifetime(slot, result.pid);
+            if (!notify_mode) read_notify(slot);  // --ready notify reads it from await_ready
+        }
         return;
     }
     const spawn::LaunchError failure = *result.failure;

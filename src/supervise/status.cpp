@@ -74,6 +74,11 @@ control::Snapshot Supervisor::snapshot() const {
     snapshot.rolling_restarts = rolling_replaced_;
     snapshot.scale_ups = scale_ups_;
     snapshot.scale_downs = scale_downs_;
+    snapshot.scale_up_reasons = scaled_up_by_;
+    snapshot.scale_down_reasons = scaled_down_by_;
+    if (plan_.elastic) snapshot.elastic = control::ElasticStatus{plan_.elastic->min, plan_.elastic->max};
+    snapshot.recycles = recycles_;
+    snapshot.watchdog_timeouts = watchdog_timeouts_;
 
     std::vector<int> roots;
     for (const auto& slot : slots_) {

@@ -17,11 +17,16 @@ void Supervisor::begin_stop(const std::string& why, std::optional<plan::Millis> 
     rolling_ = false;
     finish_rolling_restart(false);
     const plan::Millis stop_timeout = timeout.value_or(plan_.stop.timeout);
+    elastic_timer_.cancel();
+    if (elastic_watch_.is_open()) elastic_watch_.close();
+    rss_timer_.cancel();
     notify_systemd("STOPPING=1\nSTATUS=stopping");
     spdlog::info("stopping every worker ({}): {} then SIGKILL after {}", why, plan::signal_name(plan_.stop.signal),
                  plan::format_duration(stop_timeout));
     for (auto& slot : slots_) {
         slot->ready_timer.cancel();
+        slot->lifetime_timer.cancel();
+        slot->watchdog_timer.cancel();
         apply(*slot, event::Stop{});
     }
     signal_strays(plan_.stop.signal);
@@ -45,6 +50,8 @@ void Supervisor::kill_all() {
 
 void Supervisor::finish_if_settled() {
     remove_finished_slots();
+    // On demand (-n 0..MAX), no slot at all is a state to wait in, not the end.
+    if (!stopping_ && plan_.elastic && slots_.empty()) return;
     for (auto& slot : slots_) {
         if (!is_settled(slot->state)) return;
     }

@@ -48,7 +48,10 @@ Supervisor::Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int 
       signal_reader_(io_),
       stop_timer_(io_),
       relay_(io_, relay_options(plan)),
-      socket_watch_(io_, listeners) {
+      socket_watch_(io_, listeners),
+      elastic_timer_(io_),
+      elastic_watch_(io_),
+      rss_timer_(io_) {
     if (plan.user) {
         identity_ = spawn::Identity{plan.user->uid, plan.user->gid, plan.user->groups};
     }
@@ -92,6 +95,9 @@ int Supervisor::run() {
         apply(*slots_[i], event::Start{});
     }
     starting_up_ = false;
+    if (slots_.empty()) announce_ready_if_all_ready();  // on demand: ready with no worker yet
+    start_elastic();
+    start_recycling();
     finish_if_settled();
     io_.run();
     relay_.finish();

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "net/listeners.hpp"
 #include "plan/plan.hpp"
 #include "spawn/launch.hpp"
+#include "supervise/elastic_policy.hpp"
 #include "supervise/slot.hpp"
 #include "supervise/socket_watch.hpp"
 #include "sys/signals.hpp"
@@ -33,13 +35,21 @@ namespace asio = boost::asio;
 
 struct SlotRuntime {
     SlotRuntime(asio::io_context& io, plan::SlotSpec slot_spec)
-        : spec(std::move(slot_spec)), restart_timer(io), ready_timer(io), retire_timer(io) {}
+        : spec(std::move(slot_spec)),
+          restart_timer(io),
+          ready_timer(io),
+          retire_timer(io),
+          lifetime_timer(io),
+          watchdog_timer(io) {}
 
     plan::SlotSpec spec;
     SlotState state;
     asio::steady_timer restart_timer;
     asio::steady_timer ready_timer;    // --ready delay, or the --ready-timeout of notify
     asio::steady_timer retire_timer;   // rolling restart: --stop-timeout of the previous worker
+    asio::steady_timer lifetime_timer; // --max-lifetime of the current worker
+    asio::steady_timer watchdog_timer; // --watchdog: the current worker's next WATCHDOG=1 is due
+    Millis watchdog_interval{0};       // --watchdog, or what the worker asked for with WATCHDOG_USEC=
     std::unique_ptr<asio::posix::stream_descriptor> notify;  // --ready notify: the newest worker's NOTIFY_SOCKET
     bool removing = false;  // scaled down: the slot goes away once its worker has stopped
 
@@ -96,20 +106,38 @@ private:
     [[nodiscard]] bool is_stray(pid_t pid) const;
     // readiness.cpp: --ready, and what systemd is told.
     void await_ready(SlotRuntime& slot, int pid);
+    void arm_ready_timeout(SlotRuntime& slot, int pid, Millis timeout);
+    /// Worker `pid` of `slot` counts as ready: the slot machine learns it, its watchdog starts.
+    void worker_ready(SlotRuntime& slot, int pid);
     void read_notify(SlotRuntime& slot);
+    void handle_notification(SlotRuntime& slot, int pid, const std::string& message);
     void notify_systemd(const std::string& message);
     void announce_ready_if_all_ready();
     // rolling_restart.cpp
     /// Begins a rolling restart of `slot` (none: every slot). While one is under way, one of every slot is
     /// queued after it, and a single slot joins it.
-    void begin_rolling_restart(const Origin& origin, std::optional<int> slot);
+    void begin_rolling_restart(const Origin& origin, std::optional<int> slot, bool recycle = false);
     void next_rolling_step();
     void finish_rolling_restart(bool complete);
     // scaling.cpp
-    Status add_slot(const Origin& origin);
-    Status remove_slot(const Origin& origin);
+    /// `reason` is what the scale counters file it under: request (ctl, TTIN, TTOU), load, on_demand, idle.
+    Status add_slot(const Origin& origin, const std::string& reason = "request");
+    Status remove_slot(const Origin& origin, const std::string& reason = "request");
     void remove_finished_slots();
     [[nodiscard]] int live_slots() const;
+    // elastic.cpp: -n MIN..MAX, from the listeners' accept queues.
+    void start_elastic();
+    void look_at_queues(bool woken);
+    void watch_queues();
+    [[nodiscard]] std::vector<int> listening_fds() const;
+    // recycling.cpp: --max-lifetime and --max-rss.
+    void start_recycling();
+    void arm_lifetime(SlotRuntime& slot, int pid);
+    void sample_rss();
+    void recycle(SlotRuntime& slot, const std::string& reason, const std::string& why);
+    // watchdog.cpp: --watchdog.
+    void arm_watchdog(SlotRuntime& slot, int pid);
+    void watchdog_expired(SlotRuntime& slot, int pid, bool triggered = false);
     // stopping.cpp
     void begin_stop(const std::string& why, std::optional<plan::Millis> timeout = std::nullopt);
     void kill_all();
@@ -156,6 +184,18 @@ private:
     std::uint64_t rolling_replaced_ = 0;   // slots replaced by rolling restarts
     std::uint64_t scale_ups_ = 0;
     std::uint64_t scale_downs_ = 0;
+    std::map<std::string, std::uint64_t> scaled_up_by_;    // reason -> slots added
+    std::map<std::string, std::uint64_t> scaled_down_by_;  // reason -> slots removed
+    std::map<std::string, std::uint64_t> recycles_;        // reason (rss, lifetime) -> workers recycled
+    std::uint64_t watchdog_timeouts_ = 0;
+    bool rolling_recycle_ = false;         // the rolling restart under way was begun by a recycle
+    // -n MIN..MAX
+    ElasticState elastic_state_;
+    asio::steady_timer elastic_timer_;             // the next sample of the accept queues
+    asio::posix::stream_descriptor elastic_watch_; // readable once a connection waits (watch_readable)
+    // --max-rss, --lifetime-jitter
+    asio::steady_timer rss_timer_;
+    std::mt19937_64 jitter_random_{std::random_device{}()};
 };
 
 }  // namespace preforkctl::supervise

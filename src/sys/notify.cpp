@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstddef>
 #include <cstring>
 
@@ -144,6 +145,23 @@ bool notify_message_has(std::string_view message, std::string_view assignment) {
         message.remove_prefix(end + 1);
     }
     return false;
+}
+
+std::optional<std::uint64_t> notify_number(std::string_view message, std::string_view name) {
+    while (!message.empty()) {
+        const std::size_t end = message.find('\n');
+        const std::string_view line = message.substr(0, end);
+        if (line.size() > name.size() && line.substr(0, name.size()) == name && line[name.size()] == '=') {
+            const std::string_view digits = line.substr(name.size() + 1);
+            std::uint64_t value = 0;
+            const auto [rest, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+            if (error != std::errc{} || rest != digits.data() + digits.size()) return std::nullopt;
+            return value;
+        }
+        if (end == std::string_view::npos) break;
+        message.remove_prefix(end + 1);
+    }
+    return std::nullopt;
 }
 
 }  // namespace preforkctl::sys

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,5 +51,9 @@ std::vector<NotifyMessage> receive_notify_messages(int fd);
 
 /// True when message `message` has the line `assignment` (e.g. "READY=1").
 bool notify_message_has(std::string_view message, std::string_view assignment);
+
+/// The value of line NAME=DIGITS of `message` (WATCHDOG_USEC=, EXTEND_TIMEOUT_USEC=); nullopt when the line is
+/// absent or not a number.
+std::optional<std::uint64_t> notify_number(std::string_view message, std::string_view name);
 
 }  // namespace preforkctl::sys

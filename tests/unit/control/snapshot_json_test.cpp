@@ -51,6 +51,11 @@ Snapshot busy_snapshot() {
     snapshot.rolling_restarts = 4;
     snapshot.scale_ups = 1;
     snapshot.scale_downs = 2;
+    snapshot.scale_up_reasons = {{"load", 1}};
+    snapshot.scale_down_reasons = {{"idle", 1}, {"request", 1}};
+    snapshot.elastic = ElasticStatus{1, 8};
+    snapshot.recycles = {{"rss", 3}, {"lifetime", 1}};
+    snapshot.watchdog_timeouts = 2;
     return snapshot;
 }
 
@@ -74,6 +79,10 @@ TEST(SnapshotJson, RoundTripsEveryField) {
     EXPECT_EQ(back->listeners.at(0).queue, 3u);
     EXPECT_EQ(back->err.dropped_lines, 4u);
     EXPECT_TRUE(back->rolling);
+    EXPECT_EQ(back->scale_down_reasons.at("idle"), 1u);
+    EXPECT_EQ(back->elastic->max, 8);
+    EXPECT_EQ(back->recycles.at("rss"), 3u);
+    EXPECT_EQ(back->watchdog_timeouts, 2u);
 }
 
 TEST(SnapshotJson, RoundTripsThroughText) {

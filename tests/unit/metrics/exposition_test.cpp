@@ -124,9 +124,31 @@ TEST(Exposition, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
           "preforkctl_worker_processes", "preforkctl_worker_generation", "preforkctl_listener_queue_length",
           "preforkctl_listener_backlog", "preforkctl_output_lines_total", "preforkctl_output_bytes_total",
           "preforkctl_output_dropped_lines_total", "preforkctl_rolling_restarts_total",
-          "preforkctl_scale_events_total"}) {
+          "preforkctl_scale_events_total", "preforkctl_recycles_total", "preforkctl_watchdog_timeouts_total"}) {
         EXPECT_TRUE(typed.contains(family)) << family;
     }
+}
+
+TEST(Exposition, ReportsElasticScalingRecyclesAndWatchdogByReason) {
+    control::Snapshot snapshot = busy_snapshot();
+    snapshot.scale_ups = 3;
+    snapshot.scale_up_reasons = {{"load", 2}, {"on_demand", 1}};
+    snapshot.scale_downs = 1;
+    snapshot.scale_down_reasons = {{"idle", 1}};
+    snapshot.elastic = control::ElasticStatus{0, 8};
+    snapshot.recycles = {{"lifetime", 4}};
+    snapshot.watchdog_timeouts = 2;
+    const auto samples = samples_of(render_metrics(snapshot));
+    EXPECT_EQ(samples.at("preforkctl_scale_events_total{direction=\"up\",reason=\"load\"}"), "2");
+    EXPECT_EQ(samples.at("preforkctl_scale_events_total{direction=\"up\",reason=\"on_demand\"}"), "1");
+    EXPECT_EQ(samples.at("preforkctl_scale_events_total{direction=\"up\",reason=\"request\"}"), "0");
+    EXPECT_FALSE(samples.contains("preforkctl_scale_events_total{direction=\"up\",reason=\"other\"}"));
+    EXPECT_EQ(samples.at("preforkctl_scale_events_total{direction=\"down\",reason=\"idle\"}"), "1");
+    EXPECT_EQ(samples.at("preforkctl_recycles_total{reason=\"lifetime\"}"), "4");
+    EXPECT_EQ(samples.at("preforkctl_recycles_total{reason=\"rss\"}"), "0");
+    EXPECT_EQ(samples.at("preforkctl_watchdog_timeouts_total"), "2");
+    EXPECT_EQ(samples.at("preforkctl_workers_min"), "0");
+    EXPECT_EQ(samples.at("preforkctl_workers_max"), "8");
 }
 
 TEST(Exposition, ReportsProcessWideValues) {
@@ -136,8 +158,14 @@ TEST(Exposition, ReportsProcessWideValues) {
     EXPECT_EQ(samples.at("preforkctl_workers_desired"), "3");
     EXPECT_EQ(samples.at("preforkctl_generation"), "2");
     EXPECT_EQ(samples.at("preforkctl_rolling_restarts_total"), "6");
-    EXPECT_EQ(samples.at("preforkctl_scale_events_total{direction=\"up\"}"), "1");
-    EXPECT_EQ(samples.at("preforkctl_scale_events_total{direction=\"down\"}"), "2");
+    // busy_snapshot() gives totals without reasons: they are filed under "other", so that the sum holds.
+    EXPECT_EQ(samples.at("preforkctl_scale_events_total{direction=\"up\",reason=\"other\"}"), "1");
+    EXPECT_EQ(samples.at("preforkctl_scale_events_total{direction=\"up\",reason=\"load\"}"), "0");
+    EXPECT_EQ(samples.at("preforkctl_scale_events_total{direction=\"down\",reason=\"other\"}"), "2");
+    EXPECT_EQ(samples.at("preforkctl_scale_events_total{direction=\"down\",reason=\"idle\"}"), "0");
+    EXPECT_EQ(samples.at("preforkctl_recycles_total{reason=\"rss\"}"), "0");
+    EXPECT_EQ(samples.at("preforkctl_watchdog_timeouts_total"), "0");
+    EXPECT_FALSE(samples.contains("preforkctl_workers_min"));  // a fixed worker count has no bounds
 }
 
 TEST(Exposition, ListsEveryWorkerStateEvenWithNoSlotInIt) {

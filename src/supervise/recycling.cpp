@@ -1,0 +1,76 @@
+// Recycling (§12): a worker that grew too big (--max-rss, its whole process tree) or too old
+// (--max-lifetime, plus 0..--lifetime-jitter so that workers started together do not recycle together) is
+// replaced like one step of a rolling restart: the new worker first, the old one stopped once the new one
+// is ready. Recycles queue behind each other, one slot at a time.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "plan/durations.hpp"
+#include "sys/proc_usage.hpp"
+#include "supervise/supervisor_impl.hpp"
+
+namespace preforkctl::supervise {
+
+namespace {
+
+constexpr Millis kRssPeriod{1'000};  // how often --max-rss reads the workers' memory
+
+std::string mib_text(std::uint64_t bytes) {
+    return std::to_string((bytes + (1U << 19)) >> 20) + " MiB";
+}
+
+}  // namespace
+
+void Supervisor::start_recycling() {
+    if (!plan_.recycle.max_rss) return;
+    rss_timer_.expires_after(kRssPeriod);
+    rss_timer_.async_wait([this](const boost::system::error_code& error) {
+        if (error || stopping_) return;
+        sample_rss();
+        start_recycling();
+    });
+}
+
+// The lifetime counts from the start of the worker.
+void Supervisor::arm_lifetime(SlotRuntime& slot, int pid) {
+    if (!plan_.recycle.max_lifetime) return;
+    Millis lifetime = *plan_.recycle.max_lifetime;
+    if (plan_.recycle.lifetime_jitter.count() > 0) {
+        std::uniform_int_distribution<Millis::rep> jitter(0, plan_.recycle.lifetime_jitter.count());
+        lifetime += Millis{jitter(jitter_random_)};
+    }
+    slot.lifetime_timer.expires_after(lifetime);
+    slot.lifetime_timer.async_wait([this, &slot, pid, lifetime](const boost::system::error_code& error) {
+        if (error || slot.state.pid != pid) return;
+        recycle(slot, "lifetime", "it ran for " + plan::format_duration(lifetime) + " (--max-lifetime)");
+    });
+}
+
+void Supervisor::sample_rss() {
+    std::vector<int> roots;
+    for (const auto& slot : slots_) {
+        if (slot->state.phase == Phase::running && !slot->state.replacing && !slot->removing) {
+            roots.push_back(slot->state.pid);
+        }
+    }
+    if (roots.empty()) return;
+    const std::map<int, sys::TreeUsage> usage = sys::read_tree_usage(roots);
+    for (auto& slot : slots_) {
+        const auto found = usage.find(slot->state.pid);
+        if (found == usage.end() || found->second.rss_bytes <= *plan_.recycle.max_rss) continue;
+        recycle(*slot, "rss",
+                "its memory (RSS of " + std::to_string(found->second.processes) + " processes) is " +
+                    mib_text(found->second.rss_bytes) + ", above --max-rss " + mib_text(*plan_.recycle.max_rss));
+    }
+}
+
+void Supervisor::recycle(SlotRuntime& slot, const std::string& reason, const std::string& why) {
+    if (stopping_ || slot.removing || slot.state.phase != Phase::running || slot.state.replacing) return;
+    if (std::find(rolling_queue_.begin(), rolling_queue_.end(), slot.spec.slot) != rolling_queue_.end()) return;
+    ++recycles_[reason];
+    spdlog::info("slot {}: recycling worker {}: {}", slot.spec.slot, slot.state.pid, why);
+    begin_rolling_restart(Origin{"recycle", false}, slot.spec.slot, true);
+}
+
+}  // namespace preforkctl::supervise
