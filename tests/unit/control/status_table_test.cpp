@@ -88,6 +88,20 @@ TEST(StatusTable, StartsWithALineAboutPreforkctlItself) {
               "preforkctl: pid 4100, workers 2 (1 ready), generation 3, up 1h02m, rolling restart, stopping");
 }
 
+TEST(StatusTable, ShowsTheElasticBoundsAndTheEventsSinceTheStartUnderTheFirstLine) {
+    Snapshot snapshot = two_slots_and_two_listeners();
+    snapshot.elastic = ElasticStatus{1, 8};
+    snapshot.scale_ups = 3;
+    snapshot.scale_up_reasons = {{"load", 2}, {"request", 1}};
+    snapshot.recycles = {{"lifetime", 1}, {"rss", 2}};
+    snapshot.watchdog_timeouts = 1;
+    const auto lines = lines_of(render_status_table(snapshot, false));
+    ASSERT_GE(lines.size(), 3u);
+    EXPECT_EQ(lines[0], "web: pid 4100, workers 2 of 1..8 (1 ready), generation 3, up 1h02m");
+    EXPECT_EQ(lines[1], "scaled up 3 (load 2, request 1), recycled 3 (lifetime 1, rss 2), watchdog timeouts 1");
+    EXPECT_EQ(lines[2], "");
+}
+
 TEST(StatusTable, ShowsEachSlotWithItsUnitsAndDashesForWhatIsUnknown) {
     const auto lines = lines_of(render_status_table(two_slots_and_two_listeners(), false));
     ASSERT_GE(lines.size(), 6u);
