@@ -614,3 +614,23 @@ TEST(MakePlan, WatchdogMustBeAboveZeroAndGivesEachWorkerWatchdogUsecAndANotifySo
     ASSERT_FALSE(zero);
     EXPECT_EQ(zero.error().message, "--watchdog: must be above 0");
 }
+
+TEST(DescribePlan, ShowsTheElasticRangeTheRecycleSettingsAndTheWatchdogWhenSet) {
+    auto plan = make_plan(settings_with({{"workers", "0..4"}, {"listen", ":8080"}, {"scale-up-after", "2s"},
+                                         {"max-rss", "512M"}, {"max-lifetime", "1h"}, {"lifetime-jitter", "5m"},
+                                         {"watchdog", "10s"}}),
+                          eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    const std::string text = describe_plan(*plan);
+    EXPECT_THAT(text, HasSubstr("workers:      0 (elastic 0..4, set by --workers)\n"));
+    EXPECT_THAT(text, HasSubstr("elastic:      0..4 workers, on demand (none until a connection waits), one more "
+                                "after 2s of a non-empty accept queue, one fewer (the newest) after 30s of empty "
+                                "queues\n"));
+    EXPECT_THAT(text, HasSubstr("recycle:      above 512 MiB RSS (the worker's process tree); after 1h + 0..5m; "
+                                "one slot at a time, the new worker first\n"));
+    EXPECT_THAT(text, HasSubstr("watchdog:     WATCHDOG=1 at least every 10s once ready, else SIGABRT"));
+    EXPECT_THAT(text, HasSubstr("descriptors:  about "));
+    EXPECT_THAT(text, HasSubstr(" for up to 4 workers"));
+    const std::string fixed = describe_plan(*make_plan(settings_with({{"workers", "2"}}), eight_cpu_host()));
+    for (const char* line : {"elastic:", "recycle:", "watchdog:"}) EXPECT_EQ(fixed.find(line), std::string::npos);
+}
