@@ -35,6 +35,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     std::string stop_signal, stop_timeout, ready, ready_timeout, log_format, log_overflow, color, name, chdir;
     std::string config_file, fd_env, user, control, metrics;
     std::string success_exit, restart_prevent, restart_force, signal_scope;
+    std::string scale_up_after, scale_down_after, max_rss, max_lifetime, lifetime_jitter, watchdog;
     std::int64_t max_restarts = 0;
     std::int64_t max_line = 0;
     std::vector<std::string> listen, env, command, rewrite_signal;
@@ -45,7 +46,14 @@ CommandLine parse_command_line(int argc, char** argv) {
     int quiet = 0;
 
     auto* o_workers = app.add_option("-n,--workers", workers, "Number of worker slots, or 'auto' (default auto: "
-                                     "the CPUs this process may use, cgroup quota included)");
+                                     "the CPUs this process may use, cgroup quota included), or MIN..MAX to follow "
+                                     "the listeners' accept queues (MIN 0: none until a connection waits)");
+    auto* o_scale_up_after = app.add_option("--scale-up-after", scale_up_after,
+                                            "With -n MIN..MAX: one more worker once a listener's accept queue has "
+                                            "been non-empty this long (default 1s)");
+    auto* o_scale_down_after = app.add_option("--scale-down-after", scale_down_after,
+                                              "With -n MIN..MAX: one fewer worker once every accept queue has been "
+                                              "empty this long (default 30s)");
     auto* o_cpus = app.add_option("--cpus", cpus, "Use only these CPUs, e.g. 0-3,8 (must be allowed to this process); "
                                   "every worker is confined to them");
     auto* o_affinity = app.add_flag("--affinity", affinity, "Pin slot i to one CPU, physical cores before SMT siblings");
@@ -96,6 +104,17 @@ CommandLine parse_command_line(int argc, char** argv) {
     auto* o_ready_timeout = app.add_option("--ready-timeout", ready_timeout,
                                            "With --ready notify: a worker not ready by then is killed, a failed "
                                            "start (default 60s); a warning without it");
+    auto* o_max_rss = app.add_option("--max-rss", max_rss,
+                                     "Replace a worker whose process tree uses more memory than SIZE, e.g. 512M "
+                                     "(K, M, G, T: KiB to TiB), new worker first");
+    auto* o_max_lifetime = app.add_option("--max-lifetime", max_lifetime,
+                                          "Replace a worker once it has run this long, new worker first");
+    auto* o_lifetime_jitter = app.add_option("--lifetime-jitter", lifetime_jitter,
+                                             "Add 0 to DUR to each worker's --max-lifetime, so that workers do not "
+                                             "recycle together (default 0)");
+    auto* o_watchdog = app.add_option("--watchdog", watchdog,
+                                      "A ready worker must send WATCHDOG=1 to its NOTIFY_SOCKET this often, or it is "
+                                      "killed with SIGABRT and counts as a failure");
     auto* o_log_format = app.add_option("--log-format", log_format,
                                         "prefix (default: 'NAME.SLOT | line'), json, raw or inherit (no pipes)");
     auto* o_timestamps = app.add_flag("--timestamps", timestamps, "Prefix each line with a UTC timestamp");
@@ -189,6 +208,12 @@ CommandLine parse_command_line(int argc, char** argv) {
     text(o_stop_timeout, stop_timeout, s.stop_timeout);
     text(o_signal_scope, signal_scope, s.signal_scope);
     for (const std::string& value : rewrite_signal) s.rewrite_signal.push_back({value, o_rewrite_signal->get_name()});
+    text(o_scale_up_after, scale_up_after, s.scale_up_after);
+    text(o_scale_down_after, scale_down_after, s.scale_down_after);
+    text(o_max_rss, max_rss, s.max_rss);
+    text(o_max_lifetime, max_lifetime, s.max_lifetime);
+    text(o_lifetime_jitter, lifetime_jitter, s.lifetime_jitter);
+    text(o_watchdog, watchdog, s.watchdog);
     text(o_ready, ready, s.ready);
     text(o_ready_timeout, ready_timeout, s.ready_timeout);
     text(o_log_format, log_format, s.log_format);

@@ -18,7 +18,7 @@ struct Setting {
 
 /// Everything a long option (or config key) can set. Empty optional = not given.
 struct Settings {
-    std::optional<Setting<std::string>> workers;       // "auto" or a number
+    std::optional<Setting<std::string>> workers;       // "auto", a number or "MIN..MAX" (MAX a number or "auto")
     std::optional<Setting<std::string>> cpus;          // CPU list
     std::optional<Setting<bool>> affinity;
     std::vector<Setting<std::string>> listen;          // "ADDR[,opt=val...]"
@@ -38,6 +38,12 @@ struct Settings {
     std::optional<Setting<std::string>> stop_timeout;
     std::optional<Setting<std::string>> signal_scope;     // "group" or "worker"
     std::vector<Setting<std::string>> rewrite_signal;     // "FROM:TO[,FROM:TO...]"
+    std::optional<Setting<std::string>> scale_up_after;    // durations; only with workers = MIN..MAX
+    std::optional<Setting<std::string>> scale_down_after;
+    std::optional<Setting<std::string>> max_rss;           // a size: "512M"
+    std::optional<Setting<std::string>> max_lifetime;
+    std::optional<Setting<std::string>> lifetime_jitter;
+    std::optional<Setting<std::string>> watchdog;
     std::optional<Setting<std::string>> ready;         // "none", "notify" or "delay:DUR"
     std::optional<Setting<std::string>> ready_timeout;
     std::optional<Setting<std::string>> log_format;

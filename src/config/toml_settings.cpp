@@ -37,6 +37,12 @@ Settings merge(Settings base, const Settings& overrides) {
     if (!overrides.rewrite_signal.empty()) {
         base.rewrite_signal = overrides.rewrite_signal;
     }
+    take(base.scale_up_after, overrides.scale_up_after);
+    take(base.scale_down_after, overrides.scale_down_after);
+    take(base.max_rss, overrides.max_rss);
+    take(base.max_lifetime, overrides.max_lifetime);
+    take(base.lifetime_jitter, overrides.lifetime_jitter);
+    take(base.watchdog, overrides.watchdog);
     take(base.ready, overrides.ready);
     take(base.ready_timeout, overrides.ready_timeout);
     take(base.log_format, overrides.log_format);
@@ -107,7 +113,7 @@ private:
         return Ok{};
     }
 
-    // Durations and worker counts may be written as a bare integer (seconds / count) or a string.
+    // Durations, sizes and worker counts may be written as a bare integer (seconds / bytes / count) or a string.
     Status text_or_integer(const std::string& key, const toml::node& node,
                            std::optional<Setting<std::string>>& into, const char* integer_suffix) {
         if (node.is_integer()) {
@@ -324,6 +330,12 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "rewrite-signal") {
         return strings(key, node, "a string or an array of \"FROM:TO\" strings", s.rewrite_signal);
     }
+    if (key == "scale-up-after") return text_or_integer(key, node, s.scale_up_after, "s");
+    if (key == "scale-down-after") return text_or_integer(key, node, s.scale_down_after, "s");
+    if (key == "max-rss") return text_or_integer(key, node, s.max_rss, "");
+    if (key == "max-lifetime") return text_or_integer(key, node, s.max_lifetime, "s");
+    if (key == "lifetime-jitter") return text_or_integer(key, node, s.lifetime_jitter, "s");
+    if (key == "watchdog") return text_or_integer(key, node, s.watchdog, "s");
     if (key == "ready") return text(key, node, s.ready);
     if (key == "ready-timeout") return text_or_integer(key, node, s.ready_timeout, "s");
     if (key == "log-format") return text(key, node, s.log_format);

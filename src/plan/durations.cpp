@@ -47,6 +47,43 @@ std::string format_duration(Millis duration) {
 
 namespace {
 
+// Binary multiples: --max-rss compares with RSS, which the kernel counts in pages of 4 KiB.
+constexpr std::array<std::pair<const char*, int>, 4> kSizeUnits{{{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}}};
+
+// The power of two a size suffix stands for, or -1: "" (bytes), "K", "k", "KiB" and the same for M, G, T.
+int size_shift(std::string_view unit) {
+    if (unit.empty()) return 0;
+    for (const auto& [name, shift] : kSizeUnits) {
+        const auto letter = static_cast<unsigned char>(name[0]);
+        const bool single = unit.size() == 1 && std::toupper(static_cast<unsigned char>(unit[0])) == letter;
+        if (single || unit == name) return shift;
+    }
+    return -1;
+}
+
+}  // namespace
+
+Result<std::uint64_t> parse_size(std::string_view text) {
+    auto bad = [&] { return Error{std::string("invalid size '") + std::string(text) + "' (use e.g. 512M, 2G)"}; };
+    std::uint64_t number = 0;
+    const char* end = text.data() + text.size();
+    auto [rest, ec] = std::from_chars(text.data(), end, number);
+    if (ec != std::errc{} || rest == text.data()) return bad();
+    const int shift = size_shift(std::string_view(rest, static_cast<std::size_t>(end - rest)));
+    if (shift < 0 || number > (std::numeric_limits<std::uint64_t>::max() >> shift)) return bad();
+    return number << shift;
+}
+
+std::string format_size(std::uint64_t bytes) {
+    for (auto unit = kSizeUnits.rbegin(); unit != kSizeUnits.rend(); ++unit) {
+        const std::uint64_t scale = std::uint64_t{1} << unit->second;
+        if (bytes != 0 && bytes % scale == 0) return std::to_string(bytes / scale) + " " + unit->first;
+    }
+    return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
+}
+
+namespace {
+
 constexpr std::array<std::pair<const char*, int>, 31> kSignals{{
     {"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT},   {"ILL", SIGILL},   {"TRAP", SIGTRAP},
     {"ABRT", SIGABRT}, {"BUS", SIGBUS},     {"FPE", SIGFPE},     {"KILL", SIGKILL}, {"USR1", SIGUSR1},

@@ -14,7 +14,8 @@ bool is_ours(const std::string& entry) {
     static const char* const kOwned[] = {"LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", "LISTEN_PIDFDID=",
                                          "PREFORK_SLOT=", "PREFORK_WORKERS=", "PREFORK_CPUS=",
                                          "PREFORK_GENERATION=", "PREFORK_REUSEPORT=", "EINHORN_FD_",
-                                         "SERVER_STARTER_PORT=", "NOTIFY_SOCKET="};
+                                         "SERVER_STARTER_PORT=", "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
+                                         "WATCHDOG_PID="};
     for (const char* prefix : kOwned) {
         if (entry.starts_with(prefix)) {
             return true;
@@ -119,8 +120,8 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
     }
     plan.executable = facts.command.path;
 
-    for (auto planner : {plan_cpus_and_workers, plan_sockets, plan_user, plan_restart_and_stop, plan_output,
-                         plan_control, plan_environment, plan_descriptors}) {
+    for (auto planner : {plan_cpus_and_workers, plan_sockets, plan_elastic, plan_user, plan_restart_and_stop,
+                         plan_recycle_and_watchdog, plan_output, plan_control, plan_environment, plan_descriptors}) {
         if (auto status = planner(settings, facts, plan); !status) return status.error();
     }
 
@@ -190,6 +191,10 @@ std::vector<std::string> added_variables(const Plan& plan, const SlotContext& co
     env.push_back("PREFORK_GENERATION=" + std::to_string(context.generation));
     if (!context.cpus.empty()) {
         env.push_back("PREFORK_CPUS=" + context.cpus);
+    }
+    if (plan.watchdog) {
+        // systemd's WatchdogSec= protocol: sd_watchdog_enabled() reads it beside the worker's NOTIFY_SOCKET.
+        env.push_back(std::string("WATCHDOG_USEC=") + std::to_string(plan.watchdog->count() * 1000));
     }
     if (plan.socket_mode == SocketMode::child) {
         // The worker binds its own SO_REUSEPORT socket (fasthttp's Reuseport style); nothing is inherited.

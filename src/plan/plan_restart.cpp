@@ -2,6 +2,7 @@
 #include <cctype>
 #include <charconv>
 #include <csignal>
+#include <cstdint>
 
 #include "plan/planners.hpp"
 #include "plan/setting_values.hpp"
@@ -240,6 +241,34 @@ Status plan_restart_and_stop(const config::Settings& settings, const HostFacts& 
                                 ": has no effect without --ready notify (it bounds the wait for READY=1)");
     }
 
+    return Ok{};
+}
+
+Status plan_recycle_and_watchdog(const config::Settings& settings, const HostFacts& /*facts*/, Plan& plan) {
+    auto rss = parse_setting<std::uint64_t>(settings.max_rss, "max-rss", 0,
+                                            [](const std::string& v) { return parse_size(v); });
+    if (!rss) return rss.error();
+    if (settings.max_rss) {
+        if (*rss == 0) return setting_error(*settings.max_rss, "max-rss", "must be above 0");
+        plan.recycle.max_rss = *rss;
+    }
+    if (settings.max_lifetime) {
+        auto lifetime = parse_positive_duration(settings.max_lifetime, "max-lifetime", Millis{0});
+        if (!lifetime) return lifetime.error();
+        plan.recycle.max_lifetime = *lifetime;
+    }
+    auto jitter = parse_duration_setting(settings.lifetime_jitter, "lifetime-jitter", plan.recycle.lifetime_jitter);
+    if (!jitter) return jitter.error();
+    plan.recycle.lifetime_jitter = *jitter;
+    if (settings.lifetime_jitter && !plan.recycle.max_lifetime) {
+        plan.warnings.push_back(setting_warning(*settings.lifetime_jitter, "lifetime-jitter",
+                                                "has no effect without --max-lifetime (it spreads the lifetimes)"));
+    }
+    if (settings.watchdog) {
+        auto watchdog = parse_positive_duration(settings.watchdog, "watchdog", Millis{0});
+        if (!watchdog) return watchdog.error();
+        plan.watchdog = *watchdog;
+    }
     return Ok{};
 }
 

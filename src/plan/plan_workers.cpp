@@ -10,16 +10,95 @@ namespace preforkctl::plan {
 
 namespace {
 
-Result<int> parse_workers(const std::string& value, int auto_workers) {
+// kMaxWorkers as text, for messages (kept in a named string: "literal" + std::to_string(...) is a false
+// -Wrestrict with GCC 12 at -O3).
+const std::string kMaxWorkersText = std::to_string(kMaxWorkers);
+
+// A number from `lowest` to kMaxWorkers, or nothing.
+std::optional<int> parse_count(const std::string& text, int lowest) {
+    int count = 0;
+    auto [rest, ec] = std::from_chars(text.data(), text.data() + text.size(), count);
+    if (ec != std::errc{} || rest != text.data() + text.size() || count < lowest || count > kMaxWorkers) {
+        return std::nullopt;
+    }
+    return count;
+}
+
+// A worker count as written: fixed (no elastic) or MIN..MAX.
+struct WorkerCount {
+    int workers = 1;
+    std::optional<ElasticSpec> elastic;
+};
+
+Result<WorkerCount> parse_worker_range(const std::string& value, std::size_t dots, int auto_workers) {
+    const std::string max_text = value.substr(dots + 2);
+    const std::optional<int> min = parse_count(value.substr(0, dots), 0);
+    if (!min) {
+        return Error{"MIN of MIN..MAX must be a number from 0 to " + kMaxWorkersText + ", got '" + value + "'"};
+    }
+    // MAX 0 is read as a number, so that 0..0 is refused for its order, like 3..1.
+    const std::optional<int> max = max_text == "auto" ? auto_workers : parse_count(max_text, 0);
+    if (!max) {
+        return Error{"MAX of MIN..MAX must be 'auto' or a number from 1 to " + kMaxWorkersText + ", got '" +
+                     value + "'"};
+    }
+    if (*min >= *max) {
+        std::string why = "MIN must be below MAX (a fixed count is written -n N), got '" + value + "'";
+        if (max_text == "auto") {
+            why += " (auto is ";
+            why += std::to_string(auto_workers) + " here)";
+        }
+        return Error{why};
+    }
+    ElasticSpec elastic;
+    elastic.min = *min;
+    elastic.max = *max;
+    return WorkerCount{*min, elastic};
+}
+
+Result<WorkerCount> parse_workers(const std::string& value, int auto_workers) {
     if (value == "auto") {
-        return auto_workers;
+        return WorkerCount{auto_workers, std::nullopt};
     }
-    int workers = 0;
-    auto [rest, ec] = std::from_chars(value.data(), value.data() + value.size(), workers);
-    if (ec != std::errc{} || rest != value.data() + value.size() || workers < 1 || workers > kMaxWorkers) {
-        return Error{"must be 'auto' or a number from 1 to " + std::to_string(kMaxWorkers) + ", got '" + value + "'"};
+    if (const std::size_t dots = value.find(".."); dots != std::string::npos) {
+        return parse_worker_range(value, dots, auto_workers);
     }
-    return workers;
+    const std::optional<int> workers = parse_count(value, 1);
+    if (!workers) {
+        return Error{"must be 'auto' or a number from 1 to " + kMaxWorkersText + ", got '" + value + "'"};
+    }
+    return WorkerCount{*workers, std::nullopt};
+}
+
+// "set by --workers", "elastic 1..8, set by --workers" or "auto: <budget source>".
+std::string describe_workers_source(const config::Settings& settings, const Plan& plan) {
+    if (!settings.workers || settings.workers->value == "auto") return "auto: " + plan.budget.source;
+    const std::string set_by = "set by " + settings.workers->origin;
+    if (!plan.elastic) return set_by;
+    std::string text = "elastic ";
+    text += std::to_string(plan.elastic->min) + ".." + std::to_string(plan.elastic->max);
+    if (settings.workers->value.ends_with("..auto")) text += " (MAX auto: " + plan.budget.source + ")";
+    return text + ", " + set_by;
+}
+
+// Elastic workers follow the accept queues of the sockets preforkctl holds.
+Status check_elastic_listeners(const config::Setting<std::string>& workers, const Plan& plan) {
+    if (plan.socket_mode == SocketMode::child) {
+        return setting_error(workers, "workers",
+                             "MIN..MAX follows the accept queues of the sockets preforkctl holds, and with "
+                             "--socket-mode child it holds none; use shared or reuseport");
+    }
+    if (plan.listeners.empty()) {
+        return setting_error(workers, "workers",
+                             "MIN..MAX follows the accept queues of the listeners, and there is none; give "
+                             "--listen (or let systemd pass the sockets)");
+    }
+    if (plan.elastic->min == 0 && plan.socket_mode != SocketMode::shared) {
+        return setting_error(workers, "workers",
+                             "0..MAX needs --socket-mode shared: reuseport sockets belong to the slots, so with no "
+                             "worker running nothing would listen");
+    }
+    return Ok{};
 }
 
 }  // namespace
@@ -33,7 +112,8 @@ std::uint64_t estimate_descriptors(const Plan& plan, int workers) {
     // A stdout and a stderr pipe, both ends kept; twice, for a rolling restart's new worker while the old
     // one drains (every slot's old worker may still be draining when the last slot is replaced).
     if (plan.log.format != LogFormat::inherit) per_slot += 2 * 4;
-    if (plan.ready.mode == ReadyMode::notify) per_slot += 2;  // the worker's own NOTIFY_SOCKET, old and new
+    // The worker's own NOTIFY_SOCKET, old and new.
+    if (plan.ready.mode == ReadyMode::notify || plan.watchdog) per_slot += 2;
     if (plan.socket_mode == SocketMode::reuseport) per_slot += listeners;
     const std::uint64_t shared = plan.socket_mode == SocketMode::shared ? listeners : 0;
     return kOwn + shared + per_slot * static_cast<std::uint64_t>(workers);
@@ -53,15 +133,37 @@ Status plan_cpus_and_workers(const config::Settings& settings, const HostFacts& 
         return Error{budget.error().message, 0, ExitCode::config};
     }
     plan.budget = *budget;
-    auto workers = parse_setting<int>(settings.workers, "workers", plan.budget.auto_workers,
-                                      [&](const std::string& v) { return parse_workers(v, plan.budget.auto_workers); });
+    const int auto_workers = plan.budget.auto_workers;
+    auto workers = parse_setting<WorkerCount>(settings.workers, "workers", WorkerCount{auto_workers, {}},
+                                              [&](const std::string& v) { return parse_workers(v, auto_workers); });
     if (!workers) return workers.error();
-    plan.workers = *workers;
-    const bool explicit_count = settings.workers && settings.workers->value != "auto";
-    plan.workers_source = explicit_count ? "set by " + settings.workers->origin : "auto: " + plan.budget.source;
+    plan.workers = workers->workers;
+    plan.elastic = workers->elastic;
+    plan.workers_source = describe_workers_source(settings, plan);
     plan.affinity = settings.affinity && settings.affinity->value;
     plan.cpus_restricted = restrict_to.has_value();
     return Ok{};
+}
+
+Status plan_elastic(const config::Settings& settings, const HostFacts& /*facts*/, Plan& plan) {
+    const ElasticSpec defaults;
+    auto up = parse_positive_duration(settings.scale_up_after, "scale-up-after", defaults.scale_up_after);
+    if (!up) return up.error();
+    auto down = parse_positive_duration(settings.scale_down_after, "scale-down-after", defaults.scale_down_after);
+    if (!down) return down.error();
+    if (!plan.elastic) {
+        const std::string why = "has no effect without -n MIN..MAX (a fixed worker count does not scale by itself)";
+        if (settings.scale_up_after) {
+            plan.warnings.push_back(setting_warning(*settings.scale_up_after, "scale-up-after", why));
+        }
+        if (settings.scale_down_after) {
+            plan.warnings.push_back(setting_warning(*settings.scale_down_after, "scale-down-after", why));
+        }
+        return Ok{};
+    }
+    plan.elastic->scale_up_after = *up;
+    plan.elastic->scale_down_after = *down;
+    return check_elastic_listeners(*settings.workers, plan);
 }
 
 Status plan_user(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
@@ -76,11 +178,15 @@ Status plan_user(const config::Settings& settings, const HostFacts& facts, Plan&
 
 Status plan_descriptors(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
     const FdLimits& limits = facts.fd_limits;
-    plan.fds_needed = estimate_descriptors(plan, plan.workers);
+    // An elastic plan may grow to MAX workers while it runs, so MAX is what must fit.
+    const int most = plan.elastic ? plan.elastic->max : plan.workers;
+    plan.fds_needed = estimate_descriptors(plan, most);
     plan.fd_limit = limits.raised;
     if (limits.soft < limits.raised) plan.worker_fd_limit = limits.soft;
     if (limits.raised == 0 || plan.fds_needed <= limits.raised) return Ok{};  // 0: not known (no getrlimit)
-    const std::string why = std::to_string(plan.workers) + " workers need about " + std::to_string(plan.fds_needed) +
+    std::string count = plan.elastic ? std::string("up to ") : std::string();
+    count += std::to_string(most);
+    const std::string why = count + " workers need about " + std::to_string(plan.fds_needed) +
                             " file descriptors, but preforkctl may open only " + std::to_string(limits.raised) +
                             " (RLIMIT_NOFILE hard limit " + std::to_string(limits.hard) +
                             "); raise it (ulimit -Hn, systemd LimitNOFILE=, docker --ulimit nofile=) or run fewer "

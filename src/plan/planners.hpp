@@ -15,11 +15,18 @@ Status plan_cpus_and_workers(const config::Settings& settings, const HostFacts& 
 /// Socket mode, listeners (given or adopted from systemd) and --fd-env (§5).
 Status plan_sockets(const config::Settings& settings, const HostFacts& facts, Plan& plan);
 
+/// -n MIN..MAX: the scaling timings, and the listeners elastic workers need (after plan_sockets); warns about
+/// timings given with a fixed count.
+Status plan_elastic(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
 /// --user: the workers' credentials, and whether preforkctl may switch to them.
 Status plan_user(const config::Settings& settings, const HostFacts& facts, Plan& plan);
 
 /// Restart, stop, forwarding and readiness policy (§6, §7); warns about a --ready-timeout without notify.
 Status plan_restart_and_stop(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
+/// --max-rss, --max-lifetime, --lifetime-jitter and --watchdog (§12); warns about a jitter without a lifetime.
+Status plan_recycle_and_watchdog(const config::Settings& settings, const HostFacts& facts, Plan& plan);
 
 /// Output format, colour, line length, overflow and name (§8).
 Status plan_output(const config::Settings& settings, const HostFacts& facts, Plan& plan);

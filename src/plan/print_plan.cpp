@@ -75,6 +75,42 @@ std::string describe_forwarding(const ForwardSpec& forward) {
     return out;
 }
 
+// "1..4 workers, one more after 1s of a non-empty accept queue, ..." (appended piece by piece: "literal" +
+// std::string&& is a false -Wrestrict with GCC 12 at -O3).
+std::string describe_elastic(const ElasticSpec& elastic) {
+    std::string out = std::to_string(elastic.min);
+    out += "..";
+    out += std::to_string(elastic.max);
+    out += " workers";
+    if (elastic.min == 0) out += ", on demand (none until a connection waits)";
+    out += ", one more after ";
+    out += format_duration(elastic.scale_up_after);
+    out += " of a non-empty accept queue, one fewer (the newest) after ";
+    out += format_duration(elastic.scale_down_after);
+    out += " of empty queues";
+    return out;
+}
+
+// "above 512 MiB RSS (the worker's process tree); after 1h + 0..5m; one slot at a time, the new worker first"
+std::string describe_recycle(const RecycleSpec& recycle) {
+    std::string out;
+    if (recycle.max_rss) {
+        out += "above ";
+        out += format_size(*recycle.max_rss);
+        out += " RSS (the worker's process tree)";
+    }
+    if (recycle.max_lifetime) {
+        out += out.empty() ? "after " : "; after ";
+        out += format_duration(*recycle.max_lifetime);
+        if (recycle.lifetime_jitter.count() > 0) {
+            out += " + 0..";
+            out += format_duration(recycle.lifetime_jitter);
+        }
+    }
+    out += "; one slot at a time, the new worker first";
+    return out;
+}
+
 std::string quoted_join(const std::vector<std::string>& words) {
     std::string out;
     for (const std::string& word : words) {
@@ -94,6 +130,7 @@ std::string describe_plan(const Plan& plan) {
     out << "cpu budget:   " << format_cpu_list(CpuList(plan.budget.cpus)) << " (" << plan.budget.cpus.size()
         << " usable, auto = " << plan.budget.auto_workers << ", decided by " << plan.budget.source << ")\n";
     out << "workers:      " << plan.workers << " (" << plan.workers_source << ")\n";
+    if (plan.elastic) out << "elastic:      " << describe_elastic(*plan.elastic) << "\n";
     out << "affinity:     "
         << (plan.affinity          ? "one CPU per slot, physical cores first"
             : plan.cpus_restricted ? "every worker on the --cpus set"
@@ -151,6 +188,14 @@ std::string describe_plan(const Plan& plan) {
             break;
         case ReadyMode::delay: out << "delay " << format_duration(plan.ready.delay) << "\n"; break;
     }
+    if (plan.recycle.max_rss || plan.recycle.max_lifetime) {
+        out << "recycle:      " << describe_recycle(plan.recycle) << "\n";
+    }
+    if (plan.watchdog) {
+        out << "watchdog:     WATCHDOG=1 at least every " << format_duration(*plan.watchdog)
+            << " once ready, else SIGABRT to the process group (SIGKILL after " << format_duration(plan.stop.timeout)
+            << "), a failure\n";
+    }
     if (plan.notify_socket) {
         out << "systemd:      READY=1, RELOADING=1, STOPPING=1 and STATUS= to " << *plan.notify_socket << "\n";
     }
@@ -167,7 +212,8 @@ std::string describe_plan(const Plan& plan) {
         out << "metrics:      http://" << format_address(*plan.control.metrics, plan.control.metrics->port)
             << "/metrics\n";
     }
-    out << "descriptors:  about " << plan.fds_needed << " for " << plan.workers << " workers, limit "
+    out << "descriptors:  about " << plan.fds_needed << " for " << (plan.elastic ? "up to " : "")
+        << (plan.elastic ? plan.elastic->max : plan.workers) << " workers, limit "
         << (plan.fd_limit == 0 ? "unknown" : std::to_string(plan.fd_limit));
     if (plan.worker_fd_limit) out << " (raised; workers get " << *plan.worker_fd_limit << ")";
     out << "\n";
@@ -190,7 +236,7 @@ std::string describe_plan(const Plan& plan) {
         if (!plan.listeners.empty() && systemd && plan.socket_mode != SocketMode::child) {
             env.emplace_back("LISTEN_PID=<worker pid>");
         }
-        if (plan.ready.mode == ReadyMode::notify) {
+        if (plan.ready.mode == ReadyMode::notify || plan.watchdog) {
             env.emplace_back("NOTIFY_SOCKET=<the worker's own>");
         }
         out << "  env:        " << quoted_join(env) << " (+ preforkctl's environment)\n";

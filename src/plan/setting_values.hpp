@@ -22,6 +22,15 @@ Error setting_error(const config::Setting<T>& setting, const std::string& option
     return Error{setting.origin + ": " + option + ": " + why, 0, ExitCode::config};
 }
 
+// A warning about a setting that is accepted but does nothing, worded like setting_error.
+template <class T>
+std::string setting_warning(const config::Setting<T>& setting, const std::string& option, const std::string& why) {
+    if (setting.origin.starts_with("-")) {
+        return setting.origin + ": " + why;
+    }
+    return setting.origin + ": " + option + ": " + why;
+}
+
 template <class T, class Parse>
 auto parse_setting(const std::optional<config::Setting<std::string>>& setting, const std::string& option,
                    T fallback, Parse parse) -> Result<T> {
@@ -53,6 +62,16 @@ Result<Enum> parse_choice(const std::optional<config::Setting<std::string>>& set
 inline Result<Millis> parse_duration_setting(const std::optional<config::Setting<std::string>>& setting,
                                       const std::string& option, Millis fallback) {
     return parse_setting<Millis>(setting, option, fallback, [](const std::string& v) { return parse_duration(v); });
+}
+
+// A duration that must be above 0 when given.
+inline Result<Millis> parse_positive_duration(const std::optional<config::Setting<std::string>>& setting,
+                                              const std::string& option, Millis fallback) {
+    auto duration = parse_duration_setting(setting, option, fallback);
+    if (duration && setting && duration->count() == 0) {
+        return setting_error(*setting, option, "must be above 0");
+    }
+    return duration;
 }
 
 /// Comma-separated items, spaces around each one trimmed; an empty item is kept (and rejected by the caller).

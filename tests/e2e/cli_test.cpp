@@ -87,6 +87,17 @@ TEST(Cli, BadOptionValuesNameTheOptionAndExit2) {
         {{"--restart-window", "0"}, "--restart-window: must be above 0"},
         {{"--fd-env", "einhorn", "--socket-mode", "child", "-l", "127.0.0.1:8080"},
          "--fd-env: workers bind HOST:PORT themselves in --socket-mode child"},
+        {{"-n", "2..2", "-l", "127.0.0.1:0"}, "--workers: MIN must be below MAX"},
+        {{"-n", "1..4"}, "--workers: MIN..MAX follows the accept queues of the listeners, and there is none"},
+        {{"-n", "1..4", "--socket-mode", "child", "-l", "127.0.0.1:8080"},
+         "--workers: MIN..MAX follows the accept queues of the sockets preforkctl holds"},
+        {{"-n", "0..4", "--socket-mode", "reuseport", "-l", "127.0.0.1:0"},
+         "--workers: 0..MAX needs --socket-mode shared"},
+        {{"--max-rss", "0"}, "--max-rss: must be above 0"},
+        {{"--max-rss", "1.5G"}, "--max-rss: invalid size '1.5G'"},
+        {{"--max-lifetime", "0"}, "--max-lifetime: must be above 0"},
+        {{"--watchdog", "soon"}, "--watchdog: invalid duration 'soon'"},
+        {{"-n", "1..4", "-l", "127.0.0.1:0", "--scale-up-after", "0"}, "--scale-up-after: must be above 0"},
     };
     for (const Case& c : cases) {
         std::vector<std::string> args = c.args;
@@ -114,6 +125,8 @@ TEST(Cli, BadTomlNamesFileLineAndColumnAndExits3) {
         {"workers = 2\naffinity = \"yes\"\n", ":2:12: 'affinity' must be true or false, not a string"},
         {"workers = \"many\"\n", ":1:11: workers: must be 'auto' or a number from 1 to 4096, got 'many'"},
         {"stop-timeout = \"soon\"\n", ":1:16: stop-timeout: invalid duration 'soon'"},
+        {"workers = \"3..1\"\nlisten = \"127.0.0.1:0\"\n", ":1:11: workers: MIN must be below MAX"},
+        {"max-rss = \"lots\"\n", ":1:11: max-rss: invalid size 'lots'"},
     };
     for (const Case& c : cases) {
         const std::string path = write_file(dir, "bad.toml", c.content);
@@ -169,6 +182,29 @@ TEST(Cli, AddressInUseIsOneClearLineWithExitStatus4) {
 TEST(Cli, UnbindableUnixPathIsExitStatus4) {
     Process run(preforkctl({"-n", "1", "-l", "unix:/nonexistent-dir/x.sock", "--", PROBE_WORKER_BIN}));
     expect_one_error_line(run, 4, "cannot bind unix:/nonexistent-dir/x.sock: No such file or directory");
+}
+
+// SPEC §12: a worker range must rise; a reversed or empty one is refused before any worker starts.
+TEST(Cli, WorkerRangesThatDoNotRiseAreOneUsageErrorAndStartNothing) {
+    for (const char* range : {"3..1", "0..0"}) {
+        SCOPED_TRACE(range);
+        TempDir dir;
+        Process run(preforkctl({"-n", range, "-l", "127.0.0.1:0", "--", PROBE_WORKER_BIN}),
+                    {{"PROBE_DIR=" + dir.path()}});
+        expect_one_error_line(run, 2, "preforkctl: error: --workers: MIN must be below MAX");
+        EXPECT_TRUE(read_reports(dir.path()).empty()) << "a worker started";
+    }
+}
+
+TEST(Cli, PrintPlanShowsTheElasticRangeAndItsTimings) {
+    Process run(preforkctl({"--print-plan", "-n", "1..4", "-l", "127.0.0.1:0", "--", "true"}));
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    EXPECT_THAT(run.out(), HasSubstr("workers:      1 (elastic 1..4, set by --workers)\n"));
+    EXPECT_THAT(run.out(), HasSubstr("elastic:      1..4 workers, one more after 1s of a non-empty accept queue, "
+                                     "one fewer (the newest) after 30s of empty queues\n"));
+    EXPECT_EQ(lines_with(run.out(), "slot 0:").size(), 1u) << run.out();
+    EXPECT_TRUE(lines_with(run.out(), "slot 1:").empty()) << "MIN slots at start: " << run.out();
+    EXPECT_EQ(run.err(), "");
 }
 
 TEST(Cli, ManPageDocumentsEveryLongOptionOfHelp) {

@@ -162,3 +162,42 @@ TEST_F(TomlFile, BadVerboseAndQuietValuesNameFileLineAndColumn) {
         EXPECT_EQ(settings.error().exit, ExitCode::config);
     }
 }
+
+TEST_F(TomlFile, ElasticRecycleAndWatchdogKeysTakeTheOptionsTextOrIntegers) {
+    auto settings = load_toml_settings(write(R"(workers = "1..8"
+scale_up_after = 2
+scale-down-after = "1m"
+max-rss = "512M"
+max_lifetime = "1h"
+lifetime-jitter = 300
+watchdog = "30s"
+)"));
+    ASSERT_TRUE(settings) << settings.error().message;
+    EXPECT_EQ(settings->workers->value, "1..8");
+    EXPECT_EQ(settings->scale_up_after->value, "2s");
+    EXPECT_EQ(settings->scale_up_after->origin, path_ + ":2:18");
+    EXPECT_EQ(settings->scale_down_after->value, "1m");
+    EXPECT_EQ(settings->max_rss->value, "512M");
+    EXPECT_EQ(settings->max_lifetime->value, "1h");
+    EXPECT_EQ(settings->lifetime_jitter->value, "300s");
+    EXPECT_EQ(settings->watchdog->value, "30s");
+    EXPECT_EQ(load_toml_settings(write("max-rss = 1048576\n"))->max_rss->value, "1048576") << "bytes";
+    auto wrong = load_toml_settings(write("watchdog = true\n"));
+    ASSERT_FALSE(wrong);
+    EXPECT_EQ(wrong.error().message, path_ + ":1:12: 'watchdog' must be a string, not a boolean");
+}
+
+TEST(MergeSettings, ElasticRecycleAndWatchdogValuesOfTheCommandLineWin) {
+    Settings file;
+    file.scale_up_after = Setting<std::string>{"5s", "f:1:1"};
+    file.max_rss = Setting<std::string>{"1G", "f:2:1"};
+    file.watchdog = Setting<std::string>{"10s", "f:3:1"};
+    Settings cli;
+    cli.max_rss = Setting<std::string>{"512M", "--max-rss"};
+    cli.max_lifetime = Setting<std::string>{"1h", "--max-lifetime"};
+    const Settings merged = merge(file, cli);
+    EXPECT_EQ(merged.scale_up_after->value, "5s");
+    EXPECT_EQ(merged.max_rss->value, "512M");
+    EXPECT_EQ(merged.max_lifetime->origin, "--max-lifetime");
+    EXPECT_EQ(merged.watchdog->value, "10s");
+}

@@ -74,3 +74,36 @@ TEST(Signals, ParseNamesWithOrWithoutSigAndNumbers) {
     EXPECT_FALSE(parse_signal("0"));
     EXPECT_EQ(signal_name(9), "SIGKILL");
 }
+
+TEST(ParseSize, TakesBytesOrBinarySuffixesInEitherSpelling) {
+    EXPECT_EQ(*parse_size("4096"), 4096u);
+    EXPECT_EQ(*parse_size("512M"), 512ull << 20);
+    EXPECT_EQ(*parse_size("512m"), 512ull << 20);
+    EXPECT_EQ(*parse_size("512MiB"), 512ull << 20);
+    EXPECT_EQ(*parse_size("64k"), 64ull << 10);
+    EXPECT_EQ(*parse_size("64KiB"), 64ull << 10);
+    EXPECT_EQ(*parse_size("2G"), 2ull << 30);
+    EXPECT_EQ(*parse_size("2g"), 2ull << 30);
+    EXPECT_EQ(*parse_size("1T"), 1ull << 40);
+    EXPECT_EQ(*parse_size("1TiB"), 1ull << 40);
+    EXPECT_EQ(*parse_size("0"), 0u);
+}
+
+TEST(ParseSize, RejectsOtherUnitsSignsFractionsAndOverflow) {
+    for (const char* bad : {"", "M", "-1M", "1.5G", "512MB", "512 M", "512mib", "1X", "20000000T",
+                            "99999999999999999999"}) {
+        auto size = parse_size(bad);
+        ASSERT_FALSE(size) << bad;
+        EXPECT_EQ(size.error().message, std::string("invalid size '") + bad + "' (use e.g. 512M, 2G)");
+    }
+}
+
+TEST(FormatSize, UsesTheLargestUnitThatDividesTheSize) {
+    EXPECT_EQ(format_size(512ull << 20), "512 MiB");
+    EXPECT_EQ(format_size(2ull << 30), "2 GiB");
+    EXPECT_EQ(format_size(1536ull << 10), "1536 KiB");
+    EXPECT_EQ(format_size(1ull << 40), "1 TiB");
+    EXPECT_EQ(format_size(1000), "1000 bytes");
+    EXPECT_EQ(format_size(1), "1 byte");
+    EXPECT_EQ(format_size(0), "0 bytes");
+}

@@ -52,6 +52,12 @@ config::Settings settings_with(std::vector<std::pair<std::string, std::string>> 
         else if (key == "log-format") s.log_format = setting;
         else if (key == "control") s.control = setting;
         else if (key == "metrics") s.metrics = setting;
+        else if (key == "scale-up-after") s.scale_up_after = setting;
+        else if (key == "scale-down-after") s.scale_down_after = setting;
+        else if (key == "max-rss") s.max_rss = setting;
+        else if (key == "max-lifetime") s.max_lifetime = setting;
+        else if (key == "lifetime-jitter") s.lifetime_jitter = setting;
+        else if (key == "watchdog") s.watchdog = setting;
         else ADD_FAILURE() << key;
     }
     return s;
@@ -417,4 +423,214 @@ TEST(MakePlan, MetricsTakesTheListenAddressFormsAndRefusesTheRestNamingTheOption
         EXPECT_EQ(plan.error().exit, ExitCode::usage) << bad;
     }
     EXPECT_THAT(make_plan(settings_with({{"control", ""}}), eight_cpu_host()).error().message, HasSubstr("--control"));
+}
+
+TEST(MakePlan, WorkersMinToMaxIsElasticAndStartsMinSlots) {
+    auto plan = make_plan(settings_with({{"workers", "2..6"}, {"listen", ":8080"}}), eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    ASSERT_TRUE(plan->elastic);
+    EXPECT_EQ(plan->elastic->min, 2);
+    EXPECT_EQ(plan->elastic->max, 6);
+    EXPECT_EQ(plan->elastic->scale_up_after, Millis(1'000));
+    EXPECT_EQ(plan->elastic->scale_down_after, Millis(30'000));
+    EXPECT_EQ(plan->workers, 2);
+    EXPECT_EQ(plan->slots.size(), 2u);
+    EXPECT_EQ(plan->workers_source, "elastic 2..6, set by --workers");
+    EXPECT_TRUE(plan->warnings.empty());
+}
+
+TEST(MakePlan, FixedWorkerCountsLeaveTheElasticSpecEmpty) {
+    for (const char* workers : {"3", "auto"}) {
+        auto plan = make_plan(settings_with({{"workers", workers}, {"listen", ":8080"}}), eight_cpu_host());
+        ASSERT_TRUE(plan) << plan.error().message;
+        EXPECT_FALSE(plan->elastic) << workers;
+    }
+}
+
+TEST(MakePlan, WorkersZeroToMaxIsOnDemandWithNoSlotAtStart) {
+    auto plan = make_plan(settings_with({{"workers", "0..4"}, {"listen", "unix:/run/a.sock"}}), eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->elastic->min, 0);
+    EXPECT_EQ(plan->workers, 0);
+    EXPECT_TRUE(plan->slots.empty());
+}
+
+TEST(MakePlan, AnAutoMaximumIsTheCpuBudgetsAutoCount) {
+    auto plan = make_plan(settings_with({{"workers", "1..auto"}, {"listen", ":8080"}}), eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->elastic->max, 8);
+    EXPECT_THAT(plan->workers_source, HasSubstr("elastic 1..8 (MAX auto: "));
+    auto too_high = make_plan(settings_with({{"workers", "8..auto"}, {"listen", ":8080"}}), eight_cpu_host());
+    ASSERT_FALSE(too_high);
+    EXPECT_EQ(too_high.error().message,
+              "--workers: MIN must be below MAX (a fixed count is written -n N), got '8..auto' (auto is 8 here)");
+}
+
+TEST(MakePlan, BadWorkerRangesAreUsageErrorsNamingWorkers) {
+    const std::pair<const char*, const char*> cases[] = {
+        {"3..1", "MIN must be below MAX"},
+        {"0..0", "MIN must be below MAX"},
+        {"2..2", "MIN must be below MAX"},
+        {"x..4", "MIN of MIN..MAX must be a number from 0 to 4096, got 'x..4'"},
+        {"-1..4", "MIN of MIN..MAX must be a number"},
+        {"..4", "MIN of MIN..MAX must be a number"},
+        {"1..", "MAX of MIN..MAX must be 'auto' or a number from 1 to 4096, got '1..'"},
+        {"1..4097", "MAX of MIN..MAX must be"},
+        {"1...4", "MAX of MIN..MAX must be"},
+    };
+    for (const auto& [workers, message] : cases) {
+        auto plan = make_plan(settings_with({{"workers", workers}, {"listen", ":8080"}}), eight_cpu_host());
+        ASSERT_FALSE(plan) << workers;
+        EXPECT_THAT(plan.error().message, ::testing::StartsWith("--workers: ")) << workers;
+        EXPECT_THAT(plan.error().message, HasSubstr(message)) << workers;
+        EXPECT_EQ(plan.error().exit, ExitCode::usage) << workers;
+    }
+}
+
+TEST(MakePlan, AWorkerRangeInTheConfigFileNamesFileLineAndColumn) {
+    auto s = settings_with({{"listen", ":8080"}});
+    s.workers = config::Setting<std::string>{"4..2", "prefork.toml:2:11"};
+    auto plan = make_plan(s, eight_cpu_host());
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.error().message,
+              "prefork.toml:2:11: workers: MIN must be below MAX (a fixed count is written -n N), got '4..2'");
+    EXPECT_EQ(plan.error().exit, ExitCode::config);
+}
+
+TEST(MakePlan, ElasticWorkersNeedListenersThatPreforkctlHolds) {
+    auto none = make_plan(settings_with({{"workers", "1..4"}}), eight_cpu_host());
+    ASSERT_FALSE(none);
+    EXPECT_THAT(none.error().message, HasSubstr("--workers: MIN..MAX follows the accept queues of the listeners"));
+    EXPECT_EQ(none.error().exit, ExitCode::usage);
+    auto child = make_plan(settings_with({{"workers", "1..4"}, {"socket-mode", "child"}, {"listen", "127.0.0.1:8080"}}),
+                           eight_cpu_host());
+    ASSERT_FALSE(child);
+    EXPECT_THAT(child.error().message, HasSubstr("--workers: MIN..MAX follows the accept queues of the sockets "
+                                                 "preforkctl holds, and with --socket-mode child it holds none"));
+    auto reuseport = make_plan(settings_with({{"workers", "1..4"}, {"socket-mode", "reuseport"}, {"listen", ":8080"}}),
+                               eight_cpu_host());
+    EXPECT_TRUE(reuseport) << reuseport.error().message;
+    HostFacts adopted = eight_cpu_host();
+    adopted.inherited.push_back(InheritedSocket{3, "http", "0.0.0.0:8080", "0.0.0.0", 8080});
+    auto from_systemd = make_plan(settings_with({{"workers", "0..4"}}), adopted);
+    EXPECT_TRUE(from_systemd) << from_systemd.error().message;
+}
+
+TEST(MakePlan, OnDemandWorkersNeedSharedSocketsBecauseReuseportSocketsBelongToSlots) {
+    auto plan = make_plan(settings_with({{"workers", "0..4"}, {"socket-mode", "reuseport"}, {"listen", ":8080"}}),
+                          eight_cpu_host());
+    ASSERT_FALSE(plan);
+    EXPECT_THAT(plan.error().message, HasSubstr("--workers: 0..MAX needs --socket-mode shared: reuseport sockets "
+                                                "belong to the slots"));
+    EXPECT_EQ(plan.error().exit, ExitCode::usage);
+}
+
+TEST(MakePlan, ScaleTimingsMustBeAboveZeroAndAreAWarningWithAFixedCount) {
+    auto plan = make_plan(settings_with({{"workers", "1..4"}, {"listen", ":8080"}, {"scale-up-after", "250ms"},
+                                         {"scale-down-after", "2m"}}),
+                          eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->elastic->scale_up_after, Millis(250));
+    EXPECT_EQ(plan->elastic->scale_down_after, Millis(120'000));
+    for (const char* option : {"scale-up-after", "scale-down-after"}) {
+        auto zero =
+            make_plan(settings_with({{"workers", "1..4"}, {"listen", ":8080"}, {option, "0"}}), eight_cpu_host());
+        ASSERT_FALSE(zero) << option;
+        EXPECT_EQ(zero.error().message, std::string("--") + option + ": must be above 0");
+        auto bad =
+            make_plan(settings_with({{"workers", "1..4"}, {"listen", ":8080"}, {option, "soon"}}), eight_cpu_host());
+        ASSERT_FALSE(bad) << option;
+        EXPECT_THAT(bad.error().message, HasSubstr("invalid duration 'soon'"));
+    }
+    auto fixed = make_plan(settings_with({{"workers", "2"}, {"scale-up-after", "5s"}, {"scale-down-after", "1m"}}),
+                           eight_cpu_host());
+    ASSERT_TRUE(fixed) << fixed.error().message;
+    ASSERT_EQ(fixed->warnings.size(), 2u);
+    EXPECT_THAT(fixed->warnings[0], HasSubstr("--scale-up-after: has no effect without -n MIN..MAX"));
+    EXPECT_THAT(fixed->warnings[1], HasSubstr("--scale-down-after: has no effect without -n MIN..MAX"));
+}
+
+TEST(MakePlan, TheDescriptorCheckOfAnElasticPlanCountsItsMaximum) {
+    HostFacts facts = eight_cpu_host();
+    facts.fd_limits = FdLimits{1024, 1024, 1024};
+    auto plan = make_plan(settings_with({{"workers", "1..300"}, {"listen", ":8080"}}), facts);
+    ASSERT_FALSE(plan);
+    EXPECT_THAT(plan.error().message, HasSubstr("--workers: up to 300 workers need about "));
+    auto fixed = make_plan(settings_with({{"workers", "1"}, {"listen", ":8080"}}), eight_cpu_host());
+    auto elastic = make_plan(settings_with({{"workers", "1..10"}, {"listen", ":8080"}}), eight_cpu_host());
+    ASSERT_TRUE(fixed && elastic);
+    EXPECT_EQ(elastic->fds_needed, estimate_descriptors(*fixed, 10));
+}
+
+TEST(MakePlan, MaxRssTakesSizesWithBinarySuffixesAndMustBeAboveZero) {
+    auto plan = make_plan(settings_with({{"max-rss", "512M"}}), eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->recycle.max_rss, std::optional<std::uint64_t>(512ull << 20));
+    EXPECT_FALSE(make_plan(settings_with({}), eight_cpu_host())->recycle.max_rss);
+    auto zero = make_plan(settings_with({{"max-rss", "0"}}), eight_cpu_host());
+    ASSERT_FALSE(zero);
+    EXPECT_EQ(zero.error().message, "--max-rss: must be above 0");
+    auto bad = make_plan(settings_with({{"max-rss", "lots"}}), eight_cpu_host());
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().message, "--max-rss: invalid size 'lots' (use e.g. 512M, 2G)");
+    EXPECT_EQ(bad.error().exit, ExitCode::usage);
+}
+
+TEST(MakePlan, MaxLifetimeMustBeAboveZeroAndAJitterWithoutItIsAWarning) {
+    auto plan = make_plan(settings_with({{"max-lifetime", "1h"}, {"lifetime-jitter", "5m"}}), eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->recycle.max_lifetime, std::optional<Millis>(Millis(3'600'000)));
+    EXPECT_EQ(plan->recycle.lifetime_jitter, Millis(300'000));
+    EXPECT_TRUE(plan->warnings.empty());
+    auto no_jitter = make_plan(settings_with({{"max-lifetime", "1h"}, {"lifetime-jitter", "0"}}), eight_cpu_host());
+    ASSERT_TRUE(no_jitter) << no_jitter.error().message;
+    EXPECT_EQ(no_jitter->recycle.lifetime_jitter, Millis(0));
+    auto zero = make_plan(settings_with({{"max-lifetime", "0s"}}), eight_cpu_host());
+    ASSERT_FALSE(zero);
+    EXPECT_EQ(zero.error().message, "--max-lifetime: must be above 0");
+    auto alone = make_plan(settings_with({{"lifetime-jitter", "30s"}}), eight_cpu_host());
+    ASSERT_TRUE(alone) << alone.error().message;
+    ASSERT_EQ(alone->warnings.size(), 1u);
+    EXPECT_THAT(alone->warnings[0], HasSubstr("--lifetime-jitter: has no effect without --max-lifetime"));
+    EXPECT_FALSE(make_plan(settings_with({{"lifetime-jitter", "-1s"}}), eight_cpu_host()));
+}
+
+TEST(MakePlan, WatchdogMustBeAboveZeroAndGivesEachWorkerWatchdogUsecAndANotifySocket) {
+    HostFacts facts = eight_cpu_host();
+    facts.environment.push_back("WATCHDOG_USEC=1000");  // preforkctl's own, from systemd: not the workers'
+    facts.environment.push_back("WATCHDOG_PID=1");
+    auto plan = make_plan(settings_with({{"watchdog", "30s"}, {"workers", "1"}}), facts);
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->watchdog, std::optional<Millis>(Millis(30'000)));
+    const auto env = slot_environment(*plan, make_slot_context(*plan, plan->slots[0], {}));
+    EXPECT_EQ(std::count(env.begin(), env.end(), "WATCHDOG_USEC=30000000"), 1);
+    const auto watchdog_entries = [](const std::string& entry) { return entry.starts_with("WATCHDOG_"); };
+    EXPECT_EQ(std::count_if(env.begin(), env.end(), watchdog_entries), 1);
+    EXPECT_THAT(describe_plan(*plan), HasSubstr("NOTIFY_SOCKET=<the worker's own>"));
+    auto without = make_plan(settings_with({{"workers", "1"}}), eight_cpu_host());
+    ASSERT_TRUE(without);
+    EXPECT_GT(plan->fds_needed, without->fds_needed) << "the worker's own notify socket";
+    auto zero = make_plan(settings_with({{"watchdog", "0"}}), eight_cpu_host());
+    ASSERT_FALSE(zero);
+    EXPECT_EQ(zero.error().message, "--watchdog: must be above 0");
+}
+
+TEST(DescribePlan, ShowsTheElasticRangeTheRecycleSettingsAndTheWatchdogWhenSet) {
+    auto plan = make_plan(settings_with({{"workers", "0..4"}, {"listen", ":8080"}, {"scale-up-after", "2s"},
+                                         {"max-rss", "512M"}, {"max-lifetime", "1h"}, {"lifetime-jitter", "5m"},
+                                         {"watchdog", "10s"}}),
+                          eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    const std::string text = describe_plan(*plan);
+    EXPECT_THAT(text, HasSubstr("workers:      0 (elastic 0..4, set by --workers)\n"));
+    EXPECT_THAT(text, HasSubstr("elastic:      0..4 workers, on demand (none until a connection waits), one more "
+                                "after 2s of a non-empty accept queue, one fewer (the newest) after 30s of empty "
+                                "queues\n"));
+    EXPECT_THAT(text, HasSubstr("recycle:      above 512 MiB RSS (the worker's process tree); after 1h + 0..5m; "
+                                "one slot at a time, the new worker first\n"));
+    EXPECT_THAT(text, HasSubstr("watchdog:     WATCHDOG=1 at least every 10s once ready, else SIGABRT"));
+    EXPECT_THAT(text, HasSubstr("descriptors:  about "));
+    EXPECT_THAT(text, HasSubstr(" for up to 4 workers"));
+    const std::string fixed = describe_plan(*make_plan(settings_with({{"workers", "2"}}), eight_cpu_host()));
+    for (const char* line : {"elastic:", "recycle:", "watchdog:"}) EXPECT_EQ(fixed.find(line), std::string::npos);
 }
