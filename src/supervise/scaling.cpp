@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "supervise/scaling_policy.hpp"
 #include "supervise/supervisor_impl.hpp"
 
 namespace preforkctl::supervise {
@@ -30,7 +31,7 @@ Status Supervisor::add_slot(const Origin& origin, const std::string& reason) {
     slots_.push_back(std::move(*slot));
     ++scale_ups_;
     ++scaled_up_by_[reason];
-    spdlog::info("{}: adding slot {} ({} workers)", origin.text, number, live_slots());
+    spdlog::info("{}: adding slot {} ({})", origin.text, number, workers_text(live_slots()));
     apply(*slots_.back(), event::Start{});
     return Ok{};
 }
@@ -47,7 +48,7 @@ Status Supervisor::remove_slot(const Origin& origin, const std::string& reason) 
     std::erase(rolling_queue_, highest->spec.slot);
     ++scale_downs_;
     ++scaled_down_by_[reason];
-    spdlog::info("{}: removing slot {} ({} workers)", origin.text, highest->spec.slot, live_slots());
+    spdlog::info("{}: removing slot {} ({} left)", origin.text, highest->spec.slot, workers_text(live_slots()));
     apply(*highest, event::Stop{});
     remove_finished_slots();
     return Ok{};

@@ -1,7 +1,5 @@
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-
 #include "spawn/launch.hpp"
 #include "supervise/supervisor_impl.hpp"
 #include "sys/notify.hpp"
@@ -27,11 +25,7 @@ void Supervisor::spawn(SlotRuntime& slot) {
             return;
         }
         slot.notify = std::make_unique<asio::posix::stream_descriptor>(io_, notify->fd.release());
-        request.env.push_back("NOTIFY_SOCKET=" + notify->address);
-        if (plan_.watchdog) {
-            const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(*plan_.watchdog).count();
-            request.env.push_back("WATCHDOG_USEC=" + std::to_string(usec));
-        }
+        request.env.push_back("NOTIFY_SOCKET=" + notify->address);  // WATCHDOG_USEC: see slot_environment
     }
     request.listen_fds = listeners_.fds_for_slot(slot.spec.slot);
     request.identity = identity_;
