@@ -29,7 +29,7 @@ void Supervisor::look_at_queues(bool woken) {
     const ElasticDecision decision =
         decide_elastic(elastic_state_, waiting, live_slots(), woken, Clock::now(), *plan_.elastic);
     elastic_state_ = decision.state;
-    const Origin origin{"elastic: " + decision.why, false};
+    const Origin origin{std::string("elastic: ") + decision.why, false};
     if (decision.step == ElasticStep::up) {
         if (auto added = add_slot(origin, decision.reason); !added) spdlog::error("{}", added.error().message);
     } else if (decision.step == ElasticStep::down) {
@@ -59,11 +59,12 @@ void Supervisor::watch_queues() {
         return;
     }
     elastic_watch_.assign(watch->release());
-    elastic_watch_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const boost::system::error_code& error) {
-        if (error) return;
-        elastic_watch_.close();
-        look_at_queues(true);
-    });
+    elastic_watch_.async_wait(asio::posix::stream_descriptor::wait_read,
+                              [this](const boost::system::error_code& error) {
+                                  if (error) return;
+                                  elastic_watch_.close();
+                                  look_at_queues(true);
+                              });
 }
 
 }  // namespace preforkctl::supervise

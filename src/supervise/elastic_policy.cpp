@@ -45,8 +45,8 @@ void decide_idle(ElasticDecision& decision, int live, bool woken, TimePoint now,
     if (live > spec.min && now - *state.idle_since >= spec.scale_down_after) {
         decision.step = ElasticStep::down;
         decision.reason = "idle";
-        decision.why = std::string("every accept queue was empty for ") +
-                       plan::format_duration(spec.scale_down_after) + " (--scale-down-after)";
+        decision.why = std::string("every accept queue was empty for ") + plan::format_duration(spec.scale_down_after) +
+                       " (--scale-down-after)";
         state.idle_since = now;
         after = live - 1;
     }

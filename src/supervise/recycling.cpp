@@ -7,8 +7,8 @@
 #include <algorithm>
 
 #include "plan/durations.hpp"
-#include "sys/proc_usage.hpp"
 #include "supervise/supervisor_impl.hpp"
+#include "sys/proc_usage.hpp"
 
 namespace preforkctl::supervise {
 
@@ -16,8 +16,10 @@ namespace {
 
 constexpr Millis kRssPeriod{1'000};  // how often --max-rss reads the workers' memory
 
+// "2.4 MiB": one decimal, enough to compare with the limit.
 std::string mib_text(std::uint64_t bytes) {
-    return std::to_string((bytes + (1U << 19)) >> 20) + " MiB";
+    const std::uint64_t tenths = (bytes * 10 + (1U << 19)) >> 20;
+    return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " MiB";
 }
 
 }  // namespace
@@ -59,9 +61,12 @@ void Supervisor::sample_rss() {
     for (auto& slot : slots_) {
         const auto found = usage.find(slot->state.pid);
         if (found == usage.end() || found->second.rss_bytes <= *plan_.recycle.max_rss) continue;
+        const int processes = found->second.processes;
         recycle(*slot, "rss",
-                "its memory (RSS of " + std::to_string(found->second.processes) + " processes) is " +
-                    mib_text(found->second.rss_bytes) + ", above --max-rss " + mib_text(*plan_.recycle.max_rss));
+                std::string("the RSS of its ") +
+                    (processes == 1 ? std::string("1 process") : std::to_string(processes) + " processes") + " is " +
+                    mib_text(found->second.rss_bytes) + ", above --max-rss " +
+                    plan::format_size(*plan_.recycle.max_rss));
     }
 }
 

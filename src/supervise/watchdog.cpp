@@ -25,8 +25,9 @@ void Supervisor::watchdog_expired(SlotRuntime& slot, int pid, bool triggered) {
     if (stopping_ || slot.state.pid != pid || slot.failure_reason == "watchdog") return;
     ++watchdog_timeouts_;
     slot.failure_reason = "watchdog";
-    const std::string what = triggered ? std::string("sent WATCHDOG=trigger")
-                                       : "sent no WATCHDOG=1 within " + plan::format_duration(slot.watchdog_interval);
+    const std::string what =
+        triggered ? std::string("sent WATCHDOG=trigger")
+                  : std::string("sent no WATCHDOG=1 within ") + plan::format_duration(slot.watchdog_interval);
     spdlog::warn("slot {}: worker {} {} (--watchdog): SIGABRT, SIGKILL after {}", slot.spec.slot, pid, what,
                  plan::format_duration(plan_.stop.timeout));
     ::kill(-pid, SIGABRT);
