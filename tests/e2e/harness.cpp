@@ -3,12 +3,15 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -252,6 +255,62 @@ std::string http_get(int port, const std::string& path) {
     return body == std::string::npos ? "" : response.substr(body + 4);
 }
 
+HttpReply http_request(int port, const std::string& path, std::chrono::milliseconds deadline) {
+    HttpReply reply;
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        reply.failure = std::string("socket: ") + std::strerror(errno);
+        return reply;
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+        reply.failure = std::string("connect: ") + std::strerror(errno);
+        ::close(fd);
+        return reply;
+    }
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+        reply.failure = std::string("send: ") + std::strerror(errno);
+        ::close(fd);
+        return reply;
+    }
+    const auto end = std::chrono::steady_clock::now() + deadline;
+    std::string response;
+    char buffer[4096];
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            reply.failure = "timed out";
+            break;
+        }
+        pollfd readable{fd, POLLIN, 0};
+        const int ready = ::poll(&readable, 1, static_cast<int>(left.count()));
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0) continue;  // the deadline check above ends it
+        const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) reply.failure = std::string("recv: ") + std::strerror(errno);
+        if (n <= 0) break;
+        response.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    const auto head_end = response.find("\r\n\r\n");
+    if (response.rfind("HTTP/1.", 0) == 0 && response.size() > 12 && head_end != std::string::npos) {
+        reply.status = std::atoi(response.c_str() + 9);
+        reply.body = response.substr(head_end + 4);
+    } else if (reply.failure.empty()) {
+        reply.failure = response.empty() ? "closed without an answer" : "not an HTTP answer: " + response;
+    }
+    return reply;
+}
+
+pid_t pid_in_body(const std::string& body) {
+    return body.rfind("pid=", 0) == 0 ? static_cast<pid_t>(std::atoi(body.c_str() + 4)) : 0;
+}
+
 namespace {
 
 // Fields of /proc/PID/stat after the command name: state is [0], ppid is [1].
@@ -391,6 +450,35 @@ int zombies_under(pid_t ancestor) {
     return zombies;
 }
 
+std::vector<pid_t> children_named(pid_t parent, const std::string& command) {
+    std::vector<pid_t> found;
+    for (const pid_t child : children_of(parent)) {
+        if (is_alive(child) && command_of(child) == command) found.push_back(child);
+    }
+    return found;
+}
+
+std::chrono::milliseconds age_of(pid_t pid) {
+    const auto fields = stat_fields(pid);
+    std::ifstream uptime_file("/proc/uptime");
+    double uptime_seconds = 0;
+    if (fields.size() <= 19 || !(uptime_file >> uptime_seconds)) return std::chrono::milliseconds(-1);
+    // starttime is field 22 of the stat line: index 19 after the command name.
+    const double started_seconds = std::stod(fields[19]) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    return std::chrono::milliseconds(static_cast<long>((uptime_seconds - started_seconds) * 1000));
+}
+
+std::optional<std::string> environment_of(pid_t pid, const std::string& name) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+    std::string entry;
+    while (std::getline(in, entry, '\0')) {
+        if (entry.size() > name.size() && entry.compare(0, name.size(), name) == 0 && entry[name.size()] == '=') {
+            return entry.substr(name.size() + 1);
+        }
+    }
+    return std::nullopt;
+}
+
 std::string command_of(pid_t pid) {
     std::string name;
     try {
@@ -417,6 +505,12 @@ std::string status_line(pid_t pid, const std::string& key) {
 }
 
 }  // namespace
+
+std::string proc_status_field(pid_t pid, const std::string& key) {
+    const std::string value = status_line(pid, key);
+    const auto start = value.find_first_not_of(" \t");
+    return start == std::string::npos ? "" : value.substr(start);
+}
 
 bool blocks_or_catches(pid_t pid, int sig) {
     for (const char* key : {"SigBlk", "SigCgt"}) {

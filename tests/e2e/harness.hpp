@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -115,6 +116,20 @@ int metrics_port(const std::string& log);
 /// A GET / on 127.0.0.1:port with a fresh connection; returns the body, or "" on failure.
 std::string http_get(int port, const std::string& path = "/");
 
+/// The outcome of one HTTP request: the status code of the answer (0 when there was none), its body, and
+/// why it failed ("connect: Connection refused", "recv: Connection reset by peer", "timed out", ...).
+struct HttpReply {
+    int status = 0;
+    std::string body;
+    std::string failure;
+};
+
+/// A GET of `path` on 127.0.0.1:port with a fresh connection that waits `deadline` at most for the answer.
+HttpReply http_request(int port, const std::string& path = "/", std::chrono::milliseconds deadline = 10s);
+
+/// The pid in an answer body "pid=PID ...", or 0.
+pid_t pid_in_body(const std::string& body);
+
 /// True when `pid` exists and is not a zombie.
 bool is_alive(pid_t pid);
 
@@ -153,6 +168,18 @@ std::vector<pid_t> children_of(pid_t parent);
 
 /// Zombies anywhere below `ancestor` (children, grandchildren, ...).
 int zombies_under(pid_t ancestor);
+
+/// Live (not zombie) children of `parent` whose command name is `command`.
+std::vector<pid_t> children_named(pid_t parent, const std::string& command);
+
+/// How long ago `pid` was forked (/proc/PID/stat starttime against /proc/uptime, 10 ms steps), or -1 ms.
+std::chrono::milliseconds age_of(pid_t pid);
+
+/// The value of a "KEY:" line of /proc/PID/status without its leading blanks (e.g. Cpus_allowed_list), or "".
+std::string proc_status_field(pid_t pid, const std::string& key);
+
+/// The value of NAME in the environment `pid` was started with (/proc/PID/environ); nullopt when unset.
+std::optional<std::string> environment_of(pid_t pid, const std::string& name);
 
 /// The command name of `pid` (/proc/PID/comm), or "".
 std::string command_of(pid_t pid);
