@@ -17,8 +17,12 @@ std::vector<int> Supervisor::listening_fds() const {
     return fds;
 }
 
+// At start, and after ctl scale, TTIN or TTOU changed the count: a count now between the bounds is sampled
+// from here on, one back at MIN only watched.
 void Supervisor::start_elastic() {
     if (!plan_.elastic || stopping_) return;
+    elastic_timer_.cancel();
+    if (elastic_watch_.is_open()) elastic_watch_.close();
     look_at_queues(false);
 }
 

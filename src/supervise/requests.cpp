@@ -99,6 +99,7 @@ control::Reply Supervisor::scale(const control::request::Scale& request, const O
     while (live_slots() > target) {
         if (auto removed = remove_slot(origin); !removed) return control::refused(removed.error().message);
     }
+    start_elastic();
     return control::Reply{true, "scaling from " + std::to_string(now) + " to " + workers_text(target), std::nullopt,
                           false};
 }

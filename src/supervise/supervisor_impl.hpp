@@ -126,6 +126,7 @@ private:
     void remove_finished_slots();
     [[nodiscard]] int live_slots() const;
     // elastic.cpp: -n MIN..MAX, from the listeners' accept queues.
+    /// (Re)starts looking at the queues: at start, and when a request changed the count.
     void start_elastic();
     void look_at_queues(bool woken);
     void watch_queues();

@@ -3,10 +3,15 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -36,7 +41,7 @@ std::int64_t count_of(const json& status, const std::string& key, const std::str
     const json& value = status[key];
     if (reason.empty()) return value.is_number() ? value.get<std::int64_t>() : 0;
     return value.is_object() && value.contains(reason) && value[reason].is_number() ? value[reason].get<std::int64_t>()
-                                                                                     : 0;
+                                                                                    : 0;
 }
 
 // The pid of each slot in a status, by slot number.
@@ -66,7 +71,9 @@ int wait_for_listener(Process& run, const std::string& name) {
 }
 
 // Number of slow_server workers that have said they listen (the "slow_server PID listening" line).
-std::size_t started_workers(Process& run) { return lines_with(run.out(), "slow_server ").size(); }
+std::size_t started_workers(Process& run) {
+    return lines_with(run.out(), "slow_server ").size();
+}
 
 // Runs `step` again and again on a thread of its own, with `pause` in between, until stop() or destruction
 // (so that a failed ASSERT never leaves a thread running).
@@ -224,8 +231,8 @@ TEST(Elastic, ABurstAddsWorkersUpToTheMaximumAndTheQuietAfterwardsRemovesThemAga
 }
 
 TEST(Elastic, OnDemandStartsTheFirstWorkerForAWaitingConnectionAndGoesBackToNone) {
-    Process run(preforkctl({"--name", "ondemand", "-n", "0..2", "--scale-down-after", "1s", "-l", "127.0.0.1:0", "--",
-                            SLOW_SERVER_BIN}));
+    Process run(preforkctl(
+        {"--name", "ondemand", "-n", "0..2", "--scale-down-after", "1s", "-l", "127.0.0.1:0", "--", SLOW_SERVER_BIN}));
     const int port = wait_for_listener(run, "ondemand");
     ASSERT_NE(port, 0) << run.err();
     const json idle = status_of("ondemand");
@@ -278,9 +285,8 @@ TEST(Elastic, AWorkerAboveMaxRssIsReplacedWithoutAFailedRequest) {
         [&] {
             status = status_of("rss");
             const auto pids = pids_in(steady.replies());
-            return count_of(status, "recycles", "rss") >= 1 && std::any_of(pids.begin(), pids.end(), [&](pid_t pid) {
-                       return pid != original;
-                   });
+            return count_of(status, "recycles", "rss") >= 1 &&
+                   std::any_of(pids.begin(), pids.end(), [&](pid_t pid) { return pid != original; });
         },
         15s);
     steady.stop();
@@ -377,7 +383,8 @@ TEST(Elastic, AWorkerThatStopsPingingTheWatchdogIsAbortedAndRestarted) {
     ASSERT_TRUE(wait_until([&] {
         next = http_request(port, "/", 2s);
         return next.status == 200 && pid_in_body(next.body) != pinging;
-    })) << next.failure << run.err();
+    })) << next.failure
+        << run.err();
     const pid_t triggering = pid_in_body(next.body);
     ASSERT_EQ(http_request(port, "/trigger").status, 200);
     EXPECT_TRUE(wait_until([&] { return !is_alive(triggering); }, 5s)) << run.err();
@@ -386,7 +393,8 @@ TEST(Elastic, AWorkerThatStopsPingingTheWatchdogIsAbortedAndRestarted) {
     EXPECT_TRUE(wait_until([&] {
         next = http_request(port, "/", 2s);
         return next.status == 200 && pid_in_body(next.body) != triggering;
-    })) << next.failure << run.err();
+    })) << next.failure
+        << run.err();
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
@@ -396,9 +404,9 @@ TEST(Elastic, AnAddedSlotIsPinnedToAnotherCpuWithAffinity) {
     CPU_ZERO(&allowed);
     ASSERT_EQ(::sched_getaffinity(0, sizeof allowed, &allowed), 0);
     if (CPU_COUNT(&allowed) < 2) GTEST_SKIP() << "needs two CPUs";
-    Process run(preforkctl({"--name", "pin", "-n", "1..2", "--affinity", "--scale-up-after", "200ms",
-                            "--scale-down-after", "30s", "-l", "127.0.0.1:0", "--", SLOW_SERVER_BIN, "--delay-ms",
-                            "300"}));
+    Process run(
+        preforkctl({"--name", "pin", "-n", "1..2", "--affinity", "--scale-up-after", "200ms", "--scale-down-after",
+                    "30s", "-l", "127.0.0.1:0", "--", SLOW_SERVER_BIN, "--delay-ms", "300"}));
     const int port = wait_for_listener(run, "pin");
     ASSERT_NE(port, 0) << run.err();
     Load burst(port, 8, 16);
@@ -418,4 +426,93 @@ TEST(Elastic, AnAddedSlotIsPinnedToAnotherCpuWithAffinity) {
     }
     EXPECT_NE(cpu0, cpu1) << "the added slot shares the first slot's CPU";
     EXPECT_EQ(failures_in(burst.replies()).size(), 0u) << joined(failures_in(burst.replies()));
+}
+
+namespace {
+
+// Context switches of every thread of `pid` so far: how often it woke up.
+long wake_ups(pid_t pid) {
+    long total = 0;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+        std::ifstream status(task.path() / "status");
+        std::string line;
+        while (std::getline(status, line)) {
+            for (const char* key : {"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"}) {
+                if (line.rfind(key, 0) == 0) total += std::stol(line.substr(std::strlen(key)));
+            }
+        }
+    }
+    return total;
+}
+
+}  // namespace
+
+// At MIN with empty queues preforkctl only watches its sockets: it does not wake at all. Between the bounds
+// it samples the queues (a quarter of --scale-up-after here), which the second half shows.
+TEST(Elastic, AnIdlePreforkctlAtMinDoesNotWakeAndSamplesOnlyBetweenTheBounds) {
+    Process run(preforkctl({"--name", "idle", "-n", "1..3", "--scale-up-after", "200ms", "--scale-down-after", "1h",
+                            "-l", "127.0.0.1:0", "--", SLOW_SERVER_BIN}));
+    ASSERT_NE(wait_for_listener(run, "idle"), 0) << run.err();
+    ASSERT_TRUE(wait_until([&] { return started_workers(run) == 1; })) << run.out() << run.err();
+    const long before = wake_ups(run.pid());
+    std::this_thread::sleep_for(2s);  // the quiet time being measured, not a wait for something to happen
+    EXPECT_LE(wake_ups(run.pid()) - before, 1) << "preforkctl woke while idle at MIN";
+
+    const CtlResult scaled = ctl({"--name", "idle", "scale", "2"});
+    ASSERT_EQ(scaled.status, 0) << scaled.err;
+    const long between = wake_ups(run.pid());
+    std::this_thread::sleep_for(2s);
+    EXPECT_GE(wake_ups(run.pid()) - between, 10) << "between MIN and MAX the queues are sampled every 50 ms";
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+TEST(Elastic, CtlScaleMovesAnElasticCountOnlyWithinItsBounds) {
+    Process run(preforkctl({"--name", "bounds", "-n", "1..3", "-l", "127.0.0.1:0", "--", SLOW_SERVER_BIN}));
+    ASSERT_NE(wait_for_listener(run, "bounds"), 0) << run.err();
+    const CtlResult above = ctl({"--name", "bounds", "scale", "4"});
+    EXPECT_NE(above.status, 0);
+    EXPECT_NE(above.err.find("elastic (-n 1..3): cannot scale to 4"), std::string::npos) << above.err << above.out;
+    const CtlResult below = ctl({"--name", "bounds", "scale", "0"});
+    EXPECT_NE(below.status, 0);
+    EXPECT_NE(below.err.find("cannot scale to 0"), std::string::npos) << below.err << below.out;
+    const CtlResult inside = ctl({"--name", "bounds", "scale", "3"});
+    EXPECT_EQ(inside.status, 0) << inside.err;
+    EXPECT_TRUE(wait_until([&] { return started_workers(run) == 3; })) << run.out();
+    const json status = status_of("bounds");
+    EXPECT_EQ(count_of(status, "workers"), 3);
+    EXPECT_EQ(count_of(status["scale_reasons"], "up", "request"), 2) << status.dump();
+    EXPECT_EQ(status["elastic"], (json{{"min", 1}, {"max", 3}})) << status.dump();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+// A unix listener has no TCP_INFO: preforkctl watches it for a connection instead.
+TEST(Elastic, OnDemandOnAUnixSocketServesTheFirstConnection) {
+    TempDir dir;
+    const std::string path = dir.path() + "/app.sock";
+    Process run(preforkctl({"--name", "unixdemand", "-n", "0..1", "-l", "unix:" + path, "--", SLOW_SERVER_BIN}));
+    ASSERT_TRUE(wait_until([&] { return status_of("unixdemand").is_object() || !is_alive(run.pid()); }));
+    ASSERT_TRUE(is_alive(run.pid())) << run.err();
+    EXPECT_EQ(started_workers(run), 0u);
+
+    const int client = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(client, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
+    timeval timeout{10, 0};
+    ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    const std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(::send(client, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+    std::string answer;
+    char buffer[4096];
+    for (ssize_t n = 0; (n = ::recv(client, buffer, sizeof buffer, 0)) > 0;)
+        answer.append(buffer, static_cast<std::size_t>(n));
+    ::close(client);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer << run.err();
+    EXPECT_EQ(started_workers(run), 1u) << run.out();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
 }
