@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -513,6 +514,32 @@ TEST(Elastic, OnDemandOnAUnixSocketServesTheFirstConnection) {
     ::close(client);
     EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer << run.err();
     EXPECT_EQ(started_workers(run), 1u) << run.out();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+// EXTEND_TIMEOUT_USEC= gives a worker more time to send READY=1 than --ready-timeout, as systemd does for a
+// service's start timeout; WATCHDOG_USEC= from a worker sets its own watchdog interval.
+TEST(Elastic, AWorkerMayExtendItsReadyTimeoutAndSetItsWatchdogInterval) {
+    if (::access("/usr/bin/systemd-notify", X_OK) != 0) GTEST_SKIP() << "systemd-notify is not installed";
+    Process run(preforkctl({"--name", "extend", "-n", "1", "--ready", "notify", "--ready-timeout", "300ms", "--watchdog",
+                            "300ms", "--", "sh", "-c",
+                            "systemd-notify EXTEND_TIMEOUT_USEC=5000000; sleep 1; "
+                            "systemd-notify --ready WATCHDOG_USEC=10000000; echo ready sent; exec sleep 60"}));
+    json status;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            status = status_of("extend");
+            return status.is_object() && !status["slots"].empty() && status["slots"][0]["ready"] == true;
+        },
+        5s))
+        << status.dump() << run.err();
+    EXPECT_EQ(count_of(status["slots"][0], "restarts_total"), 0) << "killed at --ready-timeout\n" << run.err();
+    const pid_t worker = slot_pids(status).at(0);
+    // Without its WATCHDOG_USEC=, the silent worker would be aborted after 300 ms.
+    EXPECT_FALSE(wait_until([&] { return !is_alive(worker); }, 1500ms)) << run.err();
+    EXPECT_EQ(count_of(status_of("extend"), "watchdog_timeouts"), 0);
+    EXPECT_FALSE(lines_with(run.out(), "ready sent").empty()) << run.out();
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
