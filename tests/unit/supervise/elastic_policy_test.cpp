@@ -16,8 +16,7 @@ plan::ElasticSpec spec(int min, int max) {
     return elastic;
 }
 
-// Feeds one sample per `step` with the same queue length and live count until `until`, and returns the
-// first decision that changed the count (or the last one).
+// A fake clock and the state decide_elastic keeps between samples: each sample() is one decision at `now`.
 struct Feed {
     ElasticState state;
     TimePoint now{};
