@@ -42,10 +42,18 @@ void Supervisor::arm_lifetime(SlotRuntime& slot, int pid) {
         std::uniform_int_distribution<Millis::rep> jitter(0, plan_.recycle.lifetime_jitter.count());
         lifetime += Millis{jitter(jitter_random_)};
     }
+    wait_for_lifetime(slot, pid, lifetime);
+}
+
+// A recycle that did not happen (a rolling restart that failed dropped it from the queue, say) is asked for
+// again one lifetime later; a new worker re-arms the timer for itself, which cancels this wait.
+void Supervisor::wait_for_lifetime(SlotRuntime& slot, int pid, Millis lifetime) {
     slot.lifetime_timer.expires_after(lifetime);
     slot.lifetime_timer.async_wait([this, &slot, pid, lifetime](const boost::system::error_code& error) {
-        if (error || slot.state.pid != pid) return;
-        recycle(slot, "lifetime", "it ran for " + plan::format_duration(lifetime) + " (--max-lifetime)");
+        if (error || slot.state.pid != pid || stopping_) return;
+        recycle(slot, "lifetime",
+                std::string("it reached its lifetime of ") + plan::format_duration(lifetime) + " (--max-lifetime)");
+        wait_for_lifetime(slot, pid, lifetime);
     });
 }
 

@@ -134,6 +134,7 @@ private:
     // recycling.cpp: --max-lifetime and --max-rss.
     void start_recycling();
     void arm_lifetime(SlotRuntime& slot, int pid);
+    void wait_for_lifetime(SlotRuntime& slot, int pid, Millis lifetime);
     void sample_rss();
     void recycle(SlotRuntime& slot, const std::string& reason, const std::string& why);
     // watchdog.cpp: --watchdog.
