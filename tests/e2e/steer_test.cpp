@@ -86,8 +86,8 @@ TEST(Steer, EachConnectionIsServedByTheWorkerOnTheClientsCpu) {
 // Only information: without a program the kernel picks by a hash of the addresses and ports.
 TEST(Steer, WithoutSteeringTheHashSpreadsConnectionsOverBothWorkers) {
     if (allowed_cpus() < 2) GTEST_SKIP() << "needs 2 CPUs";
-    Process run(preforkctl({"-n", "2", "--affinity", "--socket-mode", "reuseport", "-l", "127.0.0.1:0", "--",
-                            HELLO_SERVER_BIN}));
+    Process run(preforkctl(
+        {"-n", "2", "--affinity", "--socket-mode", "reuseport", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
     ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "serving").size() == 2; })) << run.err();
     const int port = listening_port(run.err());
     for (const auto& [cpu, worker] : workers_by_cpu(run)) {
@@ -102,8 +102,8 @@ TEST(Steer, WithoutSteeringTheHashSpreadsConnectionsOverBothWorkers) {
 // every connection to slot 0), and again 2 after the group shrank to 1 and grew back.
 TEST(Steer, CtlScaleAttachesTheProgramAgainForTheNewGroupSize) {
     if (allowed_cpus() < 2) GTEST_SKIP() << "needs 2 CPUs";
-    Process run(preforkctl({"-v", "--name", "steer", "-n", "1", "--affinity", "--socket-mode", "reuseport", "--steer", "cpu",
-                            "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
+    Process run(preforkctl({"-v", "--name", "steer", "-n", "1", "--affinity", "--socket-mode", "reuseport", "--steer",
+                            "cpu", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
     ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "serving").size() == 1; })) << run.err();
     const int port = listening_port(run.err());
     ASSERT_EQ(ctl({"--name", "steer", "scale", "2"}).status, 0) << run.err();
@@ -129,14 +129,15 @@ TEST(Steer, CtlScaleAttachesTheProgramAgainForTheNewGroupSize) {
 TEST(Steer, WithoutReuseportItIsOneUsageErrorLine) {
     Process run(preforkctl({"-n", "2", "--affinity", "--steer", "cpu", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
     EXPECT_EQ(run.wait(), 2);
-    EXPECT_EQ(run.err(), "preforkctl: error: --steer: cpu needs --socket-mode reuseport: it picks one of the "
-                         "slots' own sockets\n");
+    EXPECT_EQ(run.err(),
+              "preforkctl: error: --steer: cpu needs --socket-mode reuseport: it picks one of the "
+              "slots' own sockets\n");
     EXPECT_EQ(run.out(), "");
 }
 
 TEST(Steer, WithoutAffinityItIsOneUsageErrorLine) {
-    Process run(preforkctl({"-n", "2", "--socket-mode", "reuseport", "--steer", "cpu", "-l", "127.0.0.1:0", "--",
-                            HELLO_SERVER_BIN}));
+    Process run(preforkctl(
+        {"-n", "2", "--socket-mode", "reuseport", "--steer", "cpu", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
     EXPECT_EQ(run.wait(), 2);
     EXPECT_EQ(run.err(), "preforkctl: error: --steer: cpu needs --affinity: each slot's worker must sit on one CPU\n");
     EXPECT_EQ(run.out(), "");
