@@ -31,7 +31,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     app.set_version_flag("-V,--version", std::string("preforkctl ") + PREFORKCTL_VERSION);
     app.get_formatter()->column_width(36);
 
-    std::string workers, cpus, socket_mode, restart, restart_window, backoff, min_uptime, on_threshold;
+    std::string workers, cpus, socket_mode, steer, restart, restart_window, backoff, min_uptime, on_threshold;
     std::string stop_signal, stop_timeout, ready, ready_timeout, log_format, log_overflow, color, name, chdir;
     std::string config_file, fd_env, user, control, metrics;
     std::string success_exit, restart_prevent, restart_force, signal_scope;
@@ -63,6 +63,9 @@ CommandLine parse_command_line(int argc, char** argv) {
     auto* o_socket_mode = app.add_option("--socket-mode", socket_mode,
                                          "shared (default: one socket for all), reuseport (one SO_REUSEPORT socket "
                                          "per slot, held by preforkctl) or child (workers bind HOST:PORT themselves)");
+    auto* o_steer = app.add_option("--steer", steer,
+                                   "none (default) or cpu: a connection goes to the worker pinned to the CPU that "
+                                   "received it (needs --socket-mode reuseport and --affinity)");
     auto* o_fd_env = app.add_option("--fd-env", fd_env,
                                     "How workers learn their fds: comma list of systemd (default), einhorn, "
                                     "server-starter; not with --socket-mode child");
@@ -193,6 +196,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     flag(o_affinity, affinity, s.affinity);
     for (const std::string& value : listen) s.listen.push_back({value, o_listen->get_name()});
     text(o_socket_mode, socket_mode, s.socket_mode);
+    text(o_steer, steer, s.steer);
     text(o_fd_env, fd_env, s.fd_env);
     text(o_user, user, s.user);
     text(o_restart, restart, s.restart);

@@ -80,6 +80,9 @@ void log_listeners(const plan::Plan& plan, const net::ListenerSet& listeners) {
                 break;
         }
     }
+    if (plan.steer == plan::SteerMode::cpu) {
+        spdlog::info("--steer cpu: each connection goes to the slot pinned to the CPU that received it");
+    }
     if (plan.socket_mode == plan::SocketMode::reuseport && plan.tcp_migrate_req == 0) {
         spdlog::info("net.ipv4.tcp_migrate_req is 0: a restarting slot keeps its socket, so its queued "
                      "connections wait; a removed slot's queue would be reset");

@@ -20,6 +20,7 @@ Settings merge(Settings base, const Settings& overrides) {
         base.listen = overrides.listen;
     }
     take(base.socket_mode, overrides.socket_mode);
+    take(base.steer, overrides.steer);
     take(base.fd_env, overrides.fd_env);
     take(base.user, overrides.user);
     take(base.restart, overrides.restart);
@@ -313,6 +314,7 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "affinity") return boolean(key, node, s.affinity);
     if (key == "listen") return listen(key, node);
     if (key == "socket-mode") return text(key, node, s.socket_mode);
+    if (key == "steer") return text(key, node, s.steer);
     if (key == "fd-env") return text(key, node, s.fd_env);
     if (key == "user") return text(key, node, s.user);
     if (key == "restart") return text(key, node, s.restart);

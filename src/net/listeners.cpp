@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "net/steering.hpp"
+
 namespace preforkctl::net {
 
 namespace {
@@ -113,6 +115,20 @@ Listener adopt(const plan::ListenSpec& spec) {
     return Listener{spec, sys::Fd(spec.inherited_fd), spec.port};
 }
 
+// Slot numbers in the order their reuseport sockets are bound: by CPU with --steer cpu, else 0, 1, ...
+std::vector<int> reuseport_join_order(const plan::Plan& plan) {
+    std::vector<int> order;
+    for (int slot = 0; slot < plan.workers; ++slot) order.push_back(slot);
+    if (plan.steer != plan::SteerMode::cpu) return order;
+    std::vector<int> slot_cpus;
+    for (const int slot : order) {
+        const auto index = static_cast<std::size_t>(slot);
+        const bool pinned = index < plan.slots.size() && plan.slots[index].cpus.size() == 1;
+        slot_cpus.push_back(pinned ? plan.slots[index].cpus.front() : -1);
+    }
+    return steering_join_order(slot_cpus);
+}
+
 }  // namespace
 
 std::vector<int> ListenerSet::fds_for_slot(int slot) const {
@@ -143,15 +159,18 @@ Result<ListenerSet> acquire_listeners(const plan::Plan& plan) {
             for (const plan::ListenSpec& spec : plan.listeners) set.ports.push_back(spec.port);
             return set;
         case plan::SocketMode::reuseport: {
-            // The first slot's sockets settle any port 0; the other slots join the same ports.
+            // The first slot's sockets settle any port 0; the other slots join the same ports. A socket's
+            // index in its group is its place in the order of binding, which steering chooses.
             for (const plan::ListenSpec& spec : plan.listeners) set.ports.push_back(spec.port);
-            for (int slot = 0; slot < plan.workers; ++slot) {
+            set.per_slot.resize(static_cast<std::size_t>(plan.workers));
+            for (const int slot : reuseport_join_order(plan)) {
                 auto sockets = bind_reuseport_slot(plan, set.ports);
                 if (!sockets) return sockets.error();
-                if (slot == 0) {
-                    for (std::size_t i = 0; i < sockets->size(); ++i) set.ports[i] = (*sockets)[i].port;
-                }
-                set.per_slot.push_back(std::move(*sockets));
+                for (std::size_t i = 0; i < sockets->size(); ++i) set.ports[i] = (*sockets)[i].port;
+                set.per_slot[static_cast<std::size_t>(slot)] = std::move(*sockets);
+            }
+            if (plan.steer == plan::SteerMode::cpu) {
+                if (auto steered = attach_cpu_steering(set); !steered) return steered.error();
             }
             return set;
         }

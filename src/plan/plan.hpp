@@ -18,6 +18,7 @@
 namespace preforkctl::plan {
 
 enum class SocketMode { shared, reuseport, child };
+enum class SteerMode { none, cpu };  // --steer: cpu picks the reuseport socket of the worker on the receiving CPU
 enum class FdDialect { systemd, einhorn, server_starter };
 enum class RestartWhen { always, on_failure, never };
 enum class OnThreshold { exit, park };
@@ -148,6 +149,7 @@ struct Plan {
     bool cpus_restricted = false;      // --cpus given: every worker is confined to the budget's CPUs
     std::vector<ListenSpec> listeners;
     SocketMode socket_mode = SocketMode::shared;
+    SteerMode steer = SteerMode::none;
     bool adopted = false;                    // listeners come from systemd socket activation
     std::vector<FdDialect> fd_env{FdDialect::systemd};
     int tcp_migrate_req = -1;

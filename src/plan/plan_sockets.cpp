@@ -70,6 +70,29 @@ Status plan_listeners(const config::Settings& settings, const HostFacts& facts, 
     return Ok{};
 }
 
+// --steer cpu: the kernel picks a socket of a reuseport group by index, so there must be one group per
+// address with one socket per slot (reuseport, TCP), and a slot must sit on one CPU (--affinity).
+Status plan_steering(const config::Settings& settings, Plan& plan) {
+    auto steer = parse_choice<SteerMode>(settings.steer, "steer", SteerMode::none,
+                                         {{"none", SteerMode::none}, {"cpu", SteerMode::cpu}});
+    if (!steer) return steer.error();
+    plan.steer = *steer;
+    if (plan.steer == SteerMode::none) return Ok{};
+    if (plan.socket_mode != SocketMode::reuseport) {
+        return setting_error(*settings.steer, "steer",
+                             "cpu needs --socket-mode reuseport: it picks one of the slots' own sockets");
+    }
+    if (!plan.affinity) {
+        return setting_error(*settings.steer, "steer", "cpu needs --affinity: each slot's worker must sit on one CPU");
+    }
+    for (const ListenSpec& listener : plan.listeners) {
+        if (listener.kind != ListenSpec::Kind::tcp) {
+            return setting_error(*settings.steer, "steer", "cpu steers TCP listeners only, not " + listener.text);
+        }
+    }
+    return Ok{};
+}
+
 }  // namespace
 
 Status plan_sockets(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
@@ -89,7 +112,7 @@ Status plan_sockets(const config::Settings& settings, const HostFacts& facts, Pl
                              "workers bind HOST:PORT themselves in --socket-mode child, so there are no "
                              "descriptors to describe; drop --fd-env or use shared or reuseport");
     }
-    return Ok{};
+    return plan_steering(settings, plan);
 }
 
 }  // namespace preforkctl::plan

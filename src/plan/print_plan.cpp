@@ -142,6 +142,10 @@ std::string describe_plan(const Plan& plan) {
         out << "              net.ipv4.tcp_migrate_req = 0: restarts keep each slot's socket open, so queued\n"
                "              connections wait for the new worker; a slot that is removed resets its queue\n";
     }
+    out << "steering:     "
+        << (plan.steer == SteerMode::cpu ? "cpu (a connection goes to the slot pinned to the CPU that received it)"
+                                         : "none")
+        << "\n";
     if (plan.socket_mode == SocketMode::child) {
         out << "              workers bind HOST:PORT themselves with SO_REUSEPORT; connections queued on a\n"
                "              dying worker's socket are lost\n";

@@ -2,10 +2,24 @@
 
 #include <algorithm>
 
+#include "net/steering.hpp"
 #include "supervise/scaling_policy.hpp"
 #include "supervise/supervisor_impl.hpp"
 
 namespace preforkctl::supervise {
+
+namespace {
+
+// --steer cpu: the program's modulus must follow the size of the groups at once; a larger one picks indices
+// beyond the group, for which the kernel falls back to its hash.
+void steer_again(const plan::Plan& plan, const net::ListenerSet& listeners) {
+    if (plan.steer != plan::SteerMode::cpu) return;
+    if (auto steered = net::attach_cpu_steering(listeners); !steered) {
+        spdlog::error("{}; connections are spread by hash until the next change", steered.error().message);
+    }
+}
+
+}  // namespace
 
 int Supervisor::live_slots() const {
     int live = 0;
@@ -25,6 +39,7 @@ Status Supervisor::add_slot(const Origin& origin, const std::string& reason) {
         }
         listeners_.per_slot[static_cast<std::size_t>(number)] = std::move(*sockets);
         socket_watch_.watch_slot(number);
+        steer_again(plan_, listeners_);
     }
     auto slot = make_slot(plan::make_slot_spec(plan_, number));
     if (!slot) return Error{"cannot add slot " + std::to_string(number) + ": " + slot.error().message};
@@ -64,7 +79,10 @@ void Supervisor::remove_finished_slots() {
         }
         const auto number = static_cast<std::size_t>(slot.spec.slot);
         socket_watch_.unwatch_slot(slot.spec.slot);
-        if (number < listeners_.per_slot.size()) listeners_.per_slot[number].clear();  // closes its sockets
+        if (number < listeners_.per_slot.size() && !listeners_.per_slot[number].empty()) {
+            listeners_.per_slot[number].clear();  // closes its sockets
+            steer_again(plan_, listeners_);
+        }
         spdlog::debug("slot {} removed", slot.spec.slot);
         it = slots_.erase(it);
     }

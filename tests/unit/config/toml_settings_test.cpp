@@ -53,6 +53,17 @@ A = "1"
     EXPECT_EQ(settings->env.at(0).value, "A=1");
 }
 
+TEST_F(TomlFile, SteerIsReadWithItsPositionAndTheCommandLineOverridesIt) {
+    auto settings = load_toml_settings(write("socket-mode = \"reuseport\"\nsteer = \"cpu\"\n"));
+    ASSERT_TRUE(settings) << settings.error().message;
+    ASSERT_TRUE(settings->steer);
+    EXPECT_EQ(settings->steer->value, "cpu");
+    EXPECT_EQ(settings->steer->origin, path_ + ":2:9");
+    Settings command_line;
+    command_line.steer = Setting<std::string>{"none", "--steer"};
+    EXPECT_EQ(merge(*settings, command_line).steer->value, "none");
+}
+
 TEST_F(TomlFile, ArrayOfListenTablesIsAccepted) {
     auto settings = load_toml_settings(write("[[listen]]\naddress = \":80\"\nbacklog = 16\n[[listen]]\naddress = \":81\"\n"));
     ASSERT_TRUE(settings) << settings.error().message;

@@ -45,6 +45,7 @@ config::Settings settings_with(std::vector<std::pair<std::string, std::string>> 
         else if (key == "restart-window") s.restart_window = setting;
         else if (key == "fd-env") s.fd_env = setting;
         else if (key == "socket-mode") s.socket_mode = setting;
+        else if (key == "steer") s.steer = setting;
         else if (key == "ready") s.ready = setting;
         else if (key == "ready-timeout") s.ready_timeout = setting;
         else if (key == "chdir") s.chdir = setting;
@@ -633,4 +634,46 @@ TEST(DescribePlan, ShowsTheElasticRangeTheRecycleSettingsAndTheWatchdogWhenSet) 
     EXPECT_THAT(text, HasSubstr(" for up to 4 workers"));
     const std::string fixed = describe_plan(*make_plan(settings_with({{"workers", "2"}}), eight_cpu_host()));
     for (const char* line : {"elastic:", "recycle:", "watchdog:"}) EXPECT_EQ(fixed.find(line), std::string::npos);
+}
+
+TEST(MakePlan, SteerCpuWithReuseportAffinityAndTcpListenersIsPlannedAndShown) {
+    auto s = settings_with({{"workers", "4"}, {"socket-mode", "reuseport"}, {"steer", "cpu"}, {"listen", ":8080"}});
+    s.affinity = config::Setting<bool>{true, "--affinity"};
+    auto plan = make_plan(s, eight_cpu_host());
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->steer, SteerMode::cpu);
+    EXPECT_THAT(describe_plan(*plan), HasSubstr("steering:     cpu ("));
+    auto plain = make_plan(settings_with({{"workers", "2"}}), eight_cpu_host());
+    ASSERT_TRUE(plain) << plain.error().message;
+    EXPECT_EQ(plain->steer, SteerMode::none);
+    EXPECT_THAT(describe_plan(*plain), HasSubstr("steering:     none\n"));
+}
+
+TEST(MakePlan, SteerCpuWithoutReuseportOrAffinityIsAUsageErrorNamingSteer) {
+    auto s = settings_with({{"workers", "2"}, {"steer", "cpu"}, {"listen", ":8080"}});
+    s.affinity = config::Setting<bool>{true, "--affinity"};
+    auto shared = make_plan(s, eight_cpu_host());
+    ASSERT_FALSE(shared);
+    EXPECT_EQ(shared.error().exit, ExitCode::usage);
+    EXPECT_THAT(shared.error().message, HasSubstr("--steer: cpu needs --socket-mode reuseport"));
+
+    auto unpinned = make_plan(settings_with({{"workers", "2"}, {"socket-mode", "reuseport"}, {"steer", "cpu"},
+                                             {"listen", ":8080"}}),
+                              eight_cpu_host());
+    ASSERT_FALSE(unpinned);
+    EXPECT_EQ(unpinned.error().exit, ExitCode::usage);
+    EXPECT_THAT(unpinned.error().message, HasSubstr("--steer: cpu needs --affinity"));
+
+    auto unknown = make_plan(settings_with({{"steer", "numa"}}), eight_cpu_host());
+    ASSERT_FALSE(unknown);
+    EXPECT_THAT(unknown.error().message, HasSubstr("--steer: must be one of none|cpu, got 'numa'"));
+}
+
+TEST(MakePlan, SteerCpuFromTheConfigFileIsAConfigErrorWithItsPosition) {
+    auto s = settings_with({{"workers", "2"}, {"listen", ":8080"}});
+    s.steer = config::Setting<std::string>{"cpu", "prefork.toml:4:9"};
+    auto plan = make_plan(s, eight_cpu_host());
+    ASSERT_FALSE(plan);
+    EXPECT_EQ(plan.error().exit, ExitCode::config);
+    EXPECT_THAT(plan.error().message, HasSubstr("prefork.toml:4:9: steer: cpu needs --socket-mode reuseport"));
 }
