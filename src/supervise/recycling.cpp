@@ -53,7 +53,8 @@ void Supervisor::wait_for_lifetime(SlotRuntime& slot, int pid, Millis lifetime) 
         if (error || slot.state.pid != pid || stopping_) return;
         recycle(slot, "lifetime",
                 std::string("it reached its lifetime of ") + plan::format_duration(lifetime) + " (--max-lifetime)");
-        wait_for_lifetime(slot, pid, lifetime);
+        // A replacement that began at once armed the timer for the new worker: that one must not be cancelled.
+        if (slot.state.pid == pid) wait_for_lifetime(slot, pid, lifetime);
     });
 }
 
