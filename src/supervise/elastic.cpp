@@ -41,9 +41,13 @@ void Supervisor::look_at_queues(bool woken) {
     }
     if (decision.next.watch_readable) {
         watch_queues();
-        return;
+    } else {
+        sample_after(decision.next.delay);
     }
-    elastic_timer_.expires_after(decision.next.delay);
+}
+
+void Supervisor::sample_after(Millis delay) {
+    elastic_timer_.expires_after(delay);
     elastic_timer_.async_wait([this](const boost::system::error_code& error) {
         if (!error) look_at_queues(false);
     });
@@ -56,10 +60,7 @@ void Supervisor::watch_queues() {
     auto watch = net::watch_readable(listening_fds());
     if (!watch) {
         spdlog::warn("{}; sampling the accept queues instead", watch.error().message);
-        elastic_timer_.expires_after(sample_period(*plan_.elastic));
-        elastic_timer_.async_wait([this](const boost::system::error_code& error) {
-            if (!error) look_at_queues(false);
-        });
+        sample_after(sample_period(*plan_.elastic));
         return;
     }
     elastic_watch_.assign(watch->release());

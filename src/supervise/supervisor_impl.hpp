@@ -129,6 +129,7 @@ private:
     /// (Re)starts looking at the queues: at start, and when a request changed the count.
     void start_elastic();
     void look_at_queues(bool woken);
+    void sample_after(Millis delay);
     void watch_queues();
     [[nodiscard]] std::vector<int> listening_fds() const;
     // recycling.cpp: --max-lifetime and --max-rss.
