@@ -54,6 +54,8 @@ using Dup2Call = int (*)(int, int);
 using Dup3Call = int (*)(int, int, int);
 using FcntlCall = int (*)(int, int, ...);
 using IoctlCall = int (*)(int, unsigned long, ...);
+using UnlinkCall = int (*)(const char*);
+using UnlinkatCall = int (*)(int, const char*, int);
 
 struct NextCalls {
     BindCall bind;
@@ -68,6 +70,8 @@ struct NextCalls {
     FcntlCall fcntl;
     FcntlCall fcntl64;
     IoctlCall ioctl;
+    UnlinkCall unlink;
+    UnlinkatCall unlinkat;
 };
 NextCalls next_calls;
 
@@ -133,6 +137,18 @@ bool interrupted_call_restarts() {
     return true;
 }
 
+// True when `path` is the path of an inherited unix listener: the file belongs to preforkctl and to every
+// worker, so the usual unlink-before-bind (or unlink at exit) of one server must not remove it.
+bool is_listener_path(const char* path) {
+    if (path == nullptr) return false;
+    for (int i = 0; i < listener_count; ++i) {
+        if (listeners[i].family == AF_UNIX && listeners[i].fd != kNoFd && __builtin_strcmp(listeners[i].path, path) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 // accept4() on an adopted fd. The shared description is non-blocking for every worker; a worker that wants
 // a blocking accept waits in poll() and tries again when a sibling took the connection first.
 int adopted_accept(unsigned adoption, int fd, sockaddr* address, socklen_t* length, int flags) {
@@ -176,6 +192,8 @@ __attribute__((constructor)) void load_listeners() {
     next(next_calls.fcntl, "fcntl");
     next(next_calls.fcntl64, "fcntl64");
     next(next_calls.ioctl, "ioctl");
+    next(next_calls.unlink, "unlink");
+    next(next_calls.unlinkat, "unlinkat");
 
     const char* text = ::getenv("PREFORKCTL_PRELOAD_LISTENERS");
     if (text == nullptr) return;
@@ -368,4 +386,16 @@ PREFORKCTL_EXPORT int ioctl(int fd, unsigned long request, ...) noexcept {
         return 0;
     }
     return next(next_calls.ioctl, "ioctl")(fd, request, argument);
+}
+
+PREFORKCTL_EXPORT int unlink(const char* path) noexcept {
+    if (listener_count != 0 && is_listener_path(path)) return 0;
+    return next(next_calls.unlink, "unlink")(path);
+}
+
+PREFORKCTL_EXPORT int unlinkat(int directory, const char* path, int flags) noexcept {
+    if (listener_count != 0 && (directory == AT_FDCWD || path[0] == '/') && is_listener_path(path)) {
+        return 0;
+    }
+    return next(next_calls.unlinkat, "unlinkat")(directory, path, flags);
 }
