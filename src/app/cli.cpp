@@ -40,6 +40,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     std::int64_t max_line = 0;
     std::vector<std::string> listen, env, command, rewrite_signal;
     bool affinity = false;
+    bool preload = false;
     bool timestamps = false;
     bool print_plan = false;
     int verbose = 0;
@@ -66,6 +67,9 @@ CommandLine parse_command_line(int argc, char** argv) {
     auto* o_steer = app.add_option("--steer", steer,
                                    "none (default) or cpu: a connection goes to the worker pinned to the CPU that "
                                    "received it (needs --socket-mode reuseport and --affinity)");
+    auto* o_preload = app.add_flag("--preload", preload,
+                                   "Inject libpreforkctl-preload.so into the workers: a server's own bind() to a "
+                                   "--listen address gets preforkctl's socket (child mode: SO_REUSEPORT)");
     auto* o_fd_env = app.add_option("--fd-env", fd_env,
                                     "How workers learn their fds: comma list of systemd (default), einhorn, "
                                     "server-starter; not with --socket-mode child");
@@ -197,6 +201,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     for (const std::string& value : listen) s.listen.push_back({value, o_listen->get_name()});
     text(o_socket_mode, socket_mode, s.socket_mode);
     text(o_steer, steer, s.steer);
+    flag(o_preload, preload, s.preload);
     text(o_fd_env, fd_env, s.fd_env);
     text(o_user, user, s.user);
     text(o_restart, restart, s.restart);

@@ -47,6 +47,18 @@ struct FdLimits {
     std::uint64_t raised = 0;  // preforkctl's soft limit now: the hard one, unless raising failed
 };
 
+/// Where preforkctl looked for libpreforkctl-preload.so (--preload), and what it found.
+struct PreloadLookup {
+    std::string library;                // the first candidate that exists, "" when none does
+    std::vector<std::string> searched;  // every candidate, in order
+};
+
+/// What the command's file says about LD_PRELOAD: the loader ignores it for static and set-id programs.
+struct ExecutableFacts {
+    bool static_elf = false;  // an ELF program without an interpreter (Go, musl -static, ...)
+    bool set_id = false;      // setuid or setgid bit
+};
+
 struct HostFacts {
     CpuFacts cpus;
     CommandLookup command;
@@ -59,6 +71,8 @@ struct HostFacts {
     int chdir_error = 0;                     // errno of --chdir (stat from the starting directory; ENOTDIR)
     FdLimits fd_limits;
     int tcp_migrate_req = -1;                // net.ipv4.tcp_migrate_req, -1 when unknown
+    std::optional<PreloadLookup> preload;    // present when --preload was given
+    ExecutableFacts executable;              // looked at only with --preload
     std::vector<std::string> environment;  // preforkctl's own environment, "K=V"
     int pid = 0;                           // preforkctl's pid
 };

@@ -15,7 +15,7 @@ bool is_ours(const std::string& entry) {
                                          "PREFORK_SLOT=", "PREFORK_WORKERS=", "PREFORK_CPUS=",
                                          "PREFORK_GENERATION=", "PREFORK_REUSEPORT=", "EINHORN_FD_",
                                          "SERVER_STARTER_PORT=", "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
-                                         "WATCHDOG_PID="};
+                                         "WATCHDOG_PID=", "PREFORKCTL_PRELOAD_LISTENERS="};
     for (const char* prefix : kOwned) {
         if (entry.starts_with(prefix)) {
             return true;
@@ -121,7 +121,8 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
     plan.executable = facts.command.path;
 
     for (auto planner : {plan_cpus_and_workers, plan_sockets, plan_elastic, plan_user, plan_restart_and_stop,
-                         plan_recycle_and_watchdog, plan_output, plan_control, plan_environment, plan_descriptors}) {
+                         plan_recycle_and_watchdog, plan_output, plan_control, plan_environment, plan_preload,
+                         plan_descriptors}) {
         if (auto status = planner(settings, facts, plan); !status) return status.error();
     }
 
@@ -245,6 +246,15 @@ std::vector<std::string> slot_environment(const Plan& plan, const SlotContext& c
     std::vector<std::string> env = plan.environment;
     for (const std::string& entry : added_variables(plan, context)) {
         set_variable(env, entry);
+    }
+    if (plan.preload_library) {
+        std::string ld_preload;
+        for (const std::string& entry : env) {
+            if (entry.starts_with("LD_PRELOAD=")) ld_preload = entry.substr(11);
+        }
+        set_variable(env, "LD_PRELOAD=" + with_preload(ld_preload, *plan.preload_library));
+        const std::string listeners = preload_listeners(plan, context);
+        if (!listeners.empty()) set_variable(env, "PREFORKCTL_PRELOAD_LISTENERS=" + listeners);
     }
     return env;
 }

@@ -150,6 +150,7 @@ struct Plan {
     std::vector<ListenSpec> listeners;
     SocketMode socket_mode = SocketMode::shared;
     SteerMode steer = SteerMode::none;
+    std::optional<std::string> preload_library;  // --preload: libpreforkctl-preload.so, put in LD_PRELOAD
     bool adopted = false;                    // listeners come from systemd socket activation
     std::vector<FdDialect> fd_env{FdDialect::systemd};
     int tcp_migrate_req = -1;
@@ -203,7 +204,15 @@ SlotContext make_slot_context(const Plan& plan, const SlotSpec& slot, const std:
 /// Replaces {slot} {workers} {host} {port} {cpus} in each argument; other braces are left alone.
 std::vector<std::string> expand_argv(const std::vector<std::string>& argv, const SlotContext& context);
 
-/// PREFORK_* and LISTEN_FDS/LISTEN_FDNAMES entries for one worker (LISTEN_PID is added at spawn).
+/// PREFORKCTL_PRELOAD_LISTENERS for one worker: each listener's fd (or '-' in child mode), family, type and
+/// address in the format the preload library parses (src/preload/listeners.hpp).
+std::string preload_listeners(const Plan& plan, const SlotContext& context);
+
+/// `ld_preload` (a user's LD_PRELOAD, kept) with `library` appended, unless it already names it.
+std::string with_preload(const std::string& ld_preload, const std::string& library);
+
+/// PREFORK_* and LISTEN_FDS/LISTEN_FDNAMES entries for one worker (LISTEN_PID is added at spawn), and with
+/// --preload LD_PRELOAD and PREFORKCTL_PRELOAD_LISTENERS.
 std::vector<std::string> slot_environment(const Plan& plan, const SlotContext& context);
 
 }  // namespace preforkctl::plan

@@ -37,6 +37,9 @@ Status plan_control(const config::Settings& settings, const HostFacts& facts, Pl
 /// The workers' --chdir (checked to be a directory) and environment (§3).
 Status plan_environment(const config::Settings& settings, const HostFacts& facts, Plan& plan);
 
+/// --preload: the library's path (not found: an error), and warnings for a static or set-id command.
+Status plan_preload(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
 /// The descriptors preforkctl needs for its workers against RLIMIT_NOFILE, and the limit workers get back.
 /// Needs the workers, listeners, socket mode, readiness and output format planned.
 Status plan_descriptors(const config::Settings& settings, const HostFacts& facts, Plan& plan);

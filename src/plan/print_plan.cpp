@@ -150,6 +150,13 @@ std::string describe_plan(const Plan& plan) {
         out << "              workers bind HOST:PORT themselves with SO_REUSEPORT; connections queued on a\n"
                "              dying worker's socket are lost\n";
     }
+    if (plan.preload_library) {
+        out << "preload:      " << *plan.preload_library << "\n"
+            << (plan.socket_mode == SocketMode::child
+                    ? "              a worker's bind() to a listener's address gets SO_REUSEPORT first\n"
+                    : "              a worker's bind() to a listener's address gets preforkctl's socket\n")
+            << "              (not for static programs such as Go's, nor setuid ones: the loader skips them)\n";
+    }
     if (plan.user) {
         out << "user:         " << plan.user->name << " (uid " << plan.user->uid << ", gid " << plan.user->gid
             << ", groups " << (plan.user->groups.empty() ? "none" : join_numbers(plan.user->groups))

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "plan/elf_header.hpp"
 #include "plan/user.hpp"
 #include "sys/host_cpus.hpp"
 
@@ -213,6 +214,49 @@ int check_directory(const std::string& path) {
 
 namespace {
 
+constexpr const char* kPreloadName = "libpreforkctl-preload.so";
+
+std::string directory_of(const std::string& path) {
+    const std::size_t slash = path.rfind('/');
+    return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+}
+
+}  // namespace
+
+plan::PreloadLookup find_preload_library() {
+    plan::PreloadLookup lookup;
+    std::array<char, 4096> exe{};
+    const ssize_t length = ::readlink("/proc/self/exe", exe.data(), exe.size() - 1);
+    if (length > 0) {
+        const std::string bin = directory_of(std::string(exe.data(), static_cast<std::size_t>(length)));
+        lookup.searched.push_back(bin + "/" + kPreloadName);
+        lookup.searched.push_back(directory_of(bin) + "/lib/preforkctl/" + kPreloadName);
+    }
+    lookup.searched.emplace_back(PREFORKCTL_PRELOAD_INSTALL_PATH);
+    for (const std::string& candidate : lookup.searched) {
+        struct stat st {};
+        if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+            lookup.library = candidate;
+            break;
+        }
+    }
+    return lookup;
+}
+
+plan::ExecutableFacts inspect_executable(const std::string& path) {
+    plan::ExecutableFacts facts;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) facts.set_id = (st.st_mode & (S_ISUID | S_ISGID)) != 0;
+    std::ifstream in(path, std::ios::binary);
+    std::string head(64 * 1024, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<std::size_t>(in.gcount()));
+    facts.static_elf = plan::classify_elf(head) == plan::ElfLinking::static_;
+    return facts;
+}
+
+namespace {
+
 int read_tcp_migrate_req() {
     std::ifstream in("/proc/sys/net/ipv4/tcp_migrate_req");
     int value = -1;
@@ -234,6 +278,10 @@ plan::HostFacts gather_host_facts(const config::Settings& settings, const plan::
     if (settings.chdir && !settings.chdir->value.empty()) facts.chdir_error = check_directory(settings.chdir->value);
     facts.fd_limits = fd_limits;
     facts.tcp_migrate_req = read_tcp_migrate_req();
+    if (settings.preload && settings.preload->value) {
+        facts.preload = find_preload_library();
+        if (!facts.command.path.empty()) facts.executable = inspect_executable(facts.command.path);
+    }
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
         facts.environment.emplace_back(*entry);
     }

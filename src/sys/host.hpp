@@ -32,6 +32,13 @@ bool can_switch_user();
 /// 0 when `path` (relative: to the current directory) is a directory, else the errno (ENOTDIR for a file).
 int check_directory(const std::string& path);
 
+/// Candidates for libpreforkctl-preload.so: beside this executable (/proc/self/exe), the install tree
+/// relative to it (BIN/../lib/preforkctl), then the path it was built to be installed at.
+plan::PreloadLookup find_preload_library();
+
+/// Whether the loader would ignore LD_PRELOAD for `path`: a static ELF program, or a setuid/setgid file.
+plan::ExecutableFacts inspect_executable(const std::string& path);
+
 /// Everything make_plan needs to know about this machine and process for `settings` (the command, --user,
 /// --chdir); `fd_limits` is what raise_fd_limit returned.
 plan::HostFacts gather_host_facts(const config::Settings& settings, const plan::FdLimits& fd_limits);

@@ -1,0 +1,232 @@
+// --preload (SPEC §13): unmodified servers that bind the address themselves serve preforkctl's socket.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+
+using namespace e2e;
+using ::testing::HasSubstr;
+
+namespace {
+
+// The target of /proc/PID/fd/FD ("socket:[123]"), or "".
+std::string fd_link(pid_t pid, int fd) {
+    char target[256] = {};
+    const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    const ssize_t length = ::readlink(path.c_str(), target, sizeof target - 1);
+    return length > 0 ? std::string(target, static_cast<std::size_t>(length)) : std::string();
+}
+
+// The fds of `pid` other than `except` that are the socket `link` names.
+std::vector<int> fds_holding(pid_t pid, const std::string& link, int except) {
+    std::vector<int> fds;
+    for (int fd = 0; fd < 64; ++fd) {
+        if (fd != except && !link.empty() && fd_link(pid, fd) == link) fds.push_back(fd);
+    }
+    return fds;
+}
+
+// True when worker `pid` serves preforkctl's listener on a descriptor of its own: besides fd 3 (inherited)
+// another fd is the same socket, and preforkctl (`supervisor`) holds that socket too.
+bool serves_the_shared_socket(pid_t supervisor, pid_t pid) {
+    const std::string inherited = fd_link(pid, 3);
+    if (inherited.rfind("socket:[", 0) != 0 || fds_holding(pid, inherited, 3).empty()) return false;
+    return !fds_holding(supervisor, inherited, -1).empty();
+}
+
+std::vector<pid_t> live_children(pid_t parent) {
+    std::vector<pid_t> live;
+    for (pid_t child : children_of(parent)) {
+        if (process_state(child) != 'Z' && process_state(child) != '?') live.push_back(child);
+    }
+    return live;
+}
+
+// user + system CPU ticks of `pid` (/proc/PID/stat fields 14 and 15).
+long cpu_ticks(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    long utime = 0;
+    long stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14) utime = std::stol(field);
+        if (i == 15) stime = std::stol(field);
+    }
+    return utime + stime;
+}
+
+// Sends `count` requests; returns the bodies of those answered with 200.
+std::vector<std::string> ask(int port, int count, const std::string& path = "/") {
+    std::vector<std::string> bodies;
+    for (int i = 0; i < count; ++i) {
+        const HttpReply reply = http_request(port, path, 5s);
+        if (reply.status == 200) bodies.push_back(reply.body);
+    }
+    return bodies;
+}
+
+}  // namespace
+
+TEST(Preload, PythonHttpServerWorkersServeTheSharedSocketAndAReplacementServesItToo) {
+    if (!on_path("python3")) GTEST_SKIP() << "python3 is missing";
+    // http.server binds HOST:PORT itself; {host} and {port} are the listener's, so the bind() matches it.
+    Process run(preforkctl({"-n", "2", "--preload", "--backoff", "50ms..1s", "-l", "127.0.0.1:0", "--", "python3",
+                            "-m", "http.server", "{port}", "--bind", "{host}"}));
+    int port = 0;
+    ASSERT_TRUE(wait_until([&] { return (port = listening_port(run.err())) != 0; })) << run.err();
+    std::vector<pid_t> workers;
+    ASSERT_TRUE(wait_until([&] {
+        workers = live_children(run.pid());
+        return workers.size() == 2 && std::all_of(workers.begin(), workers.end(), [&](pid_t pid) {
+                   return serves_the_shared_socket(run.pid(), pid);
+               });
+    }, 20s)) << run.err() << run.out();
+    EXPECT_EQ(fd_link(workers[0], 3), fd_link(workers[1], 3));
+    EXPECT_EQ(ask(port, 5).size(), 5u) << run.err();
+
+    // One worker stopped with TERM: the other keeps answering, and its replacement holds the socket.
+    ASSERT_EQ(::kill(workers[0], SIGTERM), 0);
+    EXPECT_EQ(ask(port, 5).size(), 5u) << run.err();
+    pid_t replacement = 0;
+    ASSERT_TRUE(wait_until([&] {
+        for (pid_t pid : live_children(run.pid())) {
+            if (pid != workers[0] && pid != workers[1] && serves_the_shared_socket(run.pid(), pid)) replacement = pid;
+        }
+        return replacement != 0;
+    }, 20s)) << run.err();
+    // With the first survivor stopped, only the replacement can answer.
+    ASSERT_EQ(::kill(workers[1], SIGSTOP), 0);
+    ASSERT_TRUE(wait_until([&] { return is_stopped(workers[1]); }));
+    EXPECT_EQ(ask(port, 3).size(), 3u) << run.err();
+    ::kill(workers[1], SIGCONT);
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+TEST(Preload, ABlockingAndANonBlockingServerShareOneSocketAndTheBlockingOneNeverSeesEagain) {
+    Process run(preforkctl({"-n", "2", "--preload", "-l", "127.0.0.1:0", "--", BIND_SERVER_BIN, "{host}", "{port}",
+                            "--nonblocking-slot", "1"}));
+    ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "serving on fd").size() == 2; })) << run.err() << run.out();
+    const int port = listening_port(run.err());
+    const std::vector<pid_t> workers = live_children(run.pid());
+    ASSERT_EQ(workers.size(), 2u);
+    for (pid_t pid : workers) EXPECT_TRUE(serves_the_shared_socket(run.pid(), pid)) << pid;
+
+    // Each one alone (the other stopped), then both together racing for every connection.
+    std::set<std::string> modes;
+    for (pid_t stopped : workers) {
+        ASSERT_EQ(::kill(stopped, SIGSTOP), 0);
+        ASSERT_TRUE(wait_until([&] { return is_stopped(stopped); }));
+        const auto bodies = ask(port, 3);
+        ::kill(stopped, SIGCONT);
+        ASSERT_EQ(bodies.size(), 3u) << run.err();
+        for (const std::string& body : bodies) {
+            EXPECT_NE(pid_in_body(body), stopped);
+            modes.insert(body.substr(body.find("mode="), body.find(' ', body.find("mode=")) - body.find("mode=")));
+            // Each server sees its own choice in F_GETFL, keeps its fd number's FD_CLOEXEC, and a blocking
+            // accept() never fails with EAGAIN although the shared socket is non-blocking.
+            if (body.find("mode=blocking") != std::string::npos) {
+                EXPECT_THAT(body, HasSubstr("getfl=blocking"));
+                EXPECT_THAT(body, HasSubstr("eagain=0"));
+            } else {
+                EXPECT_THAT(body, HasSubstr("getfl=nonblocking"));
+            }
+            EXPECT_THAT(body, HasSubstr("cloexec=1"));
+        }
+    }
+    EXPECT_EQ(modes, (std::set<std::string>{"mode=blocking", "mode=nonblocking"}));
+    for (const std::string& body : ask(port, 40)) {
+        if (body.find("mode=blocking") != std::string::npos) {
+            EXPECT_THAT(body, HasSubstr("eagain=0"));
+        }
+    }
+    EXPECT_TRUE(lines_with(run.err(), "EAGAIN").empty()) << run.err();
+
+    // Idle, the blocking worker waits in poll(): it does not spin.
+    const pid_t blocking = workers[0];
+    const long before = cpu_ticks(blocking);
+    ::usleep(500'000);
+    EXPECT_LE(cpu_ticks(blocking) - before, 5);
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+TEST(Preload, AWorkerThatShutsItsSocketDownLeavesTheOthersServing) {
+    Process run(preforkctl({"-n", "2", "--preload", "--backoff", "50ms..1s", "-l", "127.0.0.1:0", "--",
+                            BIND_SERVER_BIN, "{host}", "{port}"}));
+    ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "serving on fd").size() == 2; })) << run.err() << run.out();
+    const int port = listening_port(run.err());
+    const HttpReply shut = http_request(port, "/shutdown", 5s);
+    ASSERT_EQ(shut.status, 200) << shut.failure;
+    const pid_t quitter = pid_in_body(shut.body);
+    ASSERT_TRUE(wait_until([&] { return !is_alive(quitter); }));
+    // The sibling never sees its accept() fail: every request is answered, and preforkctl had nothing to re-arm.
+    EXPECT_EQ(ask(port, 20).size(), 20u) << run.err();
+    EXPECT_TRUE(lines_with(run.err(), "shut down").empty()) << run.err();
+    EXPECT_TRUE(lines_with(run.err(), "accept:").empty()) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+TEST(Preload, AUnixSocketPathIsAdoptedAndOneServersUnlinkLeavesItInPlace) {
+    TempDir dir;
+    const std::string path = dir.path() + "/s.sock";
+    Process run(preforkctl({"-n", "2", "--preload", "-l", "unix:" + path, "--", BIND_SERVER_BIN, "-", "-", "--unix",
+                            path}));
+    ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "serving on fd").size() == 2; })) << run.err() << run.out();
+    for (pid_t pid : live_children(run.pid())) EXPECT_TRUE(serves_the_shared_socket(run.pid(), pid)) << pid;
+    EXPECT_EQ(::access(path.c_str(), F_OK), 0) << "the servers' unlink() before bind() removed preforkctl's socket";
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+TEST(Preload, WithoutPreloadTheServersOwnBindFindsTheAddressTaken) {
+    Process run(preforkctl({"-n", "1", "--restart", "never", "-l", "127.0.0.1:0", "--", BIND_SERVER_BIN, "{host}",
+                            "{port}"}));
+    EXPECT_EQ(run.wait(), 1) << run.err();
+    EXPECT_THAT(run.err(), HasSubstr("Address already in use"));
+}
+
+TEST(Preload, AMissingLibraryIsOneUsageErrorLine) {
+    // A copy of preforkctl elsewhere finds no library beside it (nor, in a test build, at the install path).
+    TempDir dir;
+    const std::string copy = dir.path() + "/preforkctl";
+    ASSERT_EQ(std::system(("cp " PREFORKCTL_BIN " " + copy).c_str()), 0);
+    if (::access(PREFORKCTL_PRELOAD_INSTALL_CHECK, F_OK) == 0) GTEST_SKIP() << "the library is installed";
+    Process run({copy, "--preload", "-l", "127.0.0.1:0", "--", "true"});
+    EXPECT_EQ(run.wait(), 2);
+    EXPECT_THAT(run.err(), HasSubstr("preforkctl: error: --preload: libpreforkctl-preload.so is not installed"));
+    EXPECT_EQ(lines_with(run.err(), "error").size(), 1u) << run.err();
+}
+
+TEST(Preload, SocatForkingServerUnderPreload) {
+    if (!on_path("socat")) GTEST_SKIP() << "socat is missing (package socat)";
+    Process run(preforkctl({"-n", "2", "--preload", "-l", "127.0.0.1:0", "--", "socat",
+                            "TCP-LISTEN:{port},bind={host},fork,reuseaddr", "SYSTEM:echo HTTP/1.0 200 OK; echo; echo pid=$PPID"}));
+    int port = 0;
+    ASSERT_TRUE(wait_until([&] { return (port = listening_port(run.err())) != 0; })) << run.err();
+    std::vector<pid_t> workers;
+    ASSERT_TRUE(wait_until([&] {
+        workers = live_children(run.pid());
+        return workers.size() == 2 && std::all_of(workers.begin(), workers.end(), [&](pid_t pid) {
+                   return serves_the_shared_socket(run.pid(), pid);
+               });
+    })) << run.err();
+    EXPECT_EQ(ask(port, 5).size(), 5u) << run.err();
+    // socat shuts its listening socket down on TERM; the sibling keeps answering.
+    ASSERT_EQ(::kill(workers[0], SIGTERM), 0);
+    EXPECT_EQ(ask(port, 5).size(), 5u) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
