@@ -10,6 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -541,6 +544,98 @@ bool on_path(const std::string& program) {
         if (!dir.empty() && ::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
     }
     return false;
+}
+
+int free_tcp_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof address;
+    int port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0) {
+        port = ntohs(address.sin_port);
+    }
+    ::close(fd);
+    return port;
+}
+
+std::string fd_target(pid_t pid, int fd) {
+    char target[256] = {};
+    const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    const ssize_t length = ::readlink(path.c_str(), target, sizeof target - 1);
+    return length > 0 ? std::string(target, static_cast<std::size_t>(length)) : std::string();
+}
+
+std::vector<pid_t> live_children(pid_t parent) {
+    std::vector<pid_t> live;
+    for (pid_t child : children_of(parent)) {
+        if (process_state(child) != 'Z' && process_state(child) != '?') live.push_back(child);
+    }
+    return live;
+}
+
+namespace {
+
+// How many of the first 256 fds of `pid`, other than `except`, are the socket `target` names.
+int fds_holding(pid_t pid, const std::string& target, int except) {
+    int count = 0;
+    for (int fd = 0; fd < 256; ++fd) {
+        if (fd != except && fd_target(pid, fd) == target) ++count;
+    }
+    return count;
+}
+
+}  // namespace
+
+bool serves_the_shared_socket(pid_t supervisor, pid_t pid) {
+    const std::string inherited = fd_target(pid, 3);
+    if (inherited.rfind("socket:[", 0) != 0 || fds_holding(pid, inherited, 3) == 0) return false;
+    return fds_holding(supervisor, inherited, -1) > 0;
+}
+
+namespace {
+
+// How many of `count` requests `answers` had answered.
+int answered(const std::function<bool(int)>& answers, int port, int count) {
+    int yes = 0;
+    for (int i = 0; i < count; ++i) yes += answers(port) ? 1 : 0;
+    return yes;
+}
+
+}  // namespace
+
+void expect_preloaded_pair_serves(Process& run, const std::function<bool(int port)>& answers) {
+    int port = 0;
+    ASSERT_TRUE(wait_until([&] { return (port = listening_port(run.err())) != 0; })) << run.err();
+    std::vector<pid_t> workers;
+    ASSERT_TRUE(wait_until([&] {
+        workers = live_children(run.pid());
+        return workers.size() == 2 && std::all_of(workers.begin(), workers.end(), [&](pid_t pid) {
+                   return serves_the_shared_socket(run.pid(), pid);
+               });
+    }, 20s)) << run.err() << run.out();
+    EXPECT_EQ(fd_target(workers[0], 3), fd_target(workers[1], 3));
+    EXPECT_EQ(answered(answers, port, 5), 5) << run.err();
+
+    // One worker stopped with TERM: the other keeps answering, and its replacement holds the socket.
+    ASSERT_EQ(::kill(workers[0], SIGTERM), 0);
+    EXPECT_EQ(answered(answers, port, 5), 5) << run.err();
+    pid_t replacement = 0;
+    ASSERT_TRUE(wait_until([&] {
+        for (pid_t pid : live_children(run.pid())) {
+            if (pid != workers[0] && pid != workers[1] && serves_the_shared_socket(run.pid(), pid)) replacement = pid;
+        }
+        return replacement != 0;
+    }, 20s)) << run.err();
+    // With the first survivor stopped, only the replacement can answer.
+    ASSERT_EQ(::kill(workers[1], SIGSTOP), 0);
+    ASSERT_TRUE(wait_until([&] { return is_stopped(workers[1]); }));
+    EXPECT_EQ(answered(answers, port, 3), 3) << run.err();
+    ::kill(workers[1], SIGCONT);
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
 }
 
 }  // namespace e2e

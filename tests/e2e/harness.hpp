@@ -198,4 +198,24 @@ pid_t innermost_pid(pid_t pid);
 /// True when `program` is an executable file in a directory of $PATH.
 bool on_path(const std::string& program);
 
+/// A TCP port of 127.0.0.1 that nothing listens on right now (the kernel's choice of an ephemeral port),
+/// for modes that need a fixed port. 0 when none could be found.
+int free_tcp_port();
+
+/// The target of /proc/PID/fd/FD ("socket:[123]"), or "".
+std::string fd_target(pid_t pid, int fd);
+
+/// Children of `parent` that are neither zombies nor gone.
+std::vector<pid_t> live_children(pid_t parent);
+
+/// True when worker `pid` serves preforkctl's listener on a descriptor of its own (--preload): besides fd 3
+/// (inherited) another of its fds is the same socket, and preforkctl (`supervisor`) holds that socket too.
+bool serves_the_shared_socket(pid_t supervisor, pid_t pid);
+
+/// The --preload check of one unmodified server, run as `preforkctl -n 2 --preload -l HOST:0`, that
+/// `answers(port)` asks one request of: both workers hold the one shared socket and answer; with one
+/// stopped by SIGTERM the other answers every request; its replacement holds the socket and answers alone
+/// (the survivor SIGSTOPped); preforkctl then stops with status 0.
+void expect_preloaded_pair_serves(Process& run, const std::function<bool(int port)>& answers);
+
 }  // namespace e2e

@@ -18,39 +18,6 @@ using ::testing::HasSubstr;
 
 namespace {
 
-// The target of /proc/PID/fd/FD ("socket:[123]"), or "".
-std::string fd_link(pid_t pid, int fd) {
-    char target[256] = {};
-    const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
-    const ssize_t length = ::readlink(path.c_str(), target, sizeof target - 1);
-    return length > 0 ? std::string(target, static_cast<std::size_t>(length)) : std::string();
-}
-
-// The fds of `pid` other than `except` that are the socket `link` names.
-std::vector<int> fds_holding(pid_t pid, const std::string& link, int except) {
-    std::vector<int> fds;
-    for (int fd = 0; fd < 64; ++fd) {
-        if (fd != except && !link.empty() && fd_link(pid, fd) == link) fds.push_back(fd);
-    }
-    return fds;
-}
-
-// True when worker `pid` serves preforkctl's listener on a descriptor of its own: besides fd 3 (inherited)
-// another fd is the same socket, and preforkctl (`supervisor`) holds that socket too.
-bool serves_the_shared_socket(pid_t supervisor, pid_t pid) {
-    const std::string inherited = fd_link(pid, 3);
-    if (inherited.rfind("socket:[", 0) != 0 || fds_holding(pid, inherited, 3).empty()) return false;
-    return !fds_holding(supervisor, inherited, -1).empty();
-}
-
-std::vector<pid_t> live_children(pid_t parent) {
-    std::vector<pid_t> live;
-    for (pid_t child : children_of(parent)) {
-        if (process_state(child) != 'Z' && process_state(child) != '?') live.push_back(child);
-    }
-    return live;
-}
-
 // user + system CPU ticks of `pid` (/proc/PID/stat fields 14 and 15).
 long cpu_ticks(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -83,35 +50,7 @@ TEST(Preload, PythonHttpServerWorkersServeTheSharedSocketAndAReplacementServesIt
     // http.server binds HOST:PORT itself; {host} and {port} are the listener's, so the bind() matches it.
     Process run(preforkctl({"-n", "2", "--preload", "--backoff", "50ms..1s", "-l", "127.0.0.1:0", "--", "python3",
                             "-m", "http.server", "{port}", "--bind", "{host}"}));
-    int port = 0;
-    ASSERT_TRUE(wait_until([&] { return (port = listening_port(run.err())) != 0; })) << run.err();
-    std::vector<pid_t> workers;
-    ASSERT_TRUE(wait_until([&] {
-        workers = live_children(run.pid());
-        return workers.size() == 2 && std::all_of(workers.begin(), workers.end(), [&](pid_t pid) {
-                   return serves_the_shared_socket(run.pid(), pid);
-               });
-    }, 20s)) << run.err() << run.out();
-    EXPECT_EQ(fd_link(workers[0], 3), fd_link(workers[1], 3));
-    EXPECT_EQ(ask(port, 5).size(), 5u) << run.err();
-
-    // One worker stopped with TERM: the other keeps answering, and its replacement holds the socket.
-    ASSERT_EQ(::kill(workers[0], SIGTERM), 0);
-    EXPECT_EQ(ask(port, 5).size(), 5u) << run.err();
-    pid_t replacement = 0;
-    ASSERT_TRUE(wait_until([&] {
-        for (pid_t pid : live_children(run.pid())) {
-            if (pid != workers[0] && pid != workers[1] && serves_the_shared_socket(run.pid(), pid)) replacement = pid;
-        }
-        return replacement != 0;
-    }, 20s)) << run.err();
-    // With the first survivor stopped, only the replacement can answer.
-    ASSERT_EQ(::kill(workers[1], SIGSTOP), 0);
-    ASSERT_TRUE(wait_until([&] { return is_stopped(workers[1]); }));
-    EXPECT_EQ(ask(port, 3).size(), 3u) << run.err();
-    ::kill(workers[1], SIGCONT);
-    run.signal(SIGTERM);
-    EXPECT_EQ(run.wait(), 0) << run.err();
+    expect_preloaded_pair_serves(run, [](int port) { return http_request(port, "/", 5s).status == 200; });
 }
 
 TEST(Preload, ABlockingAndANonBlockingServerShareOneSocketAndTheBlockingOneNeverSeesEagain) {
@@ -210,23 +149,38 @@ TEST(Preload, AMissingLibraryIsOneUsageErrorLine) {
     EXPECT_EQ(lines_with(run.err(), "error").size(), 1u) << run.err();
 }
 
-TEST(Preload, SocatForkingServerUnderPreload) {
-    if (!on_path("socat")) GTEST_SKIP() << "socat is missing (package socat)";
-    Process run(preforkctl({"-n", "2", "--preload", "-l", "127.0.0.1:0", "--", "socat",
-                            "TCP-LISTEN:{port},bind={host},fork,reuseaddr", "SYSTEM:echo HTTP/1.0 200 OK; echo; echo pid=$PPID"}));
-    int port = 0;
-    ASSERT_TRUE(wait_until([&] { return (port = listening_port(run.err())) != 0; })) << run.err();
-    std::vector<pid_t> workers;
-    ASSERT_TRUE(wait_until([&] {
-        workers = live_children(run.pid());
-        return workers.size() == 2 && std::all_of(workers.begin(), workers.end(), [&](pid_t pid) {
-                   return serves_the_shared_socket(run.pid(), pid);
-               });
-    })) << run.err();
+TEST(Preload, EachInterposedCallActsOnThisWorkersFdAndLeavesOtherSocketsAlone) {
+    Process run(preforkctl({"-n", "1", "--preload", "--restart", "never", "-l", "127.0.0.1:0,backlog=77", "--",
+                            PRELOAD_PROBE_BIN, "{host}", "{port}"}));
+    EXPECT_EQ(run.wait(), 0) << run.out() << run.err();
+    EXPECT_THAT(run.out(), HasSubstr("done")) << run.out() << run.err();
+    EXPECT_TRUE(lines_with(run.out(), "FAIL").empty()) << run.out();
+    EXPECT_GE(lines_with(run.out(), " ok ").size(), 19u) << run.out();
+}
+
+TEST(Preload, WithoutPreloadTheProbeSeesItsOwnSocketAndFails) {
+    // The probe's checks can fail: without the library its bind() finds the address taken.
+    Process run(preforkctl({"-n", "1", "--restart", "never", "-l", "127.0.0.1:0,backlog=77", "--",
+                            PRELOAD_PROBE_BIN, "{host}", "{port}"}));
+    EXPECT_EQ(run.wait(), 1) << run.out() << run.err();
+    EXPECT_THAT(run.out(), HasSubstr("FAIL bind"));
+}
+
+TEST(Preload, InChildModeEveryCopyBindsThePortItselfWithSoReuseport) {
+    // No shared socket: the library sets SO_REUSEPORT before each server's own bind(), so both copies bind.
+    // Without the library the second copy's bind() would fail: bind_server sets only SO_REUSEADDR.
+    const int port = free_tcp_port();
+    ASSERT_NE(port, 0);
+    Process run(preforkctl({"-n", "2", "--preload", "--socket-mode", "child", "-l",
+                            "127.0.0.1:" + std::to_string(port), "--", BIND_SERVER_BIN, "{host}", "{port}"}));
+    ASSERT_TRUE(wait_until([&] { return lines_with(run.out(), "serving on fd").size() == 2; })) << run.err() << run.out();
+    const std::vector<pid_t> workers = live_children(run.pid());
+    ASSERT_EQ(workers.size(), 2u);
+    std::set<std::string> sockets;
+    for (pid_t pid : workers) sockets.insert(fd_target(pid, 3));
+    EXPECT_EQ(sockets.size(), 2u) << "each copy has a socket of its own on fd 3";
     EXPECT_EQ(ask(port, 5).size(), 5u) << run.err();
-    // socat shuts its listening socket down on TERM; the sibling keeps answering.
-    ASSERT_EQ(::kill(workers[0], SIGTERM), 0);
-    EXPECT_EQ(ask(port, 5).size(), 5u) << run.err();
+    EXPECT_TRUE(lines_with(run.err(), "Address already in use").empty()) << run.err();
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
