@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "app/cli.hpp"
+#include "app/fd_store.hpp"
 #include "config/toml_settings.hpp"
 #include "logrelay/own_messages.hpp"
 #include "net/listeners.hpp"
@@ -69,7 +70,9 @@ void log_listeners(const plan::Plan& plan, const net::ListenerSet& listeners) {
         switch (plan.socket_mode) {
             case plan::SocketMode::shared:
                 spdlog::info("listening on {} (fd {} in workers, name {}{})", address, 3 + i, spec.name,
-                             plan.adopted ? ", adopted from systemd" : "");
+                             plan.adopted ? ", adopted from systemd"
+                             : spec.kind == plan::ListenSpec::Kind::inherited ? ", taken back from systemd's fd store"
+                                                                              : "");
                 break;
             case plan::SocketMode::reuseport:
                 spdlog::info("listening on {} (fd {} in workers, name {}, one SO_REUSEPORT socket per slot)",
@@ -118,6 +121,7 @@ int run(int argc, char** argv) {
         auto listeners = net::acquire_listeners(*plan);
         if (!listeners) return fail(listeners.error());
         log_listeners(*plan, *listeners);
+        keep_listeners_in_fd_store(*plan, *listeners);
         spdlog::info("starting {} worker{} of {} ({})", plan->workers, plan->workers == 1 ? "" : "s",
                      plan->command.front(), plan->workers_source);
         // Everything given by a relative path (config file, unix sockets, the command) is resolved by now.

@@ -13,6 +13,7 @@
 
 #include "plan/cpus.hpp"
 #include "plan/durations.hpp"
+#include "plan/host_facts.hpp"
 #include "plan/listen_address.hpp"
 
 namespace preforkctl::plan {
@@ -152,6 +153,9 @@ struct Plan {
     SteerMode steer = SteerMode::none;
     std::optional<std::string> preload_library;  // --preload: libpreforkctl-preload.so, put in LD_PRELOAD
     bool adopted = false;                    // listeners come from systemd socket activation
+    bool fd_store = false;                   // --fd-store: put the shared listeners in systemd's fd store
+    bool stored_adopted = false;             // some --listen got its socket back from the fd store
+    std::vector<InheritedSocket> stale_stored;  // stored sockets no --listen asks for: closed and forgotten
     std::vector<FdDialect> fd_env{FdDialect::systemd};
     int tcp_migrate_req = -1;
     std::optional<Credentials> user;

@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "plan/fd_store.hpp"
 #include "plan/planners.hpp"
 #include "plan/setting_values.hpp"
 
@@ -29,12 +30,7 @@ Status plan_listeners(const config::Settings& settings, const HostFacts& facts, 
     if (!facts.inherited_error.empty()) {
         return Error{facts.inherited_error, 0, ExitCode::config};
     }
-    if (!facts.inherited.empty()) {
-        if (!settings.listen.empty()) {
-            return setting_error(settings.listen.front(), "listen",
-                                 "preforkctl was given " + std::to_string(facts.inherited.size()) +
-                                     " socket(s) by systemd (LISTEN_FDS); drop --listen or the socket unit");
-        }
+    if (!facts.inherited.empty() && settings.listen.empty()) {
         if (plan.socket_mode != SocketMode::shared) {
             return setting_error(*settings.socket_mode, "socket-mode",
                                  "sockets inherited from systemd can only be shared");
@@ -66,6 +62,15 @@ Status plan_listeners(const config::Settings& settings, const HostFacts& facts, 
     if (plan.socket_mode == SocketMode::child && plan.listeners.size() != 1) {
         return setting_error(*settings.socket_mode, "socket-mode",
                              "child mode needs exactly one --listen address (passed as HOST and PORT)");
+    }
+    if (!facts.inherited.empty()) {
+        // Sockets systemd kept in its fd store (--fd-store) for this --listen come back by name.
+        if (plan.socket_mode != SocketMode::shared) {
+            return setting_error(settings.listen.front(), "listen",
+                                 "preforkctl was given " + std::to_string(facts.inherited.size()) +
+                                     " socket(s) by systemd (LISTEN_FDS); drop --listen or the socket unit");
+        }
+        return adopt_stored_sockets(settings, facts, plan);
     }
     return Ok{};
 }
