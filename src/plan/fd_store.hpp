@@ -20,10 +20,10 @@ bool wants_fd_store(const config::Settings& settings, const HostFacts& facts);
 /// asks for: the same name and address; a wanted port 0 takes the port the socket has.
 bool stored_socket_matches(const ListenSpec& wanted, const InheritedSocket& socket);
 
-/// With --listen given and sockets passed by systemd: each listener takes the first passed socket that
-/// matches it (Kind::inherited); a passed socket no listener takes is forgotten (plan.stale_stored) when the
-/// fd store is wanted, and an error naming it otherwise.
-Status adopt_stored_sockets(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+/// With --listen given, the fd store wanted and sockets passed by systemd: each listener takes the first
+/// passed socket that matches it (Kind::inherited); a passed socket no listener takes is forgotten
+/// (plan.stale_stored).
+void adopt_stored_sockets(const HostFacts& facts, Plan& plan);
 
 /// "FDSTORE=1\nFDNAME=<name>": sent with the listener's socket.
 std::string fd_store_message(const ListenSpec& listener);

@@ -53,7 +53,7 @@ bool stored_socket_matches(const ListenSpec& wanted, const InheritedSocket& sock
     return wanted.port == 0 || socket.port == wanted.port;
 }
 
-Status adopt_stored_sockets(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
+void adopt_stored_sockets(const HostFacts& facts, Plan& plan) {
     std::vector<bool> taken(facts.inherited.size(), false);
     for (ListenSpec& spec : plan.listeners) {
         for (std::size_t i = 0; i < facts.inherited.size(); ++i) {
@@ -69,17 +69,9 @@ Status adopt_stored_sockets(const config::Settings& settings, const HostFacts& f
     }
     for (std::size_t i = 0; i < facts.inherited.size(); ++i) {
         if (taken[i]) continue;
-        const InheritedSocket& socket = facts.inherited[i];
-        if (!wants_fd_store(settings, facts)) {
-            return setting_error(settings.listen.front(), "listen",
-                                 "preforkctl was given socket " + socket.address + " (name " + socket.name +
-                                     ") by systemd (LISTEN_FDS) that no --listen asks for; drop --listen or the "
-                                     "socket unit");
-        }
         // The configuration changed between two starts: the stored socket goes, and systemd forgets it.
-        plan.stale_stored.push_back(socket);
+        plan.stale_stored.push_back(facts.inherited[i]);
     }
-    return Ok{};
 }
 
 Status plan_fd_store(const config::Settings& settings, const HostFacts& facts, Plan& plan) {

@@ -64,13 +64,14 @@ Status plan_listeners(const config::Settings& settings, const HostFacts& facts, 
                              "child mode needs exactly one --listen address (passed as HOST and PORT)");
     }
     if (!facts.inherited.empty()) {
-        // Sockets systemd kept in its fd store (--fd-store) for this --listen come back by name.
-        if (plan.socket_mode != SocketMode::shared) {
+        // Sockets systemd kept in its fd store (--fd-store) for this --listen come back by name; without
+        // the store, sockets from systemd beside --listen are a socket unit the user forgot.
+        if (plan.socket_mode != SocketMode::shared || !wants_fd_store(settings, facts)) {
             return setting_error(settings.listen.front(), "listen",
                                  "preforkctl was given " + std::to_string(facts.inherited.size()) +
                                      " socket(s) by systemd (LISTEN_FDS); drop --listen or the socket unit");
         }
-        return adopt_stored_sockets(settings, facts, plan);
+        adopt_stored_sockets(facts, plan);
     }
     return Ok{};
 }

@@ -146,7 +146,7 @@ TEST(PlanFdStore, AfterARestartEachListenerTakesItsSocketBackAndANewOneIsBound) 
     EXPECT_TRUE(plan->stale_stored.empty());
 }
 
-TEST(PlanFdStore, AStoredSocketNoListenerAsksForIsForgottenWithTheStoreAndAnErrorWithout) {
+TEST(PlanFdStore, AStoredSocketNoListenerAsksForIsForgottenWithTheStoreAndSocketsBesideListenAreAnErrorWithout) {
     const std::vector<InheritedSocket> sockets{passed(3, "web", "127.0.0.1", 8080)};
     auto changed = make_plan(settings({"127.0.0.1:9090,name=web"}), under_systemd(sockets));
     ASSERT_TRUE(changed) << changed.error().message;
@@ -157,7 +157,7 @@ TEST(PlanFdStore, AStoredSocketNoListenerAsksForIsForgottenWithTheStoreAndAnErro
     auto without = make_plan(settings({"127.0.0.1:9090,name=web"}, std::nullopt), under_systemd(sockets));
     ASSERT_FALSE(without);
     EXPECT_THAT(without.error().message,
-                HasSubstr("--listen: preforkctl was given socket 127.0.0.1:8080 (name web) by systemd"));
+                HasSubstr("--listen: preforkctl was given 1 socket(s) by systemd (LISTEN_FDS)"));
 }
 
 TEST(PlanFdStore, ASocketUnitsSocketsAreAdoptedAsBeforeAndNotStored) {
