@@ -49,6 +49,7 @@ Status plan_listeners(const config::Settings& settings, const HostFacts& facts, 
         return Ok{};
     }
     for (const auto& listen : settings.listen) {
+        plan.listen_given.push_back(listen.value);
         auto spec = parse_listen(listen.value);
         if (!spec) return setting_error(listen, "listen", spec.error().message);
         if (plan.socket_mode != SocketMode::shared && spec->kind == ListenSpec::Kind::unix_path) {
