@@ -131,6 +131,19 @@ Options passing(const FdStore& store, const std::vector<int>& fds, const std::st
     return options;
 }
 
+// A first preforkctl with --fd-store on 127.0.0.1:0,name=NAME, stopped once the store holds its socket.
+// Returns the port it listened on (0 when something failed, which the ASSERTs say).
+int store_and_stop(FdStore& store, const std::string& name) {
+    Process first(preforkctl({"-n", "1", "--fd-store", "-l", "127.0.0.1:0,name=" + name, "--", HELLO_SERVER_BIN}),
+                  {{"NOTIFY_SOCKET=" + store.path()}});
+    int port = 0;
+    EXPECT_TRUE(wait_until([&] { return store.stored(name).size() == 1; })) << first.err();
+    EXPECT_TRUE(wait_until([&] { return (port = listening_port(first.err())) != 0; })) << first.err();
+    first.signal(SIGTERM);
+    EXPECT_EQ(first.wait(), 0) << first.err();
+    return port;
+}
+
 }  // namespace
 
 TEST(FdStore, EachListenerIsStoredWithItsName) {
@@ -155,15 +168,8 @@ TEST(FdStore, EachListenerIsStoredWithItsName) {
 TEST(FdStore, ARestartTakesTheSocketBackAndAConnectionMadeMeanwhileIsServed) {
     TempDir dir;
     FdStore store(dir.path() + "/notify");
-    int port = 0;
-    {
-        Process first(preforkctl({"-n", "1", "--fd-store", "-l", "127.0.0.1:0,name=web", "--", HELLO_SERVER_BIN}),
-                      {{"NOTIFY_SOCKET=" + store.path()}});
-        ASSERT_TRUE(wait_until([&] { return store.stored("web").size() == 1; })) << first.err();
-        ASSERT_TRUE(wait_until([&] { return (port = listening_port(first.err())) != 0; })) << first.err();
-        first.signal(SIGTERM);
-        ASSERT_EQ(first.wait(), 0) << first.err();
-    }
+    const int port = store_and_stop(store, "web");
+    ASSERT_NE(port, 0);
     // preforkctl is gone; the socket lives on in the store, so this connection waits in its queue.
     auto reply = std::async(std::launch::async, [port] { return http_request(port, "/", 15s); });
     ASSERT_EQ(reply.wait_for(300ms), std::future_status::timeout) << "answered with nobody serving";
@@ -182,11 +188,7 @@ TEST(FdStore, ARestartTakesTheSocketBackAndAConnectionMadeMeanwhileIsServed) {
 TEST(FdStore, AStoredSocketTheNewConfigurationDropsIsClosedAndForgotten) {
     TempDir dir;
     FdStore store(dir.path() + "/notify");
-    Process first(preforkctl({"-n", "1", "--fd-store", "-l", "127.0.0.1:0,name=old", "--", HELLO_SERVER_BIN}),
-                  {{"NOTIFY_SOCKET=" + store.path()}});
-    ASSERT_TRUE(wait_until([&] { return store.stored("old").size() == 1; })) << first.err();
-    first.signal(SIGTERM);
-    ASSERT_EQ(first.wait(), 0) << first.err();
+    ASSERT_NE(store_and_stop(store, "old"), 0);
 
     Process second(preforkctl({"-n", "1", "--fd-store", "-l", "127.0.0.1:0,name=new", "--", HELLO_SERVER_BIN}),
                    passing(store, store.stored("old"), "old"));
@@ -201,11 +203,7 @@ TEST(FdStore, AStoredSocketTheNewConfigurationDropsIsClosedAndForgotten) {
 TEST(FdStore, WithoutTheStorePassedSocketsBesideListenAreOneErrorLine) {
     TempDir dir;
     FdStore store(dir.path() + "/notify");
-    Process first(preforkctl({"-n", "1", "--fd-store", "-l", "127.0.0.1:0,name=web", "--", HELLO_SERVER_BIN}),
-                  {{"NOTIFY_SOCKET=" + store.path()}});
-    ASSERT_TRUE(wait_until([&] { return store.stored("web").size() == 1; })) << first.err();
-    first.signal(SIGTERM);
-    ASSERT_EQ(first.wait(), 0) << first.err();
+    ASSERT_NE(store_and_stop(store, "web"), 0);
 
     Process second(preforkctl({"-n", "1", "-l", "127.0.0.1:0,name=api", "--", HELLO_SERVER_BIN}),
                    passing(store, store.stored("web"), "web"));

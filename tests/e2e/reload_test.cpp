@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -35,31 +36,41 @@ bool workers_greet(const Process& run, std::size_t count, const std::string& gre
            });
 }
 
-}  // namespace
+// A config file in a directory of its own, and a preforkctl started with it.
+class Reload : public ::testing::Test {
+protected:
+    // Starts preforkctl -c with `content` and waits for its `count` workers greeting `greeting`.
+    std::unique_ptr<Process> start(const std::string& content, std::size_t count, const std::string& greeting) {
+        write(path, content);
+        auto run = std::make_unique<Process>(preforkctl({"-c", path}));
+        EXPECT_TRUE(wait_until([&] { return workers_greet(*run, count, greeting); })) << run->err();
+        return run;
+    }
 
-TEST(Reload, AReloadTakesOverTheFilesWorkerCountAndEnvironment) {
     TempDir dir;
     const std::string path = dir.path() + "/preforkctl.toml";
-    write(path, config(2, "one"));
-    Process run(preforkctl({"-c", path}));
-    ASSERT_TRUE(wait_until([&] { return workers_greet(run, 2, "one"); })) << run.err();
+};
+
+}  // namespace
+
+TEST_F(Reload, AReloadTakesOverTheFilesWorkerCountAndEnvironment) {
+    const auto started = start(config(2, "one"), 2, "one");
+    Process& run = *started;
     const std::vector<pid_t> before = live_children(run.pid());
 
     write(path, config(3, "two"));
     run.signal(SIGHUP);
     ASSERT_TRUE(wait_until([&] { return workers_greet(run, 3, "two"); })) << run.err();
     for (pid_t old : before) EXPECT_FALSE(is_alive(old)) << "a worker of the old settings is still there";
-    EXPECT_THAT(run.err(), HasSubstr("config file re-read; new --workers, --env"));
+    EXPECT_TRUE(wait_until([&] { return !lines_with(run.err(), "config file re-read; new --workers, --env").empty(); }))
+        << run.err();
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
 
-TEST(Reload, AnInvalidFileIsRefusedWithItsPositionAndNothingChanges) {
-    TempDir dir;
-    const std::string path = dir.path() + "/preforkctl.toml";
-    write(path, config(2, "one"));
-    Process run(preforkctl({"-c", path}));
-    ASSERT_TRUE(wait_until([&] { return workers_greet(run, 2, "one"); })) << run.err();
+TEST_F(Reload, AnInvalidFileIsRefusedWithItsPositionAndNothingChanges) {
+    const auto started = start(config(2, "one"), 2, "one");
+    Process& run = *started;
     const std::vector<pid_t> before = live_children(run.pid());
 
     write(path, "workers = 3\nrestart = \"sometimes\"\ncommand = [\"sleep\", \"1000\"]\n");
@@ -77,12 +88,9 @@ TEST(Reload, AnInvalidFileIsRefusedWithItsPositionAndNothingChanges) {
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
 
-TEST(Reload, ASettingThatCannotChangeLiveIsNamedAndKeepsItsValue) {
-    TempDir dir;
-    const std::string path = dir.path() + "/preforkctl.toml";
-    write(path, config(1, "one"));
-    Process run(preforkctl({"-c", path}));
-    ASSERT_TRUE(wait_until([&] { return workers_greet(run, 1, "one"); })) << run.err();
+TEST_F(Reload, ASettingThatCannotChangeLiveIsNamedAndKeepsItsValue) {
+    const auto started = start(config(1, "one"), 1, "one");
+    Process& run = *started;
     int port = 0;
     ASSERT_TRUE(wait_until([&] { return (port = listening_port(run.err())) != 0; })) << run.err();
 
