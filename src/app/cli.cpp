@@ -41,6 +41,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     std::vector<std::string> listen, env, command, rewrite_signal;
     bool affinity = false;
     bool preload = false;
+    bool fd_store = false;
     bool timestamps = false;
     bool print_plan = false;
     int verbose = 0;
@@ -70,6 +71,10 @@ CommandLine parse_command_line(int argc, char** argv) {
     auto* o_preload = app.add_flag("--preload", preload,
                                    "Inject libpreforkctl-preload.so into the workers: a server's own bind() to a "
                                    "--listen address gets preforkctl's socket (child mode: SO_REUSEPORT)");
+    auto* o_fd_store = app.add_flag("--fd-store", fd_store,
+                                    "Under systemd, keep the listening sockets in its fd store (FDSTORE=1, named): a "
+                                    "restart adopts them and no connection is refused; the unit needs "
+                                    "FileDescriptorStoreMax= (on by itself when systemd sets $FDSTORE)");
     auto* o_fd_env = app.add_option("--fd-env", fd_env,
                                     "How workers learn their fds: comma list of systemd (default), einhorn, "
                                     "server-starter; not with --socket-mode child");
@@ -202,6 +207,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     text(o_socket_mode, socket_mode, s.socket_mode);
     text(o_steer, steer, s.steer);
     flag(o_preload, preload, s.preload);
+    flag(o_fd_store, fd_store, s.fd_store);
     text(o_fd_env, fd_env, s.fd_env);
     text(o_user, user, s.user);
     text(o_restart, restart, s.restart);

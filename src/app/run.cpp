@@ -1,5 +1,7 @@
 #include "app/run.hpp"
 
+#include <unistd.h>
+
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -8,6 +10,7 @@
 #include <exception>
 
 #include "app/cli.hpp"
+#include "app/fd_store.hpp"
 #include "config/toml_settings.hpp"
 #include "logrelay/own_messages.hpp"
 #include "net/listeners.hpp"
@@ -69,7 +72,9 @@ void log_listeners(const plan::Plan& plan, const net::ListenerSet& listeners) {
         switch (plan.socket_mode) {
             case plan::SocketMode::shared:
                 spdlog::info("listening on {} (fd {} in workers, name {}{})", address, 3 + i, spec.name,
-                             plan.adopted ? ", adopted from systemd" : "");
+                             plan.adopted ? ", adopted from systemd"
+                             : spec.kind == plan::ListenSpec::Kind::inherited ? ", taken back from systemd's fd store"
+                                                                              : "");
                 break;
             case plan::SocketMode::reuseport:
                 spdlog::info("listening on {} (fd {} in workers, name {}, one SO_REUSEPORT socket per slot)",
@@ -87,6 +92,25 @@ void log_listeners(const plan::Plan& plan, const net::ListenerSet& listeners) {
         spdlog::info("net.ipv4.tcp_migrate_req is 0: a restarting slot keeps its socket, so its queued "
                      "connections wait; a removed slot's queue would be reset");
     }
+}
+
+// A reload's re-read (SPEC §14): the command line and the config file again, in the directory preforkctl was
+// started in (relative paths in the file mean what they meant at start), checked as at start.
+supervise::Reread reread_from(int argc, char** argv, plan::FdLimits fd_limits, int workdir) {
+    return [argc, argv, fd_limits, workdir]() -> Result<std::optional<plan::Plan>> {
+        if (workdir >= 0 && ::fchdir(workdir) != 0) return Error{"cannot enter the directory preforkctl started in"};
+        std::optional<int> exit_now;
+        auto settings = load_settings(argc, argv, exit_now);
+        std::optional<Result<plan::Plan>> plan;
+        if (settings && settings->config_file) plan = plan::make_plan(*settings, sys::gather_host_facts(*settings, fd_limits));
+        if (workdir >= 0 && ::chdir("/") != 0) {
+            // still in the start directory: harmless, workers start there anyway
+        }
+        if (!settings) return settings.error();
+        if (!plan) return std::optional<plan::Plan>();  // no config file: nothing to re-read
+        if (!*plan) return plan->error();
+        return std::optional<plan::Plan>(std::move(**plan));
+    };
 }
 
 }  // namespace
@@ -118,11 +142,12 @@ int run(int argc, char** argv) {
         auto listeners = net::acquire_listeners(*plan);
         if (!listeners) return fail(listeners.error());
         log_listeners(*plan, *listeners);
+        keep_listeners_in_fd_store(*plan, *listeners);
         spdlog::info("starting {} worker{} of {} ({})", plan->workers, plan->workers == 1 ? "" : "s",
                      plan->command.front(), plan->workers_source);
         // Everything given by a relative path (config file, unix sockets, the command) is resolved by now.
         const sys::Fd workdir = sys::leave_working_directory();
-        return supervise::supervise(*plan, *listeners, workdir.get());
+        return supervise::supervise(*plan, *listeners, workdir.get(), reread_from(argc, argv, fd_limits, workdir.get()));
     } catch (const std::exception& error) {
         spdlog::error("unexpected failure: {}", error.what());
         return to_int(ExitCode::internal);

@@ -25,6 +25,7 @@ struct Settings {
     std::optional<Setting<std::string>> socket_mode;
     std::optional<Setting<std::string>> steer;         // "none" or "cpu"
     std::optional<Setting<bool>> preload;              // inject libpreforkctl-preload.so into the workers
+    std::optional<Setting<bool>> fd_store;             // keep the listening sockets in systemd's fd store
     std::optional<Setting<std::string>> fd_env;        // "systemd,einhorn,server-starter"
     std::optional<Setting<std::string>> user;          // "USER[:GROUP]"
     std::optional<Setting<std::string>> restart;

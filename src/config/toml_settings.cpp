@@ -22,6 +22,7 @@ Settings merge(Settings base, const Settings& overrides) {
     take(base.socket_mode, overrides.socket_mode);
     take(base.steer, overrides.steer);
     take(base.preload, overrides.preload);
+    take(base.fd_store, overrides.fd_store);
     take(base.fd_env, overrides.fd_env);
     take(base.user, overrides.user);
     take(base.restart, overrides.restart);
@@ -317,6 +318,7 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "socket-mode") return text(key, node, s.socket_mode);
     if (key == "steer") return text(key, node, s.steer);
     if (key == "preload") return boolean(key, node, s.preload);
+    if (key == "fd-store") return boolean(key, node, s.fd_store);
     if (key == "fd-env") return text(key, node, s.fd_env);
     if (key == "user") return text(key, node, s.user);
     if (key == "restart") return text(key, node, s.restart);

@@ -23,6 +23,8 @@ struct ListenSpec {
     std::optional<unsigned> mode; // unix socket file mode bits
     std::string text;             // the address part as written, for messages
     int inherited_fd = -1;        // Kind::inherited: the fd preforkctl got from systemd
+
+    bool operator==(const ListenSpec&) const = default;
 };
 
 /// Parses one --listen value. Error messages name the problem: "invalid listen address 'x': ...".

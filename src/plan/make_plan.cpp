@@ -14,7 +14,7 @@ bool is_ours(const std::string& entry) {
     static const char* const kOwned[] = {"LISTEN_PID=", "LISTEN_FDS=", "LISTEN_FDNAMES=", "LISTEN_PIDFDID=",
                                          "PREFORK_SLOT=", "PREFORK_WORKERS=", "PREFORK_CPUS=",
                                          "PREFORK_GENERATION=", "PREFORK_REUSEPORT=", "EINHORN_FD_",
-                                         "SERVER_STARTER_PORT=", "NOTIFY_SOCKET=", "WATCHDOG_USEC=",
+                                         "SERVER_STARTER_PORT=", "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "FDSTORE=",
                                          "WATCHDOG_PID=", "PREFORKCTL_PRELOAD_LISTENERS="};
     for (const char* prefix : kOwned) {
         if (entry.starts_with(prefix)) {
@@ -122,7 +122,7 @@ Result<Plan> make_plan(const config::Settings& settings, const HostFacts& facts)
 
     for (auto planner : {plan_cpus_and_workers, plan_sockets, plan_elastic, plan_user, plan_restart_and_stop,
                          plan_recycle_and_watchdog, plan_output, plan_control, plan_environment, plan_preload,
-                         plan_descriptors}) {
+                         plan_fd_store, plan_descriptors}) {
         if (auto status = planner(settings, facts, plan); !status) return status.error();
     }
 

@@ -13,6 +13,7 @@
 
 #include "plan/cpus.hpp"
 #include "plan/durations.hpp"
+#include "plan/host_facts.hpp"
 #include "plan/listen_address.hpp"
 
 namespace preforkctl::plan {
@@ -40,6 +41,8 @@ struct ExitMatch {
         return index < codes.size() && codes.test(index);
     }
     [[nodiscard]] bool empty() const { return codes.none() && signals.none(); }
+
+    bool operator==(const ExitMatch&) const = default;
 };
 
 /// When and how often a slot's worker is restarted (§6).
@@ -54,12 +57,16 @@ struct RestartSpec {
     Millis backoff_max{10'000};
     Millis min_uptime{2'000};
     OnThreshold on_threshold = OnThreshold::exit;
+
+    bool operator==(const RestartSpec&) const = default;
 };
 
 /// How workers are stopped (§7).
 struct StopSpec {
     int signal = 15;  // SIGTERM
     Millis timeout{10'000};
+
+    bool operator==(const StopSpec&) const = default;
 };
 
 /// Where a forwarded signal goes (--signal-scope): each worker's process group, or the worker process only.
@@ -69,6 +76,8 @@ enum class SignalScope { group, worker };
 struct ForwardSpec {
     SignalScope scope = SignalScope::group;
     std::map<int, int> rewrites;  // --rewrite-signal FROM:TO; TO 0 = dropped
+
+    bool operator==(const ForwardSpec&) const = default;
 };
 
 /// The signals preforkctl forwards to its workers: every catchable signal that it does not act on itself
@@ -85,6 +94,8 @@ struct ReadySpec {
     ReadyMode mode = ReadyMode::none;
     Millis delay{0};         // ReadyMode::delay
     Millis timeout{60'000};  // ReadyMode::notify: no READY=1 by then is a failed start
+
+    bool operator==(const ReadySpec&) const = default;
 };
 
 /// How worker output is merged (§8).
@@ -95,6 +106,8 @@ struct LogSpec {
     std::size_t max_line = 16 * 1024;
     LogOverflow overflow = LogOverflow::block;  // when preforkctl's own stdout/stderr cannot keep up
     std::string name;  // NAME of "NAME.SLOT | "
+
+    bool operator==(const LogSpec&) const = default;
 };
 
 /// One worker slot: its stable number, the CPUs its worker may run on and argv (placeholders {host}/{port}
@@ -103,6 +116,8 @@ struct SlotSpec {
     int slot = 0;
     CpuList cpus;  // one CPU with --affinity, the --cpus set without it; empty: not confined
     std::vector<std::string> argv;
+
+    bool operator==(const SlotSpec&) const = default;
 };
 
 /// Who the workers run as (--user), resolved before anything starts.
@@ -112,6 +127,8 @@ struct Credentials {
     unsigned gid = 0;
     std::vector<unsigned> groups;
     bool in_passwd = false;  // the uid has a passwd entry (its groups are the supplementary ones)
+
+    bool operator==(const Credentials&) const = default;
 };
 
 /// The control plane (§11): the control socket and the metrics endpoint.
@@ -120,6 +137,8 @@ struct ControlSpec {
     bool socket_required = true;        // false for the default path of an unnamed preforkctl: when a live
                                         // preforkctl holds it, this one runs without (with a warning)
     std::optional<ListenSpec> metrics;  // --metrics HOST:PORT
+
+    bool operator==(const ControlSpec&) const = default;
 };
 
 /// Elastic workers (§12, -n MIN..MAX): the worker count follows the listeners' accept queues.
@@ -128,6 +147,8 @@ struct ElasticSpec {
     int max = 1;                          // above min
     Millis scale_up_after{1'000};         // --scale-up-after: a queue non-empty this long adds a worker
     Millis scale_down_after{30'000};      // --scale-down-after: every queue empty this long removes one
+
+    bool operator==(const ElasticSpec&) const = default;
 };
 
 /// Recycling (§12): a worker is replaced (new one first, like a rolling restart step) when it grows too big
@@ -136,6 +157,8 @@ struct RecycleSpec {
     std::optional<std::uint64_t> max_rss;  // --max-rss, bytes over the worker's process tree
     std::optional<Millis> max_lifetime;    // --max-lifetime
     Millis lifetime_jitter{0};             // --lifetime-jitter: each worker's lifetime is longer by 0..this
+
+    bool operator==(const RecycleSpec&) const = default;
 };
 
 struct Plan {
@@ -148,10 +171,14 @@ struct Plan {
     bool affinity = false;
     bool cpus_restricted = false;      // --cpus given: every worker is confined to the budget's CPUs
     std::vector<ListenSpec> listeners;
+    std::vector<std::string> listen_given;  // the --listen values as given (a reload compares them)
     SocketMode socket_mode = SocketMode::shared;
     SteerMode steer = SteerMode::none;
     std::optional<std::string> preload_library;  // --preload: libpreforkctl-preload.so, put in LD_PRELOAD
     bool adopted = false;                    // listeners come from systemd socket activation
+    bool fd_store = false;                   // --fd-store: put the shared listeners in systemd's fd store
+    bool stored_adopted = false;             // some --listen got its socket back from the fd store
+    std::vector<InheritedSocket> stale_stored;  // stored sockets no --listen asks for: closed and forgotten
     std::vector<FdDialect> fd_env{FdDialect::systemd};
     int tcp_migrate_req = -1;
     std::optional<Credentials> user;

@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "plan/fd_store.hpp"
 #include "plan/planners.hpp"
 #include "plan/setting_values.hpp"
 
@@ -29,12 +30,7 @@ Status plan_listeners(const config::Settings& settings, const HostFacts& facts, 
     if (!facts.inherited_error.empty()) {
         return Error{facts.inherited_error, 0, ExitCode::config};
     }
-    if (!facts.inherited.empty()) {
-        if (!settings.listen.empty()) {
-            return setting_error(settings.listen.front(), "listen",
-                                 "preforkctl was given " + std::to_string(facts.inherited.size()) +
-                                     " socket(s) by systemd (LISTEN_FDS); drop --listen or the socket unit");
-        }
+    if (!facts.inherited.empty() && settings.listen.empty()) {
         if (plan.socket_mode != SocketMode::shared) {
             return setting_error(*settings.socket_mode, "socket-mode",
                                  "sockets inherited from systemd can only be shared");
@@ -53,6 +49,7 @@ Status plan_listeners(const config::Settings& settings, const HostFacts& facts, 
         return Ok{};
     }
     for (const auto& listen : settings.listen) {
+        plan.listen_given.push_back(listen.value);
         auto spec = parse_listen(listen.value);
         if (!spec) return setting_error(listen, "listen", spec.error().message);
         if (plan.socket_mode != SocketMode::shared && spec->kind == ListenSpec::Kind::unix_path) {
@@ -66,6 +63,16 @@ Status plan_listeners(const config::Settings& settings, const HostFacts& facts, 
     if (plan.socket_mode == SocketMode::child && plan.listeners.size() != 1) {
         return setting_error(*settings.socket_mode, "socket-mode",
                              "child mode needs exactly one --listen address (passed as HOST and PORT)");
+    }
+    if (!facts.inherited.empty()) {
+        // Sockets systemd kept in its fd store (--fd-store) for this --listen come back by name; without
+        // the store, sockets from systemd beside --listen are a socket unit the user forgot.
+        if (plan.socket_mode != SocketMode::shared || !wants_fd_store(settings, facts)) {
+            return setting_error(settings.listen.front(), "listen",
+                                 "preforkctl was given " + std::to_string(facts.inherited.size()) +
+                                     " socket(s) by systemd (LISTEN_FDS); drop --listen or the socket unit");
+        }
+        adopt_stored_sockets(facts, plan);
     }
     return Ok{};
 }

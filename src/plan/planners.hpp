@@ -40,6 +40,10 @@ Status plan_environment(const config::Settings& settings, const HostFacts& facts
 /// --preload: the library's path (not found: an error), and warnings for a static or set-id command.
 Status plan_preload(const config::Settings& settings, const HostFacts& facts, Plan& plan);
 
+/// --fd-store (or systemd's $FDSTORE): whether the shared listeners go to systemd's fd store. Needs the
+/// sockets and the environment planned.
+Status plan_fd_store(const config::Settings& settings, const HostFacts& facts, Plan& plan);
+
 /// The descriptors preforkctl needs for its workers against RLIMIT_NOFILE, and the limit workers get back.
 /// Needs the workers, listeners, socket mode, readiness and output format planned.
 Status plan_descriptors(const config::Settings& settings, const HostFacts& facts, Plan& plan);

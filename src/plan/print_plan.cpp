@@ -142,6 +142,11 @@ std::string describe_plan(const Plan& plan) {
         out << "              net.ipv4.tcp_migrate_req = 0: restarts keep each slot's socket open, so queued\n"
                "              connections wait for the new worker; a slot that is removed resets its queue\n";
     }
+    if (plan.fd_store || plan.stored_adopted) {
+        out << "fd store:     " << (plan.fd_store ? "the listeners go to systemd's fd store (FDSTORE=1, FDNAME=their name)"
+                                                   : "off")
+            << (plan.stored_adopted ? "; some were taken back from it" : "") << "\n";
+    }
     out << "steering:     "
         << (plan.steer == SteerMode::cpu ? "cpu (a connection goes to the slot pinned to the CPU that received it)"
                                          : "none")

@@ -41,8 +41,9 @@ logrelay::RelayOptions relay_options(const plan::Plan& plan) {
 
 }  // namespace
 
-Supervisor::Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd)
+Supervisor::Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd, Reread reread)
     : plan_(plan),
+      reread_(std::move(reread)),
       listeners_(listeners),
       workdir_fd_(workdir_fd),
       signal_reader_(io_),
@@ -52,9 +53,7 @@ Supervisor::Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int 
       elastic_timer_(io_),
       elastic_watch_(io_),
       rss_timer_(io_) {
-    if (plan.user) {
-        identity_ = spawn::Identity{plan.user->uid, plan.user->gid, plan.user->groups};
-    }
+    set_identity();
 }
 
 int Supervisor::run() {
@@ -211,11 +210,11 @@ void Supervisor::execute(SlotRuntime& slot, const Command& cmd) {
 }
 
 
-int supervise(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd) {
+int supervise(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd, Reread reread) {
     std::set<pid_t> readers;
     int status = 0;
     {
-        Supervisor supervisor(plan, listeners, workdir_fd);
+        Supervisor supervisor(plan, listeners, workdir_fd, std::move(reread));
         status = supervisor.run();
         readers = supervisor.output_readers();
     }  // the relay's descriptors of stdout and stderr are closed here

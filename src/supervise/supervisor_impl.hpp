@@ -27,6 +27,7 @@
 #include "supervise/elastic_policy.hpp"
 #include "supervise/slot.hpp"
 #include "supervise/socket_watch.hpp"
+#include "supervise/supervisor.hpp"
 #include "sys/signals.hpp"
 
 namespace preforkctl::supervise {
@@ -69,7 +70,7 @@ struct Origin {
 
 class Supervisor {
 public:
-    Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd);
+    Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd, Reread reread);
 
     int run();
     /// The output readers (see output_readers_) that were still there when run() ended.
@@ -92,6 +93,9 @@ private:
     // requests.cpp: the one path of signals and ctl commands.
     void handle(const control::Request& request, const Origin& origin, const control::Respond& respond);
     control::Reply scale(const control::request::Scale& request, const Origin& origin);
+    // reloading.cpp: a reload re-reads the config file first.
+    std::optional<control::Reply> reread_configuration(const Origin& origin);
+    void set_identity();
     std::optional<control::Reply> restart_slots(std::optional<int> slot, bool wait, const Origin& origin,
                                                 const control::Respond& respond);
     void stop(const control::request::Stop& request, const Origin& origin,
@@ -148,7 +152,9 @@ private:
     // status.cpp
     [[nodiscard]] control::Snapshot snapshot() const;
 
-    const plan::Plan& plan_;
+    plan::Plan plan_;  // as planned at start; a reload takes over what can change live (reloading.cpp)
+    Reread reread_;
+    std::optional<int> reload_count_;  // the worker count a re-read config file asks for, until applied
     net::ListenerSet& listeners_;
     int workdir_fd_;
     std::optional<spawn::Identity> identity_;

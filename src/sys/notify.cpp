@@ -95,6 +95,30 @@ bool send_notify(const std::string& address, std::string_view message) {
     return sent == static_cast<ssize_t>(message.size());
 }
 
+bool send_notify_with_fds(const std::string& address, std::string_view message, const std::vector<int>& fds) {
+    if (fds.empty() || fds.size() > 64) return send_notify(address, message);
+    sockaddr_un addr{};
+    socklen_t length = 0;
+    if (!make_address(address, addr, length)) return false;
+    Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return false;
+    iovec data{const_cast<char*>(message.data()), message.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(64 * sizeof(int))] = {};
+    msghdr header{};
+    header.msg_name = &addr;
+    header.msg_namelen = length;
+    header.msg_iov = &data;
+    header.msg_iovlen = 1;
+    header.msg_control = control;
+    header.msg_controllen = static_cast<decltype(header.msg_controllen)>(CMSG_SPACE(fds.size() * sizeof(int)));
+    cmsghdr* part = CMSG_FIRSTHDR(&header);
+    part->cmsg_level = SOL_SOCKET;
+    part->cmsg_type = SCM_RIGHTS;
+    part->cmsg_len = static_cast<decltype(part->cmsg_len)>(CMSG_LEN(fds.size() * sizeof(int)));
+    std::memcpy(CMSG_DATA(part), fds.data(), fds.size() * sizeof(int));
+    return ::sendmsg(fd.get(), &header, MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
+}
+
 std::vector<NotifyMessage> receive_notify_messages(int fd) {
     std::vector<NotifyMessage> messages;
     char buffer[4096];

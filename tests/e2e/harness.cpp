@@ -135,6 +135,12 @@ Process::Process(const std::vector<std::string>& args, const Options& options) {
         if (options.leak_fd) {
             ::dup2(devnull, 50);  // dup2 leaves the copy without FD_CLOEXEC: a leaked descriptor
         }
+        // Out of the way first (a passed fd may sit at 3 already), then to 3, 4, ... without FD_CLOEXEC.
+        for (std::size_t i = 0; i < options.pass_fds.size(); ++i) ::dup2(options.pass_fds[i], 200 + static_cast<int>(i));
+        for (std::size_t i = 0; i < options.pass_fds.size(); ++i) {
+            ::dup2(200 + static_cast<int>(i), 3 + static_cast<int>(i));
+            ::close(200 + static_cast<int>(i));
+        }
         ::execvpe(argv[0], argv.data(), envp.data());
         ::_exit(127);
     }

@@ -52,6 +52,7 @@ struct Options {
     std::vector<std::string> prefix;      // wrapper command, e.g. {"taskset", "-c", "1"}
     bool block_and_ignore_signals = false;  // start with SIGUSR1 blocked and SIGPIPE ignored (tini's sigconf test)
     bool leak_fd = false;                  // start with an extra fd (non-CLOEXEC) open at 50
+    std::vector<int> pass_fds;             // given to the program as fds 3, 4, ... (socket activation by hand)
     StdoutTo stdout_to = StdoutTo::captured;
     bool stderr_to_stdout = false;         // 2>&1: stderr is the same pipe as stdout
 };
