@@ -184,3 +184,22 @@ TEST(Preload, InChildModeEveryCopyBindsThePortItselfWithSoReuseport) {
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
+
+TEST(Preload, WithoutPreforkctlsListenersTheLibraryDoesNothing) {
+    // The library preloaded into a server that preforkctl did not start (no PREFORKCTL_PRELOAD_LISTENERS):
+    // its bind() is the kernel's, on a socket of its own.
+    const std::string library = std::string(PREFORKCTL_BIN).substr(0, std::string(PREFORKCTL_BIN).rfind('/')) +
+                                "/libpreforkctl-preload.so";
+    ASSERT_EQ(::access(library.c_str(), R_OK), 0) << library;
+    const int port = free_tcp_port();
+    ASSERT_NE(port, 0);
+    Process server({BIND_SERVER_BIN, "127.0.0.1", std::to_string(port)}, {{"LD_PRELOAD=" + library}});
+    ASSERT_TRUE(wait_until([&] { return !lines_with(server.out(), "serving on fd 3").empty(); }))
+        << server.out() << server.err();
+    const HttpReply reply = http_request(port, "/", 5s);
+    EXPECT_EQ(reply.status, 200) << reply.failure;
+    EXPECT_THAT(reply.body, HasSubstr("getfl=blocking"));
+    EXPECT_EQ(pid_in_body(reply.body), server.pid());
+    server.signal(SIGTERM);
+    server.wait();
+}
