@@ -513,6 +513,8 @@ TEST(Elastic, OnDemandOnAUnixSocketServesTheFirstConnection) {
         answer.append(buffer, static_cast<std::size_t>(n));
     ::close(client);
     EXPECT_EQ(answer.rfind("HTTP/1.1 200", 0), 0u) << answer << run.err();
+    // The worker's first line may still be on its way through the relay when its answer has arrived.
+    EXPECT_TRUE(wait_until([&] { return started_workers(run) >= 1; })) << run.out();
     EXPECT_EQ(started_workers(run), 1u) << run.out();
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
