@@ -131,6 +131,10 @@ std::vector<int> reuseport_join_order(const plan::Plan& plan) {
 
 }  // namespace
 
+Result<Listener> bind_shared(const plan::ListenSpec& spec) {
+    return spec.kind == plan::ListenSpec::Kind::unix_path ? bind_unix(spec) : bind_tcp(spec, spec.port, false);
+}
+
 std::vector<int> ListenerSet::fds_for_slot(int slot) const {
     const std::vector<Listener>& listeners =
         per_slot.empty() ? shared : per_slot.at(static_cast<std::size_t>(slot));

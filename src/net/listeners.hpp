@@ -34,6 +34,9 @@ struct ListenerSet {
 /// code `socket`; sockets already bound are closed. Child mode binds nothing.
 Result<ListenerSet> acquire_listeners(const plan::Plan& plan);
 
+/// Binds one shared listener (a reload's new --listen): TCP or unix, as acquire_listeners would.
+Result<Listener> bind_shared(const plan::ListenSpec& spec);
+
 /// Binds slot `slot`'s reuseport sockets on the known ports (used at start and when a slot is added).
 Result<std::vector<Listener>> bind_reuseport_slot(const plan::Plan& plan, const std::vector<std::uint16_t>& ports);
 

@@ -1,5 +1,7 @@
 #include "plan/reload.hpp"
 
+#include <algorithm>
+
 namespace preforkctl::plan {
 
 namespace {
@@ -9,6 +11,21 @@ std::vector<CpuList> slot_cpus(const Plan& plan) {
     std::vector<CpuList> cpus;
     for (const SlotSpec& slot : plan.slots) cpus.push_back(slot.cpus);
     return cpus;
+}
+
+bool listed(const std::vector<std::string>& values, const std::string& value) {
+    return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+// Which shared listeners a reload binds and closes, by the --listen text.
+void plan_listener_changes(const Plan& running, const Plan& reread, ReloadPlan& reload) {
+    for (std::size_t i = 0; i < running.listen_given.size() && i < running.listeners.size(); ++i) {
+        if (!listed(reread.listen_given, running.listen_given[i])) reload.listeners_removed.push_back(i);
+    }
+    for (std::size_t i = 0; i < reread.listen_given.size() && i < reread.listeners.size(); ++i) {
+        if (!listed(running.listen_given, reread.listen_given[i])) reload.listeners_added.push_back(i);
+    }
+    if (!reload.listeners_added.empty() || !reload.listeners_removed.empty()) reload.applied.emplace_back("--listen");
 }
 
 // Runs `take` and names `option` as applied when `changed`.
@@ -22,7 +39,7 @@ void take_over(bool changed, const char* option, ReloadPlan& reload, Take take) 
 }  // namespace
 
 ReloadPlan plan_reload(const Plan& running, const Plan& reread) {
-    ReloadPlan reload{running, {}, {}, false};
+    ReloadPlan reload{running, {}, {}, false, {}, {}};
     Plan& next = reload.next;
     next.warnings.clear();
 
@@ -66,7 +83,14 @@ ReloadPlan plan_reload(const Plan& running, const Plan& reread) {
     next.slots = reread.slots;
     next.worker_fd_limit = reread.worker_fd_limit;
 
-    if (reread.listen_given != running.listen_given) reload.kept.emplace_back("--listen");
+    if (reread.listen_given != running.listen_given) {
+        const bool shared = running.socket_mode == SocketMode::shared && reread.socket_mode == SocketMode::shared;
+        if (!shared || running.adopted) {
+            reload.kept.emplace_back("--listen");
+        } else {
+            plan_listener_changes(running, reread, reload);
+        }
+    }
     if (reread.socket_mode != running.socket_mode) reload.kept.emplace_back("--socket-mode");
     if (reread.steer != running.steer) reload.kept.emplace_back("--steer");
     if (reread.log != running.log) reload.kept.emplace_back("the output settings (--log-format, --name, ...)");

@@ -5,8 +5,10 @@
 
 #include <string>
 
+#include "plan/fd_store.hpp"
 #include "plan/reload.hpp"
 #include "supervise/supervisor_impl.hpp"
+#include "sys/notify.hpp"
 
 namespace preforkctl::supervise {
 
@@ -25,6 +27,41 @@ void Supervisor::set_identity() {
     if (plan_.user) identity_ = spawn::Identity{plan_.user->uid, plan_.user->gid, plan_.user->groups};
 }
 
+// The shared listeners a reload adds (bound already) and removes. New workers get the new set as fds 3, 4,
+// ...; a removed socket stays open in preforkctl until the rolling restart is over, for the old workers.
+void Supervisor::change_listeners(const plan::Plan& reread, const plan::ReloadPlan& reload, std::vector<net::Listener> added) {
+    if (added.empty() && reload.listeners_removed.empty()) return;
+    socket_watch_.unwatch_shared();  // the watch knows the sockets by index, which changes
+    for (auto removed = reload.listeners_removed.rbegin(); removed != reload.listeners_removed.rend(); ++removed) {
+        const auto index = static_cast<std::ptrdiff_t>(*removed);
+        net::Listener& listener = listeners_.shared[*removed];
+        spdlog::info("no longer listening on {} (name {}) for new workers; closed once the rolling restart is over",
+                     listener.address(), listener.spec.name);
+        if (plan_.fd_store && plan_.notify_socket) {
+            sys::send_notify(*plan_.notify_socket, plan::fd_store_remove_message(listener.spec.name));
+        }
+        retiring_listeners_.push_back(std::move(listener));
+        listeners_.shared.erase(listeners_.shared.begin() + index);
+        listeners_.ports.erase(listeners_.ports.begin() + index);
+        plan_.listeners.erase(plan_.listeners.begin() + index);
+        plan_.listen_given.erase(plan_.listen_given.begin() + index);
+    }
+    for (std::size_t i = 0; i < added.size(); ++i) {
+        const std::size_t index = reload.listeners_added[i];
+        net::Listener& listener = added[i];
+        spdlog::info("listening on {} (fd {} in workers, name {})", listener.address(), 3 + listeners_.shared.size(),
+                     listener.spec.name);
+        if (plan_.fd_store && plan_.notify_socket) {
+            sys::send_notify_with_fds(*plan_.notify_socket, plan::fd_store_message(listener.spec), {listener.fd.get()});
+        }
+        plan_.listeners.push_back(reread.listeners[index]);
+        plan_.listen_given.push_back(reread.listen_given[index]);
+        listeners_.ports.push_back(listener.port);
+        listeners_.shared.push_back(std::move(listener));
+    }
+    socket_watch_.watch_shared();
+}
+
 std::optional<control::Reply> Supervisor::reread_configuration(const Origin& origin) {
     if (!reread_ || stopping_) return std::nullopt;
     auto reread = reread_();
@@ -32,7 +69,17 @@ std::optional<control::Reply> Supervisor::reread_configuration(const Origin& ori
         return control::refused("the config file was not reloaded, nothing changed: " + reread.error().message);
     }
     if (!*reread) return std::nullopt;  // no config file: a reload is the rolling restart alone
-    plan::ReloadPlan reload = plan::plan_reload(plan_, **reread);
+    const plan::Plan& reread_plan = **reread;
+    plan::ReloadPlan reload = plan::plan_reload(plan_, reread_plan);
+    // A new address is bound first: one that cannot be bound refuses the reload, and nothing changes.
+    std::vector<net::Listener> added;
+    for (const std::size_t index : reload.listeners_added) {
+        auto listener = net::bind_shared(reread_plan.listeners[index]);
+        if (!listener) {
+            return control::refused("the config file was not reloaded, nothing changed: " + listener.error().message);
+        }
+        added.push_back(std::move(*listener));
+    }
     for (const std::string& kept : reload.kept) {
         spdlog::warn("{}: {} changed in the config file; it keeps its old value until preforkctl is restarted "
                      "or upgraded",
@@ -44,6 +91,7 @@ std::optional<control::Reply> Supervisor::reread_configuration(const Origin& ori
         spdlog::info("{}: config file re-read; new {}", origin.text, joined(reload.applied));
     }
     plan_ = std::move(reload.next);
+    change_listeners(reread_plan, reload, std::move(added));
     set_identity();
     for (auto& slot : slots_) {
         const plan::SlotSpec spec = plan::make_slot_spec(plan_, slot->spec.slot);

@@ -79,6 +79,8 @@ void Supervisor::next_rolling_step() {
 
 // Answers the clients that wait for the end of the rolling restart (ctl reload/restart).
 void Supervisor::finish_rolling_restart(bool complete) {
+    for (const net::Listener& listener : retiring_listeners_) spdlog::info("closed {}", listener.address());
+    retiring_listeners_.clear();  // listeners a reload removed: the old workers that served them are gone
     control::Reply reply;
     if (stopping_) {
         reply = control::refused("preforkctl began to stop before the rolling restart was done");

@@ -23,11 +23,7 @@ void SocketWatch::start() {
         return;
     }
     watch_ = std::move(*watch);
-    for (std::size_t i = 0; i < listeners_.shared.size(); ++i) {
-        if (auto watched = watch_->watch(listeners_.shared[i], {-1, i}); !watched) {
-            spdlog::warn("{}", watched.error().message);
-        }
-    }
+    watch_shared();
     for (std::size_t slot = 0; slot < listeners_.per_slot.size(); ++slot) watch_slot(static_cast<int>(slot));
     boost::system::error_code error;
     reader_.assign(watch_->fd(), error);
@@ -36,6 +32,20 @@ void SocketWatch::start() {
         return;
     }
     wait();
+}
+
+void SocketWatch::watch_shared() {
+    if (!watch_) return;
+    for (std::size_t i = 0; i < listeners_.shared.size(); ++i) {
+        if (auto watched = watch_->watch(listeners_.shared[i], {-1, i}); !watched) {
+            spdlog::warn("{}", watched.error().message);
+        }
+    }
+}
+
+void SocketWatch::unwatch_shared() {
+    if (!watch_) return;
+    for (const net::Listener& listener : listeners_.shared) watch_->unwatch(listener);
 }
 
 void SocketWatch::watch_slot(int slot) {

@@ -27,6 +27,10 @@ public:
     void watch_slot(int slot);
     /// Stops watching slot `slot`'s reuseport sockets; call it before they are closed.
     void unwatch_slot(int slot);
+    /// Call before the shared sockets change (a reload adds or removes one): stops watching them.
+    void unwatch_shared();
+    /// Call after: watches every shared socket under its new index.
+    void watch_shared();
     /// Re-arms every socket that is shut down now (also called when a worker is reaped).
     void rearm_hung_up();
 

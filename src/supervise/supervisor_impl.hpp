@@ -23,6 +23,7 @@
 #include "metrics/http_server.hpp"
 #include "net/listeners.hpp"
 #include "plan/plan.hpp"
+#include "plan/reload.hpp"
 #include "spawn/launch.hpp"
 #include "supervise/elastic_policy.hpp"
 #include "supervise/slot.hpp"
@@ -95,6 +96,7 @@ private:
     control::Reply scale(const control::request::Scale& request, const Origin& origin);
     // reloading.cpp: a reload re-reads the config file first.
     std::optional<control::Reply> reread_configuration(const Origin& origin);
+    void change_listeners(const plan::Plan& reread, const plan::ReloadPlan& reload, std::vector<net::Listener> added);
     void set_identity();
     std::optional<control::Reply> restart_slots(std::optional<int> slot, bool wait, const Origin& origin,
                                                 const control::Respond& respond);
@@ -155,6 +157,7 @@ private:
     plan::Plan plan_;  // as planned at start; a reload takes over what can change live (reloading.cpp)
     Reread reread_;
     std::optional<int> reload_count_;  // the worker count a re-read config file asks for, until applied
+    std::vector<net::Listener> retiring_listeners_;  // removed by a reload: closed when its rolling restart ends
     net::ListenerSet& listeners_;
     int workdir_fd_;
     std::optional<spawn::Identity> identity_;

@@ -4,8 +4,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -91,16 +96,40 @@ TEST_F(Reload, AnInvalidFileIsRefusedWithItsPositionAndNothingChanges) {
 TEST_F(Reload, ASettingThatCannotChangeLiveIsNamedAndKeepsItsValue) {
     const auto started = start(config(1, "one"), 1, "one");
     Process& run = *started;
-    int port = 0;
-    ASSERT_TRUE(wait_until([&] { return (port = listening_port(run.err())) != 0; })) << run.err();
-
-    write(path, config(1, "two", "127.0.0.1:1"));
+    write(path, "log-format = \"json\"\n" + config(1, "two"));
     run.signal(SIGHUP);
     ASSERT_TRUE(wait_until([&] { return workers_greet(run, 1, "two"); })) << run.err();
     EXPECT_TRUE(wait_until([&] {
-        return !lines_with(run.err(), "--listen changed in the config file; it keeps its old value").empty();
+        return !lines_with(run.err(), "the output settings (--log-format, --name, ...) changed in the config file; "
+                                      "it keeps its old value").empty();
     })) << run.err();
-    EXPECT_EQ(lines_with(run.err(), "listening on").size(), 1u) << "nothing was bound again: " << run.err();
+    EXPECT_TRUE(lines_with(run.err(), "{\"").empty()) << "the output became JSON: " << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+TEST_F(Reload, AListenerTheFileAddsIsBoundForTheNewWorkersAndOneItDropsIsClosedAfterTheRollout) {
+    const auto started = start(config(1, "one"), 1, "one");
+    Process& run = *started;
+    int port = 0;
+    ASSERT_TRUE(wait_until([&] { return (port = listening_port(run.err())) != 0; })) << run.err();
+    const std::string socket_path = dir.path() + "/added.sock";
+    write(path, config(1, "two", "unix:" + socket_path));
+    run.signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] { return workers_greet(run, 1, "two"); })) << run.err();
+    ASSERT_TRUE(wait_until([&] { return !lines_with(run.err(), "closed 127.0.0.1:" + std::to_string(port)).empty(); }))
+        << run.err();
+    EXPECT_THAT(run.err(), HasSubstr("listening on unix:" + socket_path + " (fd 3 in workers"));
+    const pid_t worker = live_children(run.pid()).front();
+    EXPECT_EQ(environment_of(worker, "LISTEN_FDS"), "1") << "the new worker gets the new set only";
+    // The TCP address is gone with its last holder; the unix one takes connections.
+    EXPECT_TRUE(wait_until([&] { return http_request(port, "/", 1s).failure.find("connect") == 0; }));
+    const int client = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
+    EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
+    ::close(client);
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
 }

@@ -70,15 +70,35 @@ TEST(PlanReload, TheCountEnvironmentCommandAndPoliciesAreTakenOver) {
 }
 
 TEST(PlanReload, WhatIsBoundOrSetUpOnceKeepsItsOldValue) {
-    config::Settings changed = base();
+    config::Settings reuseport = base();
+    reuseport.socket_mode = config::Setting<std::string>{"reuseport", "--socket-mode"};
+    config::Settings changed = reuseport;
     changed.listen = {{"127.0.0.1:9090", "--listen"}};
     changed.log_format = config::Setting<std::string>{"json", "--log-format"};
-    const Plan running = planned(base());
+    const Plan running = planned(reuseport);
     const ReloadPlan reload = plan_reload(running, planned(changed));
     EXPECT_THAT(reload.applied, IsEmpty());
     EXPECT_THAT(reload.kept, ElementsAre("--listen", "the output settings (--log-format, --name, ...)"));
+    EXPECT_THAT(reload.listeners_added, IsEmpty());
+    EXPECT_THAT(reload.listeners_removed, IsEmpty());
     EXPECT_EQ(reload.next.listeners, running.listeners);
     EXPECT_EQ(reload.next.log, running.log);
+}
+
+TEST(PlanReload, SharedListenersTheFileAddsAreBoundAndThoseItDropsClosed) {
+    config::Settings running_settings = base();
+    running_settings.listen = {{"127.0.0.1:8080", "--listen"}, {"unix:/run/a.sock", "--listen"}};
+    config::Settings changed = base();
+    changed.listen = {{"unix:/run/a.sock", "--listen"}, {"127.0.0.1:9090,name=admin", "--listen"}};
+    const Plan running = planned(running_settings);
+    const Plan reread = planned(changed);
+    const ReloadPlan reload = plan_reload(running, reread);
+    EXPECT_THAT(reload.applied, ElementsAre("--listen"));
+    EXPECT_THAT(reload.kept, IsEmpty());
+    EXPECT_THAT(reload.listeners_removed, ElementsAre(0u));
+    ASSERT_THAT(reload.listeners_added, ElementsAre(1u));
+    EXPECT_EQ(reread.listeners[1].name, "admin");
+    EXPECT_EQ(reload.next.listeners, running.listeners) << "the supervisor binds and closes them";
 }
 
 TEST(PlanReload, ElasticBoundsKeepTheirValue) {
