@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -39,6 +40,22 @@ bool workers_greet(const Process& run, std::size_t count, const std::string& gre
     return workers.size() == count && std::all_of(workers.begin(), workers.end(), [&](pid_t pid) {
                return environment_of(pid, "GREETING") == greeting;
            });
+}
+
+// /proc/PID/cmdline with spaces between the arguments.
+std::string command_line_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!text.empty() && text.back() == '\0') text.pop_back();
+    std::replace(text.begin(), text.end(), '\0', ' ');
+    return text;
+}
+
+std::string working_directory_of(pid_t pid) {
+    char target[4096] = {};
+    const std::string link = "/proc/" + std::to_string(pid) + "/cwd";
+    const ssize_t length = ::readlink(link.c_str(), target, sizeof target - 1);
+    return length > 0 ? std::string(target, static_cast<std::size_t>(length)) : std::string();
 }
 
 // A config file in a directory of its own, and a preforkctl started with it.
@@ -130,6 +147,26 @@ TEST_F(Reload, AListenerTheFileAddsIsBoundForTheNewWorkersAndOneItDropsIsClosedA
     std::strncpy(address.sun_path, socket_path.c_str(), sizeof address.sun_path - 1);
     EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
     ::close(client);
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+TEST_F(Reload, ANewCommandAndDirectoryReachEveryWorkerAndAFallingCountIsScaledDown) {
+    const auto started = start(config(2, "one"), 2, "one");
+    Process& run = *started;
+    const std::string elsewhere = dir.path() + "/elsewhere";
+    ASSERT_EQ(::mkdir(elsewhere.c_str(), 0755), 0);
+    std::string changed = config(1, "one");
+    changed.replace(changed.find("\"1000\""), 6, "\"2000\"");
+    write(path, "chdir = \"" + elsewhere + "\"\n" + changed);
+    run.signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] {
+        const std::vector<pid_t> workers = live_children(run.pid());
+        return workers.size() == 1 && command_line_of(workers.front()) == "sleep 2000" &&
+               working_directory_of(workers.front()) == elsewhere;
+    })) << run.err();
+    EXPECT_TRUE(wait_until([&] { return !lines_with(run.err(), "new --workers, the command, --chdir").empty(); }))
+        << run.err();
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
