@@ -149,7 +149,8 @@ CommandLine parse_command_line(int argc, char** argv) {
                                   "preforkctl started; default: there); must exist");
     auto* o_env = app.add_option("-e,--env", env, "Extra worker environment K=V, repeatable");
     app.add_flag("--print-plan", print_plan, "Print the resolved plan and exit");
-    app.add_option("-c,--config", config_file, "TOML config file (keys = long options; the command line wins)");
+    app.add_option("-c,--config", config_file,
+                   "TOML config file (keys = long options; the command line wins); read again on SIGHUP and ctl reload");
     app.add_flag("-v,--verbose", verbose, "More diagnostics (repeatable)");
     app.add_flag("-q,--quiet", quiet, "Only warnings and errors");
     app.add_option("command", command, "The server command and its arguments, after --");

@@ -27,7 +27,7 @@ constexpr const char* kHelp =
     "  status [--json]            slots, workers, restarts, memory and CPU, listeners and their accept queues\n"
     "  scale N|+N|-N              run N workers, or N more or fewer (one at least)\n"
     "  restart SLOT|all           rolling restart of one slot or of all, each new worker ready before the old stops\n"
-    "  reload                     rolling restart of every slot (what SIGHUP does)\n"
+    "  reload                     re-read the -c file, then a rolling restart of every slot (what SIGHUP does)\n"
     "  stop [--timeout DUR]       stop every worker gracefully (SIGKILL after DUR) and exit\n"
     "  signal SIG [SLOT]          send SIG to every worker's process group, or to one slot's\n"
     "\n"

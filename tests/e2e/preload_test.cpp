@@ -191,11 +191,12 @@ TEST(Preload, WithoutPreforkctlsListenersTheLibraryDoesNothing) {
     const std::string library = std::string(PREFORKCTL_BIN).substr(0, std::string(PREFORKCTL_BIN).rfind('/')) +
                                 "/libpreforkctl-preload.so";
     ASSERT_EQ(::access(library.c_str(), R_OK), 0) << library;
-    const int port = free_tcp_port();
-    ASSERT_NE(port, 0);
-    Process server({BIND_SERVER_BIN, "127.0.0.1", std::to_string(port)}, {{"LD_PRELOAD=" + library}});
-    ASSERT_TRUE(wait_until([&] { return !lines_with(server.out(), "serving on fd 3").empty(); }))
+    Process server({BIND_SERVER_BIN, "127.0.0.1", "0"}, {{"LD_PRELOAD=" + library}});
+    ASSERT_TRUE(wait_until([&] { return !lines_with(server.out(), "serving on fd").empty(); }))
         << server.out() << server.err();
+    const std::string line = lines_with(server.out(), "serving on fd").front();
+    const int port = std::atoi(line.c_str() + line.find(" port ") + 6);
+    ASSERT_GT(port, 0) << line;
     const HttpReply reply = http_request(port, "/", 5s);
     EXPECT_EQ(reply.status, 200) << reply.failure;
     EXPECT_THAT(reply.body, HasSubstr("getfl=blocking"));
