@@ -25,22 +25,6 @@ bool have(const std::string& program) {
     return std::system(("command -v " + program + " >/dev/null 2>&1").c_str()) == 0;
 }
 
-// A port nobody listens on right now: the kernel's pick for an ephemeral bind, released at once.
-int free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t size = sizeof address;
-    int port = 0;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0) {
-        port = ntohs(address.sin_port);
-    }
-    ::close(fd);
-    return port;
-}
-
 // The exit status and the output (stdout and stderr) of a shell command.
 std::pair<int, std::string> run_shell(const std::string& command) {
     FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
@@ -97,7 +81,7 @@ TEST(Metrics, PrometheusScrapesPreforkctl) {
                              "  - job_name: preforkctl\n"
                              "    static_configs:\n"
                              "      - targets: ['127.0.0.1:" << port << "']\n";
-    const int prometheus_port = free_port();
+    const int prometheus_port = free_tcp_port();
     ASSERT_NE(prometheus_port, 0);
     Process prometheus({"prometheus", "--config.file=" + config, "--storage.tsdb.path=" + dir.path() + "/data",
                         "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)});
