@@ -625,8 +625,10 @@ void expect_preloaded_pair_serves(Process& run, const std::function<bool(int por
     EXPECT_EQ(fd_target(workers[0], 3), fd_target(workers[1], 3));
     EXPECT_EQ(answered(answers, port, 5), 5) << run.err();
 
-    // One worker stopped with TERM: the other keeps answering, and its replacement holds the socket.
+    // One worker stopped with TERM: once it is gone, the other answers every request (a connection the
+    // dying server itself had accepted is its own to lose), and its replacement holds the socket.
     ASSERT_EQ(::kill(workers[0], SIGTERM), 0);
+    ASSERT_TRUE(wait_until([&] { return !is_alive(workers[0]); })) << run.err();
     EXPECT_EQ(answered(answers, port, 5), 5) << run.err();
     pid_t replacement = 0;
     ASSERT_TRUE(wait_until([&] {

@@ -215,7 +215,7 @@ bool serves_the_shared_socket(pid_t supervisor, pid_t pid);
 
 /// The --preload check of one unmodified server, run as `preforkctl -n 2 --preload -l HOST:0`, that
 /// `answers(port)` asks one request of: both workers hold the one shared socket and answer; with one
-/// stopped by SIGTERM the other answers every request; its replacement holds the socket and answers alone
+/// stopped by SIGTERM and gone, the other answers every request; its replacement holds the socket and answers alone
 /// (the survivor SIGSTOPped); preforkctl then stops with status 0.
 void expect_preloaded_pair_serves(Process& run, const std::function<bool(int port)>& answers);
 
