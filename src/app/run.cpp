@@ -94,22 +94,27 @@ void log_listeners(const plan::Plan& plan, const net::ListenerSet& listeners) {
     }
 }
 
-// A reload's re-read (SPEC §14): the command line and the config file again, in the directory preforkctl was
-// started in (relative paths in the file mean what they meant at start), checked as at start.
+// The settings and plan a reload re-reads: nullopt without a config file, as at start otherwise.
+Result<std::optional<plan::Plan>> reread_plan(int argc, char** argv, plan::FdLimits fd_limits) {
+    std::optional<int> exit_now;
+    auto settings = load_settings(argc, argv, exit_now);
+    if (!settings) return settings.error();
+    if (!settings->config_file) return std::optional<plan::Plan>();
+    auto plan = plan::make_plan(*settings, sys::gather_host_facts(*settings, fd_limits));
+    if (!plan) return plan.error();
+    return std::optional<plan::Plan>(std::move(*plan));
+}
+
+// A reload's re-read (SPEC §14), in the directory preforkctl was started in: relative paths in the file mean
+// what they meant at start.
 supervise::Reread reread_from(int argc, char** argv, plan::FdLimits fd_limits, int workdir) {
     return [argc, argv, fd_limits, workdir]() -> Result<std::optional<plan::Plan>> {
         if (workdir >= 0 && ::fchdir(workdir) != 0) return Error{"cannot enter the directory preforkctl started in"};
-        std::optional<int> exit_now;
-        auto settings = load_settings(argc, argv, exit_now);
-        std::optional<Result<plan::Plan>> plan;
-        if (settings && settings->config_file) plan = plan::make_plan(*settings, sys::gather_host_facts(*settings, fd_limits));
+        auto reread = reread_plan(argc, argv, fd_limits);
         if (workdir >= 0 && ::chdir("/") != 0) {
             // still in the start directory: harmless, workers start there anyway
         }
-        if (!settings) return settings.error();
-        if (!plan) return std::optional<plan::Plan>();  // no config file: nothing to re-read
-        if (!*plan) return plan->error();
-        return std::optional<plan::Plan>(std::move(**plan));
+        return reread;
     };
 }
 

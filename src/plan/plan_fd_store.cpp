@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 
-#include <algorithm>
 #include <cstring>
 
 #include "plan/fd_store.hpp"
@@ -20,11 +19,6 @@ long store_size(const std::vector<std::string>& environment) {
         if (entry.starts_with("FDSTORE=")) return std::strtol(entry.c_str() + 8, nullptr, 10);
     }
     return 0;
-}
-
-bool has_notify_socket(const std::vector<std::string>& environment) {
-    return std::any_of(environment.begin(), environment.end(),
-                       [](const std::string& entry) { return entry.starts_with("NOTIFY_SOCKET=") && entry.size() > 14; });
 }
 
 // True when the numeric hosts `a` and `b` are the same address ("::1" and "0:0::1" are).
@@ -77,7 +71,7 @@ void adopt_stored_sockets(const HostFacts& facts, Plan& plan) {
 Status plan_fd_store(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
     if (!wants_fd_store(settings, facts)) return Ok{};
     const bool asked = settings.fd_store.has_value();
-    if (!has_notify_socket(facts.environment)) {
+    if (!plan.notify_socket) {
         if (asked) {
             plan.warnings.push_back(setting_warning(*settings.fd_store, "fd-store",
                                                     "NOTIFY_SOCKET is not set (preforkctl was not started by "

@@ -41,7 +41,7 @@ Status plan_environment(const config::Settings& settings, const HostFacts& facts
 Status plan_preload(const config::Settings& settings, const HostFacts& facts, Plan& plan);
 
 /// --fd-store (or systemd's $FDSTORE): whether the shared listeners go to systemd's fd store. Needs the
-/// sockets and the environment planned.
+/// sockets and the environment (preforkctl's own NOTIFY_SOCKET) planned.
 Status plan_fd_store(const config::Settings& settings, const HostFacts& facts, Plan& plan);
 
 /// The descriptors preforkctl needs for its workers against RLIMIT_NOFILE, and the limit workers get back.

@@ -39,7 +39,8 @@ void take_over(bool changed, const char* option, ReloadPlan& reload, Take take) 
 }  // namespace
 
 ReloadPlan plan_reload(const Plan& running, const Plan& reread) {
-    ReloadPlan reload{running, {}, {}, false, {}, {}};
+    ReloadPlan reload;
+    reload.next = running;
     Plan& next = reload.next;
     next.warnings.clear();
 

@@ -51,18 +51,22 @@ void Supervisor::change_listeners(const plan::Plan& reread, const plan::ReloadPl
         net::Listener& listener = added[i];
         spdlog::info("listening on {} (fd {} in workers, name {})", listener.address(), 3 + listeners_.shared.size(),
                      listener.spec.name);
-        if (plan_.fd_store && plan_.notify_socket) {
-            sys::send_notify_with_fds(*plan_.notify_socket, plan::fd_store_message(listener.spec), {listener.fd.get()});
-        }
         plan_.listeners.push_back(reread.listeners[index]);
         plan_.listen_given.push_back(reread.listen_given[index]);
         listeners_.ports.push_back(listener.port);
         listeners_.shared.push_back(std::move(listener));
     }
     socket_watch_.watch_shared();
+    // FDSTOREREMOVE forgets every socket of a name, also a kept one that shares it: the store gets the whole
+    // set again (systemd keeps one copy of a socket it holds already).
+    if (plan_.fd_store && plan_.notify_socket) {
+        for (const net::Listener& listener : listeners_.shared) {
+            sys::send_notify_with_fds(*plan_.notify_socket, plan::fd_store_message(listener.spec), {listener.fd.get()});
+        }
+    }
 }
 
-std::optional<control::Reply> Supervisor::reread_configuration(const Origin& origin) {
+std::optional<control::Reply> Supervisor::reread_configuration(const Origin& origin, std::optional<int>& new_count) {
     if (!reread_ || stopping_) return std::nullopt;
     auto reread = reread_();
     if (!reread) {
@@ -98,7 +102,7 @@ std::optional<control::Reply> Supervisor::reread_configuration(const Origin& ori
         slot->spec.cpus = spec.cpus;
         slot->spec.argv = spec.argv;
     }
-    if (reload.workers_changed) reload_count_ = plan_.workers;
+    if (reload.workers_changed) new_count = plan_.workers;
     return std::nullopt;
 }
 

@@ -36,12 +36,11 @@ void Supervisor::handle(const control::Request& request, const Origin& origin, c
                        if (auto refusal = restart_slots(restart.slot, restart.wait, origin, respond)) answer(*refusal);
                    },
                    [&](const control::request::Reload& reload) {
-                       if (auto refusal = reread_configuration(origin)) {
+                       std::optional<int> count;
+                       if (auto refusal = reread_configuration(origin, count)) {
                            answer(*refusal);
                            return;
                        }
-                       const std::optional<int> count = reload_count_;
-                       reload_count_.reset();
                        if (auto refusal = restart_slots(std::nullopt, reload.wait, origin, respond)) answer(*refusal);
                        if (count) {
                            const control::Reply scaled = scale({control::request::Scale::Kind::to, *count}, origin);

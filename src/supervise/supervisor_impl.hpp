@@ -95,7 +95,8 @@ private:
     void handle(const control::Request& request, const Origin& origin, const control::Respond& respond);
     control::Reply scale(const control::request::Scale& request, const Origin& origin);
     // reloading.cpp: a reload re-reads the config file first.
-    std::optional<control::Reply> reread_configuration(const Origin& origin);
+    /// Refuses, or takes over what it can; `new_count` is set when a fixed worker count changed.
+    std::optional<control::Reply> reread_configuration(const Origin& origin, std::optional<int>& new_count);
     void change_listeners(const plan::Plan& reread, const plan::ReloadPlan& reload, std::vector<net::Listener> added);
     void set_identity();
     std::optional<control::Reply> restart_slots(std::optional<int> slot, bool wait, const Origin& origin,
@@ -156,7 +157,6 @@ private:
 
     plan::Plan plan_;  // as planned at start; a reload takes over what can change live (reloading.cpp)
     Reread reread_;
-    std::optional<int> reload_count_;  // the worker count a re-read config file asks for, until applied
     std::vector<net::Listener> retiring_listeners_;  // removed by a reload: closed when its rolling restart ends
     net::ListenerSet& listeners_;
     int workdir_fd_;

@@ -85,37 +85,32 @@ Result<NotifySocket> bind_notify_socket() {
 }
 
 bool send_notify(const std::string& address, std::string_view message) {
-    sockaddr_un addr{};
-    socklen_t length = 0;
-    if (!make_address(address, addr, length)) return false;
-    Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (!fd.valid()) return false;
-    const ssize_t sent = ::sendto(fd.get(), message.data(), message.size(), MSG_NOSIGNAL,
-                                  reinterpret_cast<const sockaddr*>(&addr), length);
-    return sent == static_cast<ssize_t>(message.size());
+    return send_notify_with_fds(address, message, {});
 }
 
 bool send_notify_with_fds(const std::string& address, std::string_view message, const std::vector<int>& fds) {
-    if (fds.empty() || fds.size() > 64) return send_notify(address, message);
+    constexpr std::size_t kMaxFds = 64;
     sockaddr_un addr{};
     socklen_t length = 0;
-    if (!make_address(address, addr, length)) return false;
+    if (fds.size() > kMaxFds || !make_address(address, addr, length)) return false;
     Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (!fd.valid()) return false;
     iovec data{const_cast<char*>(message.data()), message.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(64 * sizeof(int))] = {};
+    alignas(cmsghdr) char control[CMSG_SPACE(kMaxFds * sizeof(int))] = {};
     msghdr header{};
     header.msg_name = &addr;
     header.msg_namelen = length;
     header.msg_iov = &data;
     header.msg_iovlen = 1;
-    header.msg_control = control;
-    header.msg_controllen = static_cast<decltype(header.msg_controllen)>(CMSG_SPACE(fds.size() * sizeof(int)));
-    cmsghdr* part = CMSG_FIRSTHDR(&header);
-    part->cmsg_level = SOL_SOCKET;
-    part->cmsg_type = SCM_RIGHTS;
-    part->cmsg_len = static_cast<decltype(part->cmsg_len)>(CMSG_LEN(fds.size() * sizeof(int)));
-    std::memcpy(CMSG_DATA(part), fds.data(), fds.size() * sizeof(int));
+    if (!fds.empty()) {
+        header.msg_control = control;
+        header.msg_controllen = static_cast<decltype(header.msg_controllen)>(CMSG_SPACE(fds.size() * sizeof(int)));
+        cmsghdr* part = CMSG_FIRSTHDR(&header);
+        part->cmsg_level = SOL_SOCKET;
+        part->cmsg_type = SCM_RIGHTS;
+        part->cmsg_len = static_cast<decltype(part->cmsg_len)>(CMSG_LEN(fds.size() * sizeof(int)));
+        std::memcpy(CMSG_DATA(part), fds.data(), fds.size() * sizeof(int));
+    }
     return ::sendmsg(fd.get(), &header, MSG_NOSIGNAL) == static_cast<ssize_t>(message.size());
 }
 

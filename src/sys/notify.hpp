@@ -29,7 +29,7 @@ Result<NotifySocket> bind_notify_socket();
 /// Returns false when it could not be sent; callers log that once.
 bool send_notify(const std::string& address, std::string_view message);
 
-/// Sends `message` with the descriptors `fds` attached (SCM_RIGHTS), as FDSTORE=1 wants them.
+/// Sends `message` with the descriptors `fds` attached (SCM_RIGHTS, at most 64), as FDSTORE=1 wants them.
 bool send_notify_with_fds(const std::string& address, std::string_view message, const std::vector<int>& fds);
 
 /// Who sent a notification: the kernel's credentials and, read from /proc when it arrived, the sender's ancestry.
