@@ -30,6 +30,8 @@ constexpr const char* kHelp =
     "  reload                     re-read the -c file, then a rolling restart of every slot (what SIGHUP does)\n"
     "  stop [--timeout DUR]       stop every worker gracefully (SIGKILL after DUR) and exit\n"
     "  signal SIG [SLOT]          send SIG to every worker's process group, or to one slot's\n"
+    "  upgrade [--binary PATH]    re-execute preforkctl in place (same pid, workers untouched); PATH defaults\n"
+    "                             to the executable it was started from\n"
     "\n"
     "Options:\n"
     "  --name NAME                the preforkctl started with --name NAME (default: the only one running)\n"
@@ -93,7 +95,10 @@ std::optional<int> parse(int argc, char** argv, CtlOptions& options) {
             options.color = *color;
         } else if (arg == "--timeout" && !options.words.empty() && options.words.front() == "stop") {
             options.words.push_back(arg);  // the stop command's own option
-        } else if (arg.rfind("--", 0) == 0 && arg.rfind("--timeout", 0) != 0) {
+        } else if (arg == "--binary" && !options.words.empty() && options.words.front() == "upgrade") {
+            options.words.push_back(arg);  // the upgrade command's own option
+            if (i + 1 < argc) options.words.emplace_back(argv[++i]);
+        } else if (arg.rfind("--", 0) == 0 && arg.rfind("--timeout", 0) != 0 && arg.rfind("--binary=", 0) != 0) {
             return usage_error("unknown option " + arg);
         } else {
             options.words.push_back(arg);
@@ -136,6 +141,13 @@ int run_ctl(int argc, char** argv) {
     // A restart that is waited for takes as long as the workers need to become ready; the rest is quick.
     const bool waits = options.wait && (std::holds_alternative<control::request::Restart>(*request) ||
                                         std::holds_alternative<control::request::Reload>(*request));
+    // An upgrade is answered by the new image; running the check-only copy and the exec take seconds at most.
+    if (auto* upgrade = std::get_if<control::request::Upgrade>(&*request); upgrade && upgrade->binary) {
+        if (upgrade->binary->front() != '/') {
+            char here[4096];
+            if (::getcwd(here, sizeof here) != nullptr) upgrade->binary = std::string(here) + "/" + *upgrade->binary;
+        }
+    }
     auto exchange = control::send_request(*path, *request,
                                           waits ? std::nullopt : std::optional(std::chrono::milliseconds(30'000)));
     if (!exchange) return failure(exchange.error());

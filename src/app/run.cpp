@@ -11,6 +11,7 @@
 
 #include "app/cli.hpp"
 #include "app/fd_store.hpp"
+#include "app/handover.hpp"
 #include "config/toml_settings.hpp"
 #include "logrelay/own_messages.hpp"
 #include "net/listeners.hpp"
@@ -18,6 +19,7 @@
 #include "supervise/supervisor.hpp"
 #include "sys/fd.hpp"
 #include "sys/host.hpp"
+#include "sys/reexec.hpp"
 #include "sys/signals.hpp"
 
 namespace preforkctl::app {
@@ -30,6 +32,8 @@ void set_up_logging() {
     logger->set_formatter(logrelay::own_message_formatter(logrelay::OwnFormat::text));
     spdlog::set_default_logger(logger);
 }
+
+}  // namespace
 
 // With --log-format json they are JSON lines from the moment the settings are known (the relay, which
 // takes over while workers run, writes them the same way), so that a log collector reads one format.
@@ -44,10 +48,14 @@ void set_verbosity(int verbosity) {
                                     : verbosity < 0 ? spdlog::level::warn : spdlog::level::info);
 }
 
+namespace {
+
 int fail(const Error& error) {
     spdlog::error("{}", error.message);
     return to_int(error.exit);
 }
+
+}  // namespace
 
 Result<config::Settings> load_settings(int argc, char** argv, std::optional<int>& exit_now) {
     CommandLine command_line = parse_command_line(argc, argv);
@@ -64,6 +72,8 @@ Result<config::Settings> load_settings(int argc, char** argv, std::optional<int>
     }
     return config::merge(std::move(*from_file), command_line.settings);
 }
+
+namespace {
 
 void log_listeners(const plan::Plan& plan, const net::ListenerSet& listeners) {
     for (std::size_t i = 0; i < plan.listeners.size(); ++i) {
@@ -105,6 +115,8 @@ Result<std::optional<plan::Plan>> reread_plan(int argc, char** argv, plan::FdLim
     return std::optional<plan::Plan>(std::move(*plan));
 }
 
+}  // namespace
+
 // A reload's re-read (SPEC §14), in the directory preforkctl was started in: relative paths in the file mean
 // what they meant at start.
 supervise::Reread reread_from(int argc, char** argv, plan::FdLimits fd_limits, int workdir) {
@@ -118,15 +130,24 @@ supervise::Reread reread_from(int argc, char** argv, plan::FdLimits fd_limits, i
     };
 }
 
-}  // namespace
+supervise::Invocation invocation_of(int argc, char** argv, plan::FdLimits fd_limits) {
+    supervise::Invocation invocation;
+    invocation.args.assign(argv + 1, argv + argc);
+    invocation.executable = sys::own_executable();
+    invocation.fd_soft_limit = fd_limits.soft;
+    return invocation;
+}
 
 int run(int argc, char** argv) {
+    // `ctl upgrade` runs the new image with a hidden first argument naming the state: taken off here.
+    const HandoverArgument handover = take_handover_argument(argc, argv);
     // A stop signal during start-up stays pending until the event loop handles it (§7).
     sys::block_handled_signals();
     std::signal(SIGPIPE, SIG_IGN);  // a closed stdout must not kill the supervisor
     sys::ensure_standard_fds_open();
     const plan::FdLimits fd_limits = sys::raise_fd_limit();
     set_up_logging();
+    if (handover.mode != HandoverMode::none) return take_over(handover, argc, argv, fd_limits);
     try {
         std::optional<int> exit_now;
         auto settings = load_settings(argc, argv, exit_now);
@@ -152,7 +173,8 @@ int run(int argc, char** argv) {
                      plan->command.front(), plan->workers_source);
         // Everything given by a relative path (config file, unix sockets, the command) is resolved by now.
         const sys::Fd workdir = sys::leave_working_directory();
-        return supervise::supervise(*plan, *listeners, workdir.get(), reread_from(argc, argv, fd_limits, workdir.get()));
+        return supervise::supervise(*plan, *listeners, workdir.get(), reread_from(argc, argv, fd_limits, workdir.get()),
+                                    invocation_of(argc, argv, fd_limits));
     } catch (const std::exception& error) {
         spdlog::error("unexpected failure: {}", error.what());
         return to_int(ExitCode::internal);

@@ -112,7 +112,17 @@ Result<Request> from_object(const json& object) {
         }
         return Request{request};
     }
-    return bad("unknown command \"" + name + "\" (status, scale, restart, reload, stop, signal)");
+    if (name == "upgrade") {
+        request::Upgrade upgrade;
+        if (const auto binary = object.find("binary"); binary != object.end() && !binary->is_null()) {
+            if (!binary->is_string() || binary->get<std::string>().empty()) {
+                return bad("\"binary\" must be the path of an executable");
+            }
+            upgrade.binary = binary->get<std::string>();
+        }
+        return Request{upgrade};
+    }
+    return bad("unknown command \"" + name + "\" (status, scale, restart, reload, stop, signal, upgrade)");
 }
 
 }  // namespace
@@ -125,6 +135,7 @@ const char* command_name(const Request& request) {
         const char* operator()(const request::Reload&) const { return "reload"; }
         const char* operator()(const request::Stop&) const { return "stop"; }
         const char* operator()(const request::Signal&) const { return "signal"; }
+        const char* operator()(const request::Upgrade&) const { return "upgrade"; }
     };
     return std::visit(Name{}, request);
 }
@@ -160,13 +171,15 @@ std::string encode_request(const Request& request) {
         const std::string name = plan::signal_name(signal->signal);
         object["signal"] = name.starts_with("SIG") ? json(name) : json(signal->signal);
         if (signal->slot) object["slot"] = *signal->slot;
+    } else if (const auto* upgrade = std::get_if<request::Upgrade>(&request)) {
+        if (upgrade->binary) object["binary"] = *upgrade->binary;
     }
-    return object.dump();
+    return object.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<Request> request_from_words(const std::vector<std::string>& words) {
     constexpr const char* kUsage = "status [--json], scale N|+N|-N, restart SLOT|all, reload, stop [--timeout DUR], "
-                                   "signal SIG [SLOT]";
+                                   "signal SIG [SLOT], upgrade [--binary PATH]";
     if (words.empty()) return bad(std::string("a command is needed: ") + kUsage);
     const std::string& name = words.front();
     const std::size_t args = words.size() - 1;
@@ -221,6 +234,18 @@ Result<Request> request_from_words(const std::vector<std::string>& words) {
             request.slot = *which;
         }
         return Request{request};
+    }
+    if (name == "upgrade") {
+        request::Upgrade upgrade;
+        if (args == 0) return Request{upgrade};
+        if (args == 1 && words[1].rfind("--binary=", 0) == 0 && words[1].size() > 9) {
+            upgrade.binary = words[1].substr(9);
+        } else if (args == 2 && words[1] == "--binary" && !words[2].empty()) {
+            upgrade.binary = words[2];
+        } else {
+            return bad("usage: ctl upgrade [--binary PATH]");
+        }
+        return Request{upgrade};
     }
     return bad("unknown command \"" + name + "\" (" + kUsage + ")");
 }

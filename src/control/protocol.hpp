@@ -46,10 +46,15 @@ struct Signal {
     int signal = 0;
     std::optional<int> slot;
 };
+/// upgrade [--binary PATH]: re-execute preforkctl in place (SPEC §14), answered by the new image.
+struct Upgrade {
+    std::optional<std::string> binary;  // none: the executable preforkctl was started from
+};
+
 }  // namespace request
 
 using Request = std::variant<request::Status, request::Scale, request::Restart, request::Reload, request::Stop,
-                             request::Signal>;
+                             request::Signal, request::Upgrade>;
 
 /// The command word of a request ("status", "scale", ...).
 const char* command_name(const Request& request);

@@ -2,7 +2,11 @@
 
 #include <spdlog/spdlog.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -188,13 +192,15 @@ public:
     }
 
     std::string path_;
+    int descriptor() { return acceptor_.native_handle(); }
 
 private:
     void admit(Socket socket) {
         // Workers are forked from this process: no connection of a control client may reach one of them.
         ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
         const auto credentials = sys::peer_credentials(socket.native_handle());
-        const Peer peer{credentials ? credentials->pid : 0, credentials ? credentials->uid : ~0u};
+        const Peer peer{credentials ? credentials->pid : 0, credentials ? credentials->uid : ~0u,
+                        socket.native_handle()};
         auto session = std::make_shared<Session>(std::move(socket), peer, handler_, nullptr);
         if (!credentials || (peer.uid != 0 && peer.uid != ::geteuid())) {
             spdlog::warn("control: refused a client (pid {}, uid {}): only root and uid {} may use this socket",
@@ -230,6 +236,22 @@ Result<std::unique_ptr<ControlServer>> ControlServer::open(asio::io_context& io,
     impl->accept();
     return std::unique_ptr<ControlServer>(new ControlServer(std::move(impl)));
 }
+
+Result<std::unique_ptr<ControlServer>> ControlServer::adopt(asio::io_context& io, const std::string& path, int fd,
+                                                            Handler handler) {
+    struct stat file {};
+    if (::stat(path.c_str(), &file) != 0) {
+        ::close(fd);
+        return Error{"the control socket " + path + " is gone: " + std::strerror(errno), 0, ExitCode::socket};
+    }
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    sys::ControlSocket socket{sys::Fd(fd), file.st_dev, file.st_ino};
+    auto impl = std::make_unique<Impl>(io, path, std::move(socket), std::move(handler));
+    impl->accept();
+    return std::unique_ptr<ControlServer>(new ControlServer(std::move(impl)));
+}
+
+int ControlServer::descriptor() const { return impl_->descriptor(); }
 
 const std::string& ControlServer::path() const { return impl_->path_; }
 

@@ -30,6 +30,7 @@ constexpr std::chrono::seconds kClientTimeout{10};
 struct Peer {
     int pid = 0;
     unsigned uid = 0;
+    int fd = -1;  // the connection (borrowed): `ctl upgrade` hands it to the next image, which answers on it
 };
 
 /// Sends the answer to one request. It may be called later (a rolling restart that is waited for), at most
@@ -44,12 +45,17 @@ public:
     /// replaced, a live one is an error with exit status 4).
     static Result<std::unique_ptr<ControlServer>> open(boost::asio::io_context& io, const std::string& path,
                                                        Handler handler);
+    /// Serves on `fd`, a control socket already listening at `path` (handed over by an upgrade).
+    static Result<std::unique_ptr<ControlServer>> adopt(boost::asio::io_context& io, const std::string& path, int fd,
+                                                        Handler handler);
     /// Closes every connection and removes the socket file (if it is still this server's).
     ~ControlServer();
     ControlServer(const ControlServer&) = delete;
     ControlServer& operator=(const ControlServer&) = delete;
 
     [[nodiscard]] const std::string& path() const;
+    /// The listening socket (kept across an upgrade).
+    [[nodiscard]] int descriptor() const;
 
     class Impl;
 

@@ -90,6 +90,7 @@ struct Snapshot {
     std::optional<ElasticStatus> elastic;  // absent for a fixed worker count
     std::map<std::string, std::uint64_t> recycles;  // workers recycled, by reason: rss, lifetime
     std::uint64_t watchdog_timeouts = 0;  // workers that missed their WATCHDOG=1 or sent WATCHDOG=trigger
+    std::uint64_t upgrades = 0;           // in-place upgrades (ctl upgrade) since the start
 };
 
 }  // namespace preforkctl::control

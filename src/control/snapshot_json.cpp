@@ -240,7 +240,8 @@ json snapshot_to_json(const Snapshot& snapshot) {
                 {"scale_downs", snapshot.scale_downs},
                 {"scale_reasons", {{"up", snapshot.scale_up_reasons}, {"down", snapshot.scale_down_reasons}}},
                 {"recycles", snapshot.recycles},
-                {"watchdog_timeouts", snapshot.watchdog_timeouts}};
+                {"watchdog_timeouts", snapshot.watchdog_timeouts},
+                {"upgrades", snapshot.upgrades}};
     if (snapshot.elastic) result["elastic"] = json{{"min", snapshot.elastic->min}, {"max", snapshot.elastic->max}};
     return result;
 }
@@ -277,6 +278,7 @@ Result<Snapshot> snapshot_from_json(const json& object) {
         }
         fields.read("recycles", snapshot.recycles);
         fields.read("watchdog_timeouts", snapshot.watchdog_timeouts);
+        fields.read("upgrades", snapshot.upgrades);
         if (const json* elastic = fields.find("elastic")) {
             const Fields bounds(*elastic, fields.path("elastic"));
             ElasticStatus status;

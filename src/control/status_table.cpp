@@ -193,6 +193,7 @@ std::string events_line(const Snapshot& snapshot) {
     std::uint64_t recycled = 0;
     for (const auto& entry : snapshot.recycles) recycled += entry.second;
     if (recycled > 0) parts.push_back("recycled " + std::to_string(recycled) + counts_text(snapshot.recycles));
+    if (snapshot.upgrades > 0) parts.push_back("upgrades " + std::to_string(snapshot.upgrades));
     if (snapshot.watchdog_timeouts > 0) {
         parts.push_back("watchdog timeouts " + std::to_string(snapshot.watchdog_timeouts));
     }

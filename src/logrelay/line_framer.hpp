@@ -65,6 +65,15 @@ public:
     }
 
     [[nodiscard]] bool has_partial() const { return !partial_.empty(); }
+    /// The unterminated line so far, and whether it continues a line already emitted in part: what an upgrade
+    /// hands the next image, which restore()s it.
+    [[nodiscard]] const std::string& partial() const { return partial_; }
+    [[nodiscard]] bool continuing() const { return continuing_; }
+    void restore(std::string partial, bool continuing, SteadyTime now) {
+        partial_ = std::move(partial);
+        partial_since_ = now;
+        continuing_ = continuing;
+    }
     /// When the first byte of the buffered unterminated line arrived, if there is one.
     [[nodiscard]] std::optional<SteadyTime> partial_since() const {
         return partial_.empty() ? std::nullopt : std::optional<SteadyTime>(partial_since_);

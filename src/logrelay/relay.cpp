@@ -366,7 +366,76 @@ void Relay::worker_exited(int slot, int pid) {
     });
 }
 
+std::string Relay::handover_blocker() const {
+    for (const auto& stream : impl_->retired_) {
+        if (!stream->done) {
+            return "slot " + std::to_string(stream->slot) + "'s replaced worker (pid " + std::to_string(stream->pid) +
+                   ") still writes to its own pipes";
+        }
+    }
+    return "";
+}
+
+RelayHandover Relay::hand_over(std::chrono::milliseconds limit) {
+    Impl& impl = *impl_;
+    RelayHandover handover;
+    for (Impl::Output* output : {impl.stdout_.get(), impl.stderr_}) {
+        for (;;) {
+            if (output->sink.write_some() != WriteOutcome::would_block) break;
+            if (!output->sink.wait_writable(static_cast<int>(limit.count()))) break;
+        }
+    }
+    handover.queued_stdout = impl.stdout_->sink.pending();
+    if (impl.stderr_ != impl.stdout_.get()) handover.queued_stderr = impl.stderr_->sink.pending();
+    for (const auto& stream : impl.streams_) {
+        if (!stream) continue;
+        PipeHandover pipe{stream->reader.native_handle(), stream->write_end.get(), stream->framer.partial(),
+                          stream->framer.continuing(), stream->pid};
+        auto& place = handover.slots[stream->slot];
+        (stream->kind == Stream::out ? place.first : place.second) = std::move(pipe);
+    }
+    return handover;
+}
+
+Status Relay::adopt_slot(int slot, const PipeHandover& out, const PipeHandover& err) {
+    Impl& impl = *impl_;
+    if (!impl.options_.pipes) return Ok{};
+    const std::size_t after = Impl::index_of(slot, Stream::err) + 1;
+    if (impl.streams_.size() < after) impl.streams_.resize(after);
+    for (const Stream which : {Stream::out, Stream::err}) {
+        const PipeHandover& handed = which == Stream::out ? out : err;
+        if (handed.read_fd < 0 || handed.write_fd < 0) return Error{"slot " + std::to_string(slot) + ": no pipe handed over"};
+        for (const int fd : {handed.read_fd, handed.write_fd}) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        sys::Pipe pipe{sys::Fd(handed.read_fd), sys::Fd(handed.write_fd)};
+        Impl::Output& output = which == Stream::out ? *impl.stdout_ : *impl.stderr_;
+        StreamCount& count = which == Stream::out ? impl.counters_.out : impl.counters_.err;
+        auto stream = std::make_unique<Impl::Stream>(impl.io_, std::move(pipe), slot, which, output, count,
+                                                     impl.options_.max_line);
+        const int capacity = ::fcntl(handed.read_fd, F_GETPIPE_SZ);
+        stream->pipe_capacity = capacity > 0 ? static_cast<std::size_t>(capacity) : 0;
+        stream->pid = handed.pid;
+        stream->framer.restore(handed.partial, handed.continuing, std::chrono::steady_clock::now());
+        Impl::Stream& started = *stream;
+        impl.streams_[Impl::index_of(slot, which)] = std::move(stream);
+        // Whatever the pipe holds was written while the loop was away: read it now.
+        started.busy = true;
+        asio::post(impl.io_, [&impl, &started] { impl.pump(started); });
+    }
+    if (!impl.partial_timer_armed_) impl.arm_partial_timer();
+    return Ok{};
+}
+
+void Relay::queue_handed_over(std::string_view out, std::string_view err) {
+    Impl& impl = *impl_;
+    impl.stdout_->sink.queue().append(out);
+    impl.stderr_->sink.queue().append(err);
+    if (!out.empty()) impl.schedule_flush(*impl.stdout_);
+    if (!err.empty()) impl.schedule_flush(*impl.stderr_);
+}
+
 RelayCounters Relay::counters() const { return impl_->counters_; }
+
+void Relay::set_counters(const RelayCounters& counters) { impl_->counters_ = counters; }
 
 void Relay::finish() {
     Impl& impl = *impl_;

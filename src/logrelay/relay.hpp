@@ -7,6 +7,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
 #include <memory>
 #include <string_view>
 
@@ -54,6 +57,23 @@ struct RelayCounters {
     StreamCount err;
 };
 
+/// One of a slot's pipes as an in-place upgrade hands it to the next image (descriptors stay open).
+struct PipeHandover {
+    int read_fd = -1;
+    int write_fd = -1;
+    std::string partial;      // read, but not a whole line yet
+    bool continuing = false;  // the partial continues a line already shown in part
+    int pid = 0;              // whose lines they are
+};
+
+/// Everything of the relay an upgrade hands over: per slot its stdout and stderr pipe, and the output that
+/// could not be written yet.
+struct RelayHandover {
+    std::map<int, std::pair<PipeHandover, PipeHandover>> slots;
+    std::string queued_stdout;
+    std::string queued_stderr;
+};
+
 class Relay {
 public:
     /// Takes over spdlog's default logger (its messages are queued to stderr) until destruction.
@@ -81,6 +101,18 @@ public:
 
     /// The counts so far (for the status snapshot and the metrics); cheap, call it as often as needed.
     [[nodiscard]] RelayCounters counters() const;
+    /// The next image of an upgrade goes on counting from the previous one's counts.
+    void set_counters(const RelayCounters& counters);
+
+    /// Why the relay cannot be handed over now (a replaced worker's pipes are still read), or "".
+    [[nodiscard]] std::string handover_blocker() const;
+    /// For an upgrade: writes what is queued (waiting up to `limit` for a slow reader) and describes the pipes
+    /// and what is left queued. Nothing is given up: if the upgrade does not happen, the relay goes on as before.
+    RelayHandover hand_over(std::chrono::milliseconds limit);
+    /// The next image: reads the pipes of `slot` that the previous one handed over, continuing its lines.
+    Status adopt_slot(int slot, const PipeHandover& out, const PipeHandover& err);
+    /// The next image: queues what the previous one could not write yet, before anything else.
+    void queue_handed_over(std::string_view out, std::string_view err);
 
     /// After the event loop: drains every pipe, writes what is queued (giving up after exit_stall_limit
     /// without progress) and reports dropped lines.

@@ -44,6 +44,13 @@ public:
     /// Waits up to `timeout_ms` until the descriptor is writable (used only after the event loop ended).
     bool wait_writable(int timeout_ms) const;
 
+    /// The bytes queued and not yet written, in order (an upgrade hands them to the next image).
+    [[nodiscard]] std::string pending() const {
+        std::string bytes(writing_.view().substr(written_));
+        bytes.append(filling_.view());
+        return bytes;
+    }
+
     [[nodiscard]] int fd() const { return fd_.get(); }
     [[nodiscard]] SinkKind kind() const { return kind_; }
     [[nodiscard]] bool broken() const { return kind_ == SinkKind::closed; }

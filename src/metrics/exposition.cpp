@@ -235,6 +235,8 @@ void write_events(Writer& w, const control::Snapshot& snapshot) {
     w.family("preforkctl_watchdog_timeouts_total", "counter",
              "Workers killed by --watchdog: no WATCHDOG=1 in time, or WATCHDOG=trigger.");
     w.sample({}, number(snapshot.watchdog_timeouts));
+    w.family("preforkctl_upgrades_total", "counter", "In-place upgrades (ctl upgrade) since preforkctl started.");
+    w.sample({}, number(snapshot.upgrades));
     if (snapshot.elastic) {
         w.family("preforkctl_workers_min", "gauge", "The lower bound of -n MIN..MAX.");
         w.sample({}, number(snapshot.elastic->min));

@@ -1,6 +1,8 @@
 #include "metrics/http_server.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -220,6 +222,27 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::open(asio::io_context& io,
     state->accept();
     return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(state)));
 }
+
+Result<std::unique_ptr<MetricsServer>> MetricsServer::adopt(asio::io_context& io, int fd,
+                                                            std::function<std::string()> render,
+                                                            const MetricsLimits& limits) {
+    auto state = std::make_shared<State>(io, std::move(render), limits);
+    boost::system::error_code ec;
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    const auto protocol = address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4();
+    if (state->acceptor.assign(protocol, fd, ec); ec) {
+        ::close(fd);
+        return Error{std::string("cannot serve metrics on the socket handed over: ") + std::strerror(ec.value()),
+                     ec.value(), ExitCode::socket};
+    }
+    if (ec = set_close_on_exec(fd); ec) return Error{"cannot serve metrics: " + ec.message(), ec.value(), ExitCode::socket};
+    state->accept();
+    return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(state)));
+}
+
+int MetricsServer::descriptor() const { return state_->acceptor.native_handle(); }
 
 MetricsServer::MetricsServer(std::shared_ptr<State> state) : state_(std::move(state)) {}
 

@@ -32,6 +32,12 @@ public:
                                                        std::function<std::string()> render,
                                                        const MetricsLimits& limits = {});
 
+    /// Serves on `fd`, a socket already listening (handed over by an upgrade).
+    static Result<std::unique_ptr<MetricsServer>> adopt(boost::asio::io_context& io, int fd,
+                                                        std::function<std::string()> render,
+                                                        const MetricsLimits& limits = {});
+    /// The listening socket (kept across an upgrade).
+    [[nodiscard]] int descriptor() const;
     /// The address actually bound, port included: "127.0.0.1:9100", "[::1]:9100".
     [[nodiscard]] std::string address() const;
 

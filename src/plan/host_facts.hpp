@@ -64,6 +64,7 @@ struct HostFacts {
     CommandLookup command;
     std::vector<InheritedSocket> inherited;  // adopted from systemd; empty when not socket-activated
     std::string inherited_error;             // LISTEN_FDS was meant for us but is malformed
+    bool handed_over = false;                // an upgrade: `inherited` are the sockets the previous image held
     std::optional<UserLookup> user;          // present when --user was given
     unsigned euid = 0;                       // preforkctl's effective uid and gid
     unsigned egid = 0;

@@ -64,6 +64,27 @@ Status plan_listeners(const config::Settings& settings, const HostFacts& facts, 
         return setting_error(*settings.socket_mode, "socket-mode",
                              "child mode needs exactly one --listen address (passed as HOST and PORT)");
     }
+    if (facts.handed_over) {
+        // An upgrade (ctl upgrade): each --listen takes the socket the previous image held for it. One it held
+        // that no --listen asks for means the file changed since it was last read: a reload applies that.
+        if (plan.socket_mode != SocketMode::shared) return Ok{};
+        adopt_stored_sockets(facts, plan);
+        if (!plan.stale_stored.empty()) {
+            return setting_error(settings.listen.front(), "listen",
+                                 "no --listen matches " + plan.stale_stored.front().address +
+                                     ", which preforkctl listens on now (the config file changed?): ctl reload "
+                                     "first, then upgrade");
+        }
+        for (const ListenSpec& spec : plan.listeners) {
+            if (spec.kind != ListenSpec::Kind::inherited) {
+                return setting_error(settings.listen.front(), "listen",
+                                     spec.text + " is not listened on now (the config file changed?): ctl reload "
+                                                 "first, then upgrade");
+            }
+        }
+        plan.stored_adopted = false;
+        return Ok{};
+    }
     if (!facts.inherited.empty()) {
         // Sockets systemd kept in its fd store (--fd-store) for this --listen come back by name; without
         // the store, sockets from systemd beside --listen are a socket unit the user forgot.

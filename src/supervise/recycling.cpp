@@ -35,14 +35,14 @@ void Supervisor::start_recycling() {
 }
 
 // The lifetime counts from the start of the worker.
-void Supervisor::arm_lifetime(SlotRuntime& slot, int pid) {
+void Supervisor::arm_lifetime(SlotRuntime& slot, int pid, Millis elapsed) {
     if (!plan_.recycle.max_lifetime) return;
     Millis lifetime = *plan_.recycle.max_lifetime;
     if (plan_.recycle.lifetime_jitter.count() > 0) {
         std::uniform_int_distribution<Millis::rep> jitter(0, plan_.recycle.lifetime_jitter.count());
         lifetime += Millis{jitter(jitter_random_)};
     }
-    wait_for_lifetime(slot, pid, lifetime);
+    wait_for_lifetime(slot, pid, std::max(Millis{0}, lifetime - elapsed));
 }
 
 // A recycle that did not happen (a rolling restart that failed dropped it from the queue, say) is asked for

@@ -21,6 +21,14 @@ const char* to_text(Phase phase) {
     return "?";
 }
 
+std::optional<Phase> phase_from_text(std::string_view text) {
+    for (const Phase phase : {Phase::idle, Phase::starting, Phase::running, Phase::waiting_restart, Phase::stopping,
+                              Phase::parked, Phase::done}) {
+        if (text == to_text(phase)) return phase;
+    }
+    return std::nullopt;
+}
+
 std::vector<int> worker_pids(const SlotState& state) {
     std::vector<int> pids;
     if (state.pid > 0) pids.push_back(state.pid);

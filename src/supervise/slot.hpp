@@ -2,7 +2,9 @@
 // The per-slot state machine: transition(state, event, now) -> {state, commands}. Pure; the supervisor
 // executes the commands.
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -21,6 +23,8 @@ enum class Phase {
 };
 
 const char* to_text(Phase phase);
+/// The phase to_text() names; nullopt for any other text.
+std::optional<Phase> phase_from_text(std::string_view text);
 
 /// A slot holds up to three kinds of worker, each described only while that process exists (a pid is
 /// forgotten when it is reaped, never earlier, never later):

@@ -79,6 +79,7 @@ control::Snapshot Supervisor::snapshot() const {
     if (plan_.elastic) snapshot.elastic = control::ElasticStatus{plan_.elastic->min, plan_.elastic->max};
     snapshot.recycles = recycles_;
     snapshot.watchdog_timeouts = watchdog_timeouts_;
+    snapshot.upgrades = upgrades_;
 
     std::vector<int> roots;
     for (const auto& slot : slots_) {

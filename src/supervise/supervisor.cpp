@@ -41,9 +41,12 @@ logrelay::RelayOptions relay_options(const plan::Plan& plan) {
 
 }  // namespace
 
-Supervisor::Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd, Reread reread)
+Supervisor::Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd, Reread reread,
+                       Invocation invocation, std::optional<upgrade::State> restored)
     : plan_(plan),
       reread_(std::move(reread)),
+      invocation_(std::move(invocation)),
+      restored_(std::move(restored)),
       listeners_(listeners),
       workdir_fd_(workdir_fd),
       signal_reader_(io_),
@@ -72,6 +75,27 @@ int Supervisor::run() {
     if (::getpid() != 1 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
         spdlog::warn("cannot become a child subreaper: {}", std::strerror(errno));
     }
+    if (restored_) {
+        // An upgrade: the previous image's workers run on; nothing is started, everything is taken over.
+        restore_counters(*restored_);
+        auto restored = restore_control_plane(*restored_);
+        if (restored) restored = restore_slots(*restored_);
+        if (!restored) {
+            spdlog::error("upgrade: {}", restored.error().message);
+            if (!exit_status_) exit_status_ = to_int(ExitCode::internal);
+            begin_stop("the upgrade could not take over");
+        } else {
+            announce_upgrade(*restored_);
+        }
+        restored_.reset();
+        starting_up_ = false;
+        reap();  // workers that died while no image was looking
+        start_elastic();
+        start_recycling();
+        finish_if_settled();
+        io_.run();
+        return finish_run();
+    }
     if (const auto children = sys::child_pids()) inherited_.insert(children->begin(), children->end());
     if (auto opened = open_control_plane(); !opened) {
         spdlog::error("{}", opened.error().message);
@@ -99,6 +123,10 @@ int Supervisor::run() {
     start_recycling();
     finish_if_settled();
     io_.run();
+    return finish_run();
+}
+
+int Supervisor::finish_run() {
     relay_.finish();
     // A `ctl stop` client learns that preforkctl is done when its connection closes: after the last line.
     control_.reset();
@@ -115,18 +143,20 @@ int Supervisor::run() {
     return parked ? to_int(ExitCode::threshold) : 0;
 }
 
-// The control socket and the metrics endpoint (§11). The default socket of an unnamed preforkctl gives way
+control::Handler Supervisor::control_handler() {
+    return [this](const control::Request& request, const control::Peer& peer, control::Respond respond) {
+        const Origin origin{"ctl " + std::string(control::command_name(request)) + " (pid " + std::to_string(peer.pid) +
+                                ")",
+                            false, peer.fd};
+        handle(request, origin, respond);
+    };
+}
+
+// The control socket and the metrics endpoint (§11), unless an upgrade handed them over already. The default socket of an unnamed preforkctl gives way
 // when it cannot be had (another unnamed preforkctl of the same command holds it): a warning, not a failure.
 Status Supervisor::open_control_plane() {
-    if (plan_.control.socket) {
-        auto server = control::ControlServer::open(
-            io_, *plan_.control.socket,
-            [this](const control::Request& request, const control::Peer& peer, control::Respond respond) {
-                const Origin origin{"ctl " + std::string(control::command_name(request)) + " (pid " +
-                                        std::to_string(peer.pid) + ")",
-                                    false};
-                handle(request, origin, respond);
-            });
+    if (plan_.control.socket && !control_) {
+        auto server = control::ControlServer::open(io_, *plan_.control.socket, control_handler());
         if (server) {
             control_ = std::move(*server);
             spdlog::debug("control socket {}", control_->path());
@@ -136,7 +166,7 @@ Status Supervisor::open_control_plane() {
             return server.error();
         }
     }
-    if (plan_.control.metrics) {
+    if (plan_.control.metrics && !metrics_) {
         const metrics::MetricsAddress address{plan_.control.metrics->host, plan_.control.metrics->port};
         auto server = metrics::MetricsServer::open(io_, address, [this] { return metrics::render_metrics(snapshot()); });
         if (!server) return server.error();
@@ -210,11 +240,13 @@ void Supervisor::execute(SlotRuntime& slot, const Command& cmd) {
 }
 
 
-int supervise(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd, Reread reread) {
+int supervise(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd, Reread reread,
+              Invocation invocation, std::optional<upgrade::State> restored) {
     std::set<pid_t> readers;
     int status = 0;
     {
-        Supervisor supervisor(plan, listeners, workdir_fd, std::move(reread));
+        Supervisor supervisor(plan, listeners, workdir_fd, std::move(reread), std::move(invocation),
+                              std::move(restored));
         status = supervisor.run();
         readers = supervisor.output_readers();
     }  // the relay's descriptors of stdout and stderr are closed here

@@ -67,11 +67,13 @@ struct SlotRuntime {
 struct Origin {
     std::string text;           // "SIGHUP", "ctl (pid 1234)"
     bool from_signal = false;
+    int client_fd = -1;         // a control client's connection (an upgrade hands it to the next image)
 };
 
 class Supervisor {
 public:
-    Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd, Reread reread);
+    Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int workdir_fd, Reread reread,
+               Invocation invocation, std::optional<upgrade::State> restored);
 
     int run();
     /// The output readers (see output_readers_) that were still there when run() ended.
@@ -80,6 +82,9 @@ public:
 private:
     // supervisor.cpp: start-up and the slot state machine's commands.
     Status open_control_plane();
+    control::Handler control_handler();
+    /// After the loop: the last output, and the exit status.
+    int finish_run();
     void apply(SlotRuntime& slot, const Event& event);
     void execute(SlotRuntime& slot, const Command& command);
     Result<std::unique_ptr<SlotRuntime>> make_slot(const plan::SlotSpec& spec);
@@ -104,6 +109,19 @@ private:
     void stop(const control::request::Stop& request, const Origin& origin,
               const std::function<void(const control::Reply&)>& answer);
     control::Reply signal_slots(const control::request::Signal& request, const Origin& origin);
+    // upgrading.cpp: ctl upgrade hands everything to a new image of preforkctl, same pid (SPEC §14).
+    /// The refusal, or nothing: the new image answers (on origin.client_fd).
+    std::optional<control::Reply> upgrade(const control::request::Upgrade& request, const Origin& origin);
+    /// Why an upgrade cannot happen now, or "".
+    [[nodiscard]] std::string upgrade_blocker() const;
+    /// Runs `binary` check-only on a copy of `state`: "" when it accepts it, else why not.
+    std::string check_new_image(const std::string& binary, const upgrade::State& state);
+    [[nodiscard]] upgrade::State capture_state(const logrelay::RelayHandover& relay) const;
+    // restoring.cpp: the new image takes over what the previous one handed over.
+    Status restore_control_plane(const upgrade::State& state);
+    Status restore_slots(const upgrade::State& state);
+    void restore_counters(const upgrade::State& state);
+    void announce_upgrade(const upgrade::State& state);
     // reaping.cpp: SIGCHLD, and the children that are not workers.
     void reap();
     void signal_strays(int signal);
@@ -141,7 +159,8 @@ private:
     [[nodiscard]] std::vector<int> listening_fds() const;
     // recycling.cpp: --max-lifetime and --max-rss.
     void start_recycling();
-    void arm_lifetime(SlotRuntime& slot, int pid);
+    /// `elapsed`: how long the worker has run already (a worker handed over by an upgrade).
+    void arm_lifetime(SlotRuntime& slot, int pid, Millis elapsed = Millis{0});
     void wait_for_lifetime(SlotRuntime& slot, int pid, Millis lifetime);
     void sample_rss();
     void recycle(SlotRuntime& slot, const std::string& reason, const std::string& why);
@@ -157,6 +176,8 @@ private:
 
     plan::Plan plan_;  // as planned at start; a reload takes over what can change live (reloading.cpp)
     Reread reread_;
+    Invocation invocation_;
+    std::optional<upgrade::State> restored_;  // handed over by the previous image; used up by run()
     std::vector<net::Listener> retiring_listeners_;  // removed by a reload: closed when its rolling restart ends
     net::ListenerSet& listeners_;
     int workdir_fd_;
@@ -200,6 +221,7 @@ private:
     std::map<std::string, std::uint64_t> scaled_down_by_;  // reason -> slots removed
     std::map<std::string, std::uint64_t> recycles_;        // reason (rss, lifetime) -> workers recycled
     std::uint64_t watchdog_timeouts_ = 0;
+    std::uint64_t upgrades_ = 0;
     bool rolling_recycle_ = false;         // the rolling restart under way was begun by a recycle
     // -n MIN..MAX
     ElasticState elastic_state_;

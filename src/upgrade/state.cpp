@@ -42,7 +42,12 @@ bool from_hex(std::string_view text, std::string& bytes) {
     return true;
 }
 
-json to_json(const PipeState& pipe) { return {{"fd", pipe.fd}, {"partial_hex", to_hex(pipe.partial)}}; }
+json to_json(const PipeState& pipe) {
+    return {{"fd", pipe.fd},
+            {"write_fd", pipe.write_fd},
+            {"partial_hex", to_hex(pipe.partial)},
+            {"continuing", pipe.continuing}};
+}
 
 json to_json(const SlotState& slot) {
     json value = {{"slot", slot.slot},
@@ -58,6 +63,9 @@ json to_json(const SlotState& slot) {
                   {"restarts_by_reason", slot.restarts_by_reason},
                   {"restarts_ms_ago", slot.restarts_ms_ago},
                   {"next_delay_ms", slot.next_delay_ms},
+                  {"restart_in_ms", slot.restart_in_ms},
+                  {"failure_reason", slot.failure_reason},
+                  {"watchdog_interval_ms", slot.watchdog_interval_ms},
                   {"last_exit", nullptr},
                   {"out", to_json(slot.out)},
                   {"err", to_json(slot.err)},
@@ -120,7 +128,8 @@ bool read_pipe(Reader& reader, const json& object, const char* key, PipeState& p
     json value;
     if (!reader.take(object, key, value)) return false;
     if (!value.is_object()) return reader.fail(std::string(key) + " is not an object");
-    return reader.take(value, "fd", pipe.fd) && reader.take_bytes(value, "partial_hex", pipe.partial);
+    return reader.take(value, "fd", pipe.fd) && reader.take(value, "write_fd", pipe.write_fd) &&
+           reader.take_bytes(value, "partial_hex", pipe.partial) && reader.take(value, "continuing", pipe.continuing);
 }
 
 bool read_slot(Reader& reader, const json& value, SlotState& slot) {
@@ -135,6 +144,9 @@ bool read_slot(Reader& reader, const json& value, SlotState& slot) {
                         reader.take(value, "restarts_by_reason", slot.restarts_by_reason) &&
                         reader.take(value, "restarts_ms_ago", slot.restarts_ms_ago) &&
                         reader.take(value, "next_delay_ms", slot.next_delay_ms) &&
+                        reader.take(value, "restart_in_ms", slot.restart_in_ms) &&
+                        reader.take(value, "failure_reason", slot.failure_reason) &&
+                        reader.take(value, "watchdog_interval_ms", slot.watchdog_interval_ms) &&
                         reader.take(value, "last_exit", last_exit) && read_pipe(reader, value, "out", slot.out) &&
                         read_pipe(reader, value, "err", slot.err) && reader.take(value, "notify_fd", slot.notify_fd) &&
                         reader.take(value, "notify_address", slot.notify_address);
@@ -171,6 +183,10 @@ std::string encode(const State& state) {
     for (const SlotState& slot : state.slots) slots.push_back(to_json(slot));
     const json document = {{"version", state.version},
                            {"from_version", state.from_version},
+                           {"binary", state.binary},
+                           {"taken_at_ns", state.taken_at_ns},
+                           {"client_fd", state.client_fd},
+                           {"fd_soft_limit", state.fd_soft_limit},
                            {"workdir_fd", state.workdir_fd},
                            {"uptime_ms", state.uptime_ms},
                            {"listeners", listeners},
@@ -181,7 +197,11 @@ std::string encode(const State& state) {
                            {"queued_stdout_hex", to_hex(state.queued_stdout)},
                            {"queued_stderr_hex", to_hex(state.queued_stderr)},
                            {"generation", state.generation},
-                           {"counters", state.counters}};
+                           {"counters", state.counters},
+                           {"inherited", state.inherited},
+                           {"output_readers", state.output_readers},
+                           {"announced_ready", state.announced_ready},
+                           {"first_worker_failure", state.first_worker_failure}};
     // Names and addresses come from the command line and may hold any bytes: replaced, not thrown.
     return document.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -199,6 +219,10 @@ Result<State> decode(std::string_view text) {
     json listeners;
     json slots;
     const bool fields = reader.take(document, "from_version", state.from_version) &&
+                        reader.take(document, "binary", state.binary) &&
+                        reader.take(document, "taken_at_ns", state.taken_at_ns) &&
+                        reader.take(document, "client_fd", state.client_fd) &&
+                        reader.take(document, "fd_soft_limit", state.fd_soft_limit) &&
                         reader.take(document, "workdir_fd", state.workdir_fd) &&
                         reader.take(document, "uptime_ms", state.uptime_ms) &&
                         reader.take(document, "listeners", listeners) && reader.take(document, "slots", slots) &&
@@ -208,7 +232,11 @@ Result<State> decode(std::string_view text) {
                         reader.take_bytes(document, "queued_stdout_hex", state.queued_stdout) &&
                         reader.take_bytes(document, "queued_stderr_hex", state.queued_stderr) &&
                         reader.take(document, "generation", state.generation) &&
-                        reader.take(document, "counters", state.counters);
+                        reader.take(document, "counters", state.counters) &&
+                        reader.take(document, "inherited", state.inherited) &&
+                        reader.take(document, "output_readers", state.output_readers) &&
+                        reader.take(document, "announced_ready", state.announced_ready) &&
+                        reader.take(document, "first_worker_failure", state.first_worker_failure);
     if (!fields) return Error{reader.error()};
     if (!listeners.is_array() || !slots.is_array()) return Error{"the upgrade state: listeners and slots must be arrays"};
     for (const json& value : listeners) {
@@ -232,10 +260,13 @@ std::vector<int> descriptors(const State& state) {
     keep(state.workdir_fd);
     keep(state.control_fd);
     keep(state.metrics_fd);
+    keep(state.client_fd);
     for (const ListenerState& listener : state.listeners) keep(listener.fd);
     for (const SlotState& slot : state.slots) {
-        keep(slot.out.fd);
-        keep(slot.err.fd);
+        for (const PipeState* pipe : {&slot.out, &slot.err}) {
+            keep(pipe->fd);
+            keep(pipe->write_fd);
+        }
         keep(slot.notify_fd);
     }
     return {fds.begin(), fds.end()};

@@ -18,6 +18,10 @@ namespace preforkctl::upgrade {
 /// The format this image writes and the only one it reads.
 inline constexpr int kStateVersion = 1;
 
+/// What `preforkctl --upgrade-check=FD` prints when it can take over the state in FD: the running image
+/// executes the new one only after it has seen this line (and exit status 0).
+inline constexpr std::string_view kCheckAccepted = "preforkctl upgrade check: state accepted";
+
 /// A listening socket preforkctl holds: shared by every slot (slot -1) or one slot's reuseport socket.
 struct ListenerState {
     int fd = -1;
@@ -31,8 +35,10 @@ struct ListenerState {
 
 /// The read end of one of a worker's output pipes, and the bytes of the line it has not finished yet.
 struct PipeState {
-    int fd = -1;
+    int fd = -1;            // the read end
+    int write_fd = -1;      // the end each worker of the slot gets as fd 1 or 2
     std::string partial;
+    bool continuing = false;  // the partial line continues one that was already shown in part
 
     bool operator==(const PipeState&) const = default;
 };
@@ -62,6 +68,9 @@ struct SlotState {
     std::map<std::string, std::uint64_t> restarts_by_reason;
     std::vector<std::int64_t> restarts_ms_ago;  // restarts inside the --restart-window
     std::int64_t next_delay_ms = 0;             // the backoff step the next restart waits
+    std::int64_t restart_in_ms = -1;            // waiting to restart: when the restart is due; -1: none
+    std::string failure_reason;                 // why the current worker went, for the restart that follows
+    std::int64_t watchdog_interval_ms = 0;      // --watchdog, or what the worker asked for (WATCHDOG_USEC)
     std::optional<ExitState> last_exit;
     PipeState out;
     PipeState err;
@@ -74,6 +83,10 @@ struct SlotState {
 struct State {
     int version = kStateVersion;
     std::string from_version;              // the version of preforkctl that wrote it
+    std::string binary;                    // the executable it runs from (the default of the next upgrade)
+    std::int64_t taken_at_ns = 0;          // CLOCK_MONOTONIC when the loop stopped (the next image measures the gap)
+    int client_fd = -1;                    // the `ctl upgrade` connection, answered by the next image
+    std::uint64_t fd_soft_limit = 0;       // RLIMIT_NOFILE's soft limit when preforkctl started (workers get it)
     int workdir_fd = -1;                   // the directory it was started in (argv travels as execve's own)
     std::int64_t uptime_ms = 0;
     std::vector<ListenerState> listeners;
@@ -85,6 +98,10 @@ struct State {
     std::string queued_stderr;
     int generation = 0;                    // rolling restarts begun
     std::map<std::string, std::uint64_t> counters;  // rolling_restarts, scale_ups, recycles, ...
+    std::vector<int> inherited;            // children preforkctl had when it started
+    std::vector<int> output_readers;       // of those, the ones reading preforkctl's output
+    bool announced_ready = false;          // systemd was told READY=1
+    int first_worker_failure = -1;         // the exit status a failure set, -1: none
 
     bool operator==(const State&) const = default;
 };

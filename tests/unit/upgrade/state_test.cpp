@@ -16,6 +16,10 @@ namespace {
 State sample() {
     State state;
     state.from_version = "0.1.0";
+    state.binary = "/usr/bin/preforkctl";
+    state.taken_at_ns = 987654321;
+    state.client_fd = 25;
+    state.fd_soft_limit = 1024;
     state.workdir_fd = 9;
     state.uptime_ms = 123456;
     state.listeners = {{3, -1, "http", "127.0.0.1:8080", 8080}, {12, 1, "api", "[::1]:9090", 9090}};
@@ -33,10 +37,13 @@ State sample() {
     slot.restarts_by_reason = {{"crash", 5}, {"failure", 2}};
     slot.restarts_ms_ago = {40000, 2000};
     slot.next_delay_ms = 400;
+    slot.restart_in_ms = 250;
+    slot.failure_reason = "crash";
+    slot.watchdog_interval_ms = 3000;
     slot.last_exit = ExitState{true, 9, 2000};
     // A line cut in the middle of a UTF-8 sequence, and bytes that are no text at all.
-    slot.out = {20, std::string("half a line \xc3", 13)};
-    slot.err = {21, std::string("\x00\xff\n\x01", 4)};
+    slot.out = {20, 23, std::string("half a line \xc3", 13), true};
+    slot.err = {21, 24, std::string("\x00\xff\n\x01", 4), false};
     slot.notify_fd = 22;
     slot.notify_address = "@preforkctl/1/notify/3";
     state.slots = {slot, SlotState{}};
@@ -47,6 +54,10 @@ State sample() {
     state.queued_stderr = std::string("\xfe", 1);
     state.generation = 3;
     state.counters = {{"rolling_restarts", 6}, {"scale_ups", 1}};
+    state.inherited = {77, 78};
+    state.output_readers = {78};
+    state.announced_ready = true;
+    state.first_worker_failure = 1;
     return state;
 }
 
@@ -92,6 +103,6 @@ TEST(UpgradeState, AMissingOrMistypedFieldIsRefusedByName) {
 }
 
 TEST(UpgradeState, TheDescriptorsToKeepAreEveryOneTheStateNamesOnce) {
-    EXPECT_THAT(descriptors(sample()), ElementsAre(3, 5, 6, 9, 12, 20, 21, 22));
+    EXPECT_THAT(descriptors(sample()), ElementsAre(3, 5, 6, 9, 12, 20, 21, 22, 23, 24, 25));
     EXPECT_TRUE(descriptors(State{}).empty());
 }
