@@ -1,0 +1,290 @@
+// ctl upgrade (SPEC §14): preforkctl re-executes itself in place. The same pid, the same workers (never
+// signalled), the same counters and descriptors afterwards; no request fails and no line is lost, doubled or
+// torn across it; a binary that is missing or will not take the state is refused with nothing changed; a
+// worker that dies while no image is looking is reaped and restarted by the new one.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.hpp"
+
+using namespace e2e;
+using ::testing::HasSubstr;
+using nlohmann::json;
+
+namespace {
+
+json status_of(const std::string& name) {
+    const CtlResult result = ctl({"--name", name, "status", "--json"});
+    return result.status == 0 ? json::parse(result.out, nullptr, false) : json(json::value_t::discarded);
+}
+
+bool all_ready(const json& status, std::size_t count) {
+    if (!status.is_object() || status["slots"].size() != count) return false;
+    for (const json& slot : status["slots"]) {
+        if (slot["state"] != "ready") return false;
+    }
+    return true;
+}
+
+// slot -> pid of its worker.
+std::map<int, int> worker_pids(const json& status) {
+    std::map<int, int> pids;
+    for (const json& slot : status["slots"]) pids[slot["slot"].get<int>()] = slot["pid"].get<int>();
+    return pids;
+}
+
+// fd number -> what it is, for preforkctl itself: an upgrade keeps exactly what it had.
+std::map<std::string, std::string> descriptors_of(pid_t pid) {
+    std::map<std::string, std::string> fds;
+    const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        std::error_code error;
+        const auto target = std::filesystem::read_symlink(entry.path(), error);
+        fds[entry.path().filename().string()] = error ? "?" : target.string();
+    }
+    return fds;
+}
+
+void write_script(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::trunc) << text;
+    ::chmod(path.c_str(), 0755);
+}
+
+CtlResult upgrade(const std::string& name, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args{"--name", name, "upgrade"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return ctl(args);
+}
+
+}  // namespace
+
+TEST(Upgrade, TenUpgradesKeepThePidTheWorkersTheCountersAndEveryDescriptor) {
+    Process run(preforkctl({"--name", "up", "-n", "2", "-l", "127.0.0.1:0", "--backoff", "20ms..1s", "--",
+                            HELLO_SERVER_BIN}));
+    json status;
+    ASSERT_TRUE(wait_until([&] { return all_ready(status = status_of("up"), 2); })) << run.err();
+    // A restart first, so that there is a history to keep.
+    const int crashed = worker_pids(status).at(0);
+    ::kill(crashed, SIGKILL);
+    ASSERT_TRUE(wait_until([&] {
+        status = status_of("up");
+        return all_ready(status, 2) && worker_pids(status).at(0) != crashed;
+    })) << run.err();
+    const std::map<int, int> workers = worker_pids(status);
+    const auto fds = descriptors_of(run.pid());
+    const int port = listening_port(run.err());
+    ASSERT_GT(port, 0);
+
+    for (int i = 1; i <= 10; ++i) {
+        const CtlResult result = upgrade("up");
+        ASSERT_EQ(result.status, 0) << result.err << run.err();
+        EXPECT_THAT(result.out, HasSubstr("upgraded in place from")) << i;
+        EXPECT_THAT(result.out, HasSubstr("pid " + std::to_string(run.pid()))) << i;
+        EXPECT_FALSE(run.exited());
+        // Every request is answered by one of the same two workers.
+        const int served = pid_in_body(http_get(port));
+        EXPECT_TRUE(served == workers.at(0) || served == workers.at(1)) << served;
+    }
+    status = status_of("up");
+    ASSERT_TRUE(status.is_object()) << run.err();
+    EXPECT_EQ(status["pid"], run.pid());
+    EXPECT_EQ(worker_pids(status), workers);
+    EXPECT_EQ(status["upgrades"], 10);
+    EXPECT_EQ(status["slots"][0]["restarts_total"], 1);
+    EXPECT_EQ(status["slots"][0]["last_exit"]["text"], "SIGKILL");
+    EXPECT_EQ(status["slots"][1]["restarts_total"], 0);
+    EXPECT_GE(status["uptime_seconds"].get<double>(), status["slots"][1]["uptime_seconds"].get<double>() - 0.5);
+    // Not one descriptor more or less: what the old image kept is what the new one holds, nothing leaks.
+    EXPECT_EQ(descriptors_of(run.pid()), fds);
+    for (const auto& [slot, pid] : workers) {
+        EXPECT_EQ(parent_of(pid), run.pid());
+        EXPECT_TRUE(is_alive(pid));
+    }
+    EXPECT_EQ(lines_with(run.err(), "upgraded in place from").size(), 10u);
+
+    // The new image supervises as the old one did: a crash is restarted, and a stop is clean.
+    ::kill(workers.at(1), SIGKILL);
+    ASSERT_TRUE(wait_until([&] {
+        status = status_of("up");
+        return all_ready(status, 2) && worker_pids(status).at(1) != workers.at(1);
+    })) << run.err();
+    EXPECT_EQ(status["slots"][1]["restarts_total"], 1);
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(zombie_children(run.pid()), 0);
+}
+
+TEST(Upgrade, NoRequestFailsWhileUpgradesHappenUnderLoad) {
+    Process run(preforkctl({"--name", "busy", "-n", "2", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
+    ASSERT_TRUE(wait_until([&] { return all_ready(status_of("busy"), 2); })) << run.err();
+    const int port = listening_port(run.err());
+    std::atomic<bool> done{false};
+    std::atomic<int> answered{0};
+    std::atomic<int> failed{0};
+    std::string first_failure;
+    std::mutex failure_mutex;
+    std::vector<std::thread> clients;
+    for (int c = 0; c < 4; ++c) {
+        clients.emplace_back([&] {
+            while (!done) {
+                const HttpReply reply = http_request(port, "/", 5s);
+                if (reply.status == 200) {
+                    ++answered;
+                } else {
+                    ++failed;
+                    const std::lock_guard lock(failure_mutex);
+                    if (first_failure.empty()) first_failure = reply.failure;
+                }
+            }
+        });
+    }
+    ASSERT_TRUE(wait_until([&] { return answered > 100; }));
+    for (int i = 0; i < 5; ++i) {
+        const int before = answered;
+        const CtlResult result = upgrade("busy");
+        EXPECT_EQ(result.status, 0) << result.err;
+        EXPECT_TRUE(wait_until([&] { return answered > before + 50; }));
+    }
+    done = true;
+    for (std::thread& client : clients) client.join();
+    EXPECT_EQ(failed, 0) << first_failure;
+    EXPECT_GT(answered, 300);
+}
+
+TEST(Upgrade, NumberedLinesHaveNoGapNoDuplicateAndNoTornLineAcrossUpgrades) {
+    // Each line is written in two pieces with a pause between them, so that an upgrade mostly comes while the
+    // old image holds half a line: the new one must finish it. About 2 s of lines, with upgrades all along.
+    const std::string writer =
+        "i=0; while [ $i -lt 400 ]; do i=$((i+1)); printf 'line %d begins' $i; sleep 0.003; "
+        "printf ' and ends %d\\n' $i; done; sleep 1000";
+    Process run(preforkctl({"--name", "lines", "-n", "1", "--", "sh", "-c", writer}));
+    ASSERT_TRUE(wait_until([&] { return run.out().find("line 5 ") != std::string::npos; })) << run.err();
+    int upgrades = 0;
+    int while_writing = 0;
+    while (run.out().find("and ends 400\n") == std::string::npos && upgrades < 200) {
+        const CtlResult result = upgrade("lines");
+        ASSERT_EQ(result.status, 0) << result.err << run.err();
+        ++upgrades;
+        if (run.out().find("and ends 400\n") == std::string::npos) ++while_writing;
+    }
+    EXPECT_GE(while_writing, 5);
+    ASSERT_TRUE(wait_until([&] { return run.out().find("and ends 400\n") != std::string::npos; }, 30s))
+        << run.err();
+    const std::regex shape(R"(lines\.0 \| line (\d+) begins and ends (\d+))");
+    int expected = 1;
+    for (const std::string& line : lines_with(run.out(), "line ")) {
+        std::smatch match;
+        ASSERT_TRUE(std::regex_match(line, match, shape)) << "torn: " << line;
+        ASSERT_EQ(match[1], match[2]) << line;
+        ASSERT_EQ(std::stoi(match[1]), expected) << "gap or duplicate at " << line;
+        ++expected;
+    }
+    EXPECT_EQ(expected, 401);
+    EXPECT_EQ(lines_with(run.err(), "upgraded in place from").size(), static_cast<std::size_t>(upgrades));
+    EXPECT_EQ(status_of("lines")["out"]["lines"], 400);
+}
+
+TEST(Upgrade, AMissingBinaryOrOneThatRefusesTheStateChangesNothing) {
+    TempDir dir;
+    Process run(preforkctl({"--name", "stay", "-n", "2", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
+    json status;
+    ASSERT_TRUE(wait_until([&] { return all_ready(status = status_of("stay"), 2); })) << run.err();
+    const auto workers = worker_pids(status);
+    const auto fds = descriptors_of(run.pid());
+
+    const CtlResult missing = upgrade("stay", {"--binary", dir.path() + "/no-such-preforkctl"});
+    EXPECT_EQ(missing.status, 1);
+    EXPECT_THAT(missing.err, HasSubstr("cannot execute " + dir.path() + "/no-such-preforkctl: No such file"));
+
+    // A preforkctl that reads another state version says so and exits non-zero: its words reach the client.
+    const std::string newer = dir.path() + "/preforkctl-v2";
+    write_script(newer, "#!/bin/sh\necho 'preforkctl: error: the upgrade state has version 1, this preforkctl "
+                        "reads 2 only' >&2\nexit 3\n");
+    const CtlResult refused = upgrade("stay", {"--binary", newer});
+    EXPECT_EQ(refused.status, 1);
+    EXPECT_THAT(refused.err, HasSubstr("refused the state (exit 3: preforkctl: error: the upgrade state has version 1"));
+
+    // A program that is no preforkctl at all, and exits 0 without the answer, is refused too.
+    const CtlResult not_preforkctl = upgrade("stay", {"--binary", "/bin/true"});
+    EXPECT_EQ(not_preforkctl.status, 1);
+    EXPECT_THAT(not_preforkctl.err, HasSubstr("does not take over a preforkctl"));
+
+    // Nothing changed: same workers, same descriptors, no upgrade counted, and it serves.
+    status = status_of("stay");
+    EXPECT_EQ(worker_pids(status), workers);
+    EXPECT_EQ(status["upgrades"], 0);
+    EXPECT_EQ(descriptors_of(run.pid()), fds);
+    EXPECT_GT(pid_in_body(http_get(listening_port(run.err()))), 0);
+    EXPECT_EQ(lines_with(run.err(), "refused").size(), 3u) << run.err();
+    // The check-only runs left nothing behind.
+    EXPECT_EQ(zombie_children(run.pid()), 0);
+    EXPECT_EQ(live_children(run.pid()).size(), 2u);
+}
+
+TEST(Upgrade, AWorkerThatDiesDuringTheExecWindowIsReapedAndRestartedByTheNewImage) {
+    TempDir dir;
+    Process run(preforkctl({"--name", "window", "-n", "2", "-l", "127.0.0.1:0", "--backoff", "20ms..1s", "--",
+                            HELLO_SERVER_BIN}));
+    json status;
+    ASSERT_TRUE(wait_until([&] { return all_ready(status = status_of("window"), 2); })) << run.err();
+    const int victim = worker_pids(status).at(1);
+    // The "new binary" kills the worker once the old image is gone and waits until it is a zombie, before
+    // it becomes preforkctl: its exit happens while no preforkctl image runs. Shell builtins only: a shell
+    // that forked would reap every child of its pid, the worker too, and the exit would be lost to the test.
+    const std::string stat = "/proc/" + std::to_string(victim) + "/stat";
+    const std::string wrapper = dir.path() + "/preforkctl-wrapper";
+    write_script(wrapper, "#!/bin/sh\ncase \"$1\" in --upgrade-state=*)\n  kill -9 " + std::to_string(victim) +
+                              "\n  while read -r pid comm state rest < " + stat +
+                              " && [ \"$state\" != Z ]; do :; done\n  echo zombie > " + dir.path() +
+                              "/seen\n;;\nesac\nexec " PREFORKCTL_BIN " \"$@\"\n");
+    const CtlResult result = upgrade("window", {"--binary", wrapper});
+    ASSERT_EQ(result.status, 0) << result.err << run.err();
+    EXPECT_TRUE(std::filesystem::exists(dir.path() + "/seen"));
+    ASSERT_TRUE(wait_until([&] {
+        status = status_of("window");
+        return all_ready(status, 2) && worker_pids(status).at(1) != victim;
+    })) << run.err();
+    EXPECT_EQ(status["slots"][1]["restarts_total"], 1);
+    EXPECT_EQ(status["slots"][1]["last_exit"]["text"], "SIGKILL");
+    EXPECT_FALSE(is_alive(victim));
+    EXPECT_EQ(zombie_children(run.pid()), 0);
+    EXPECT_EQ(lines_with(run.err(), "was killed by SIGKILL").size(), 1u) << run.err();
+}
+
+TEST(Upgrade, ReuseportSocketsMetricsAndTheControlSocketAreTakenOver) {
+    const int metrics = free_tcp_port();
+    Process run(preforkctl({"--name", "rp", "-n", "2", "--socket-mode", "reuseport", "-l", "127.0.0.1:0",
+                            "--metrics", "127.0.0.1:" + std::to_string(metrics), "--", HELLO_SERVER_BIN}));
+    json status;
+    ASSERT_TRUE(wait_until([&] { return all_ready(status = status_of("rp"), 2); })) << run.err();
+    const auto workers = worker_pids(status);
+    const int port = listening_port(run.err());
+    const CtlResult result = upgrade("rp");
+    ASSERT_EQ(result.status, 0) << result.err << run.err();
+    status = status_of("rp");
+    EXPECT_EQ(worker_pids(status), workers);
+    ASSERT_EQ(status["listeners"].size(), 2u);
+    EXPECT_EQ(status["listeners"][0]["slot"], 0);
+    EXPECT_EQ(status["listeners"][1]["slot"], 1);
+    EXPECT_EQ(status["listeners"][0]["address"], "127.0.0.1:" + std::to_string(port));
+    std::set<int> served;
+    EXPECT_TRUE(wait_until([&] {
+        served.insert(pid_in_body(http_get(port)));
+        return served.count(workers.at(0)) == 1 && served.count(workers.at(1)) == 1;
+    }));
+    EXPECT_THAT(http_get(metrics, "/metrics"), HasSubstr("preforkctl_upgrades_total 1"));
+}
