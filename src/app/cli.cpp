@@ -19,7 +19,7 @@ constexpr const char* kFooter =
     "Signals: TERM/INT stop gracefully (a second one kills); HUP rolling restart; TTIN/TTOU one worker more/"
     "fewer; TSTP/CONT suspend/resume the workers; USR1, USR2, WINCH, QUIT, ALRM, PWR, URG, IO, VTALRM, PROF and STKFLT are forwarded to every worker "
     "(--signal-scope, --rewrite-signal).\n`preforkctl ctl [--name NAME|--socket PATH] status|scale|restart|reload|"
-    "stop|signal` steers a running preforkctl (preforkctl ctl --help).\nExit status: 0 clean stop, 1 internal failure, 2 usage, 3 config file, 4 "
+    "stop|signal|upgrade` steers a running preforkctl (preforkctl ctl --help).\nExit status: 0 clean stop, 1 internal failure, 2 usage, 3 config file, 4 "
     "socket, 5 restart threshold, 126/127 command not executable/not found; when --restart lets every slot end, "
     "the first failing worker's status (128+N for signal N; --success-exit is not a failure).\nSee preforkctl(1).";
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cstring>
 
 #include "metrics/exposition.hpp"
@@ -85,7 +86,8 @@ int Supervisor::run() {
             if (!exit_status_) exit_status_ = to_int(ExitCode::internal);
             begin_stop("the upgrade could not take over");
         } else {
-            announce_upgrade(*restored_);
+            // Said from the first event of the loop: the time away ends there.
+            asio::post(io_, [this, state = std::move(*restored_)] { announce_upgrade(state); });
         }
         restored_.reset();
         starting_up_ = false;

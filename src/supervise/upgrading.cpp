@@ -151,6 +151,8 @@ std::string Supervisor::check_new_image(const std::string& binary, const upgrade
 }
 
 std::optional<control::Reply> Supervisor::upgrade(const control::request::Upgrade& request, const Origin& origin) {
+    // From here the loop is away (the check runs synchronously) until the new image's first event.
+    const std::int64_t began = sys::monotonic_ns();
     if (const std::string blocker = upgrade_blocker(); !blocker.empty()) return control::refused(blocker);
     const std::string binary = request.binary.value_or(invocation_.executable);
     if (binary.empty()) return control::refused("the executable of this preforkctl is unknown: give --binary PATH");
@@ -162,13 +164,13 @@ std::optional<control::Reply> Supervisor::upgrade(const control::request::Upgrad
     if (const std::string refused = check_new_image(binary, capture_state(relay_.hand_over(Millis{0}))); !refused.empty()) {
         return control::refused(refused);
     }
-    spdlog::info("{}: upgrading in place to {} (pid {} stays, {} untouched)", origin.text, binary, ::getpid(),
-                 workers_text(live_slots()));
+    spdlog::info("{}: upgrading in place to {} (pid {} stays, {} untouched; its check took {} ms)", origin.text,
+                 binary, ::getpid(), workers_text(live_slots()), (sys::monotonic_ns() - began) / 1'000'000);
     // The point of no return: from here the state must not change before execve. The loop does not run, so
     // a worker that dies now stays a zombie with its SIGCHLD pending, for the new image to reap.
     upgrade::State state = capture_state(relay_.hand_over(kOutputFlushLimit));
     state.client_fd = origin.client_fd;
-    state.taken_at_ns = sys::monotonic_ns();
+    state.taken_at_ns = began;
     auto memfd = sys::write_memfd(upgrade::encode(state));
     if (!memfd) return control::refused(memfd.error().message);
     std::vector<std::string> argv{binary, "--upgrade-state=" + std::to_string(memfd->get())};

@@ -84,7 +84,8 @@ struct State {
     int version = kStateVersion;
     std::string from_version;              // the version of preforkctl that wrote it
     std::string binary;                    // the executable it runs from (the default of the next upgrade)
-    std::int64_t taken_at_ns = 0;          // CLOCK_MONOTONIC when the loop stopped (the next image measures the gap)
+    std::int64_t taken_at_ns = 0;          // CLOCK_MONOTONIC when the upgrade request was taken up: the loop is
+                                           // away from then until the next image's first event
     int client_fd = -1;                    // the `ctl upgrade` connection, answered by the next image
     std::uint64_t fd_soft_limit = 0;       // RLIMIT_NOFILE's soft limit when preforkctl started (workers get it)
     int workdir_fd = -1;                   // the directory it was started in (argv travels as execve's own)

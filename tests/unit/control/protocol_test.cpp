@@ -37,6 +37,9 @@ TEST(Protocol, ParsesEveryCommand) {
     const auto signal = std::get<request::Signal>(parsed(R"({"cmd":"signal","signal":"USR1","slot":"2"})"));
     EXPECT_EQ(signal.signal, SIGUSR1);
     EXPECT_EQ(signal.slot, 2);
+    EXPECT_FALSE(std::get<request::Upgrade>(parsed(R"({"cmd":"upgrade"})")).binary.has_value());
+    EXPECT_EQ(std::get<request::Upgrade>(parsed(R"({"cmd":"upgrade","binary":"/usr/bin/preforkctl"})")).binary,
+              "/usr/bin/preforkctl");
 }
 
 TEST(Protocol, UnknownFieldsAreIgnoredForNewerClients) {
@@ -57,6 +60,8 @@ TEST(Protocol, RefusesGarbageWithAReasonAndNeverThrows) {
     EXPECT_THAT(refusal(R"({"cmd":"stop","timeout":"soon"})"), HasSubstr("invalid duration"));
     EXPECT_THAT(refusal(R"({"cmd":"signal","signal":"FOO"})"), HasSubstr("unknown signal"));
     EXPECT_THAT(refusal(R"({"cmd":"signal","signal":"HUP","slot":"all"})"), HasSubstr("not a slot number"));
+    EXPECT_THAT(refusal(R"({"cmd":"upgrade","binary":""})"), HasSubstr("\"binary\" must be the path"));
+    EXPECT_THAT(refusal(R"({"cmd":"upgrade","binary":7})"), HasSubstr("\"binary\" must be the path"));
     EXPECT_THAT(refusal(std::string(kMaxRequestBytes + 1, ' ')), HasSubstr("longer than"));
 }
 
@@ -69,7 +74,8 @@ TEST(Protocol, EncodedRequestsParseBackToTheSameRequest) {
     const std::vector<std::vector<std::string>> commands = {
         {"status"}, {"reload"}, {"scale", "4"}, {"scale", "+2"}, {"scale", "-1"}, {"restart", "all"},
         {"restart", "3"}, {"stop"}, {"stop", "--timeout", "2s"}, {"stop", "--timeout=250ms"},
-        {"signal", "USR2"}, {"signal", "term", "1"}, {"signal", "40"}};
+        {"signal", "USR2"}, {"signal", "term", "1"}, {"signal", "40"}, {"upgrade"},
+        {"upgrade", "--binary", "/opt/preforkctl"}, {"upgrade", "--binary=/opt/preforkctl"}};
     for (const auto& words : commands) {
         auto request = request_from_words(words);
         ASSERT_TRUE(request.ok()) << words.front() << ": " << request.error().message;
@@ -87,6 +93,8 @@ TEST(Protocol, CommandWordsAreCheckedLikeOptions) {
     EXPECT_THAT(request_from_words({"stop", "--timeout", "x"}).error().message, HasSubstr("invalid duration"));
     EXPECT_THAT(request_from_words({"frobnicate"}).error().message, HasSubstr("unknown command \"frobnicate\""));
     EXPECT_EQ(request_from_words({"signal", "HUP", "x"}).error().exit, ExitCode::usage);
+    EXPECT_THAT(request_from_words({"upgrade", "--binary"}).error().message, HasSubstr("usage: ctl upgrade"));
+    EXPECT_THAT(request_from_words({"upgrade", "now"}).error().message, HasSubstr("usage: ctl upgrade"));
 }
 
 }  // namespace

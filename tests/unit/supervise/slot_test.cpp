@@ -341,3 +341,13 @@ TEST(Slot, ARollingRestartStartsAParkedSlotAgainWithAFreshThresholdHistory) {
     EXPECT_FALSE(all_of<command::ReplaceDone>(t.commands).at(0).replaced);
     EXPECT_EQ(t.state.phase, Phase::parked);
 }
+
+// An upgrade hands each slot's phase over by name (upgrade/state.hpp): every phase reads back as itself.
+TEST(Slot, EveryPhaseReadsBackFromItsName) {
+    for (const Phase phase : {Phase::idle, Phase::starting, Phase::running, Phase::waiting_restart, Phase::stopping,
+                              Phase::parked, Phase::done}) {
+        EXPECT_EQ(phase_from_text(to_text(phase)), phase) << to_text(phase);
+    }
+    EXPECT_FALSE(phase_from_text("sleeping").has_value());
+    EXPECT_FALSE(phase_from_text("").has_value());
+}
