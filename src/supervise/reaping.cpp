@@ -18,6 +18,11 @@ void Supervisor::reap() {
         if (pid <= 0) break;
         const ExitInfo exit = WIFSIGNALED(status) ? ExitInfo{true, WTERMSIG(status)}
                                                   : ExitInfo{false, WEXITSTATUS(status)};
+        if (upgrading_ && pid == upgrading_->pid) {
+            upgrading_->status = exit.signaled ? -1 : exit.value;
+            check_finished();
+            continue;
+        }
         SlotRuntime* owner = nullptr;
         for (auto& slot : slots_) {
             if (has_worker(slot->state, pid)) {

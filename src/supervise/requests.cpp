@@ -50,7 +50,7 @@ void Supervisor::handle(const control::Request& request, const Origin& origin, c
                    [&](const control::request::Stop& stop_request) { stop(stop_request, origin, answer); },
                    [&](const control::request::Signal& signal) { answer(signal_slots(signal, origin)); },
                    [&](const control::request::Upgrade& upgrade_request) {
-                       if (auto refusal = upgrade(upgrade_request, origin)) answer(*refusal);
+                       if (auto refusal = upgrade(upgrade_request, origin, respond)) answer(*refusal);
                    },
                },
                request);

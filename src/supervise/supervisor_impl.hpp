@@ -63,6 +63,27 @@ struct SlotRuntime {
     std::optional<TimePoint> last_exit_at;
 };
 
+/// ctl upgrade while the new binary's check-only run is under way (upgrading.cpp). The loop goes on
+/// meanwhile; the check's output is read and its exit reaped like any other event.
+struct PendingUpgrade {
+    PendingUpgrade(asio::io_context& io, int check_pid, asio::posix::stream_descriptor check_output)
+        : pid(check_pid), output(std::move(check_output)), timer(io) {}
+
+    std::string binary;
+    std::string origin_text;
+    int client_fd = -1;
+    control::Respond respond;
+    std::int64_t began_ns = 0;
+    int pid;
+    asio::posix::stream_descriptor output;
+    std::string said;               // what it printed (64 KiB at most)
+    bool output_done = false;
+    std::optional<int> status;      // its exit status once reaped; -1: killed
+    bool timed_out = false;
+    asio::steady_timer timer;       // kCheckTimeout
+    std::vector<char> buffer = std::vector<char>(4096);
+};
+
 /// Who asked for a request: a signal (its name) or a control client.
 struct Origin {
     std::string text;           // "SIGHUP", "ctl (pid 1234)"
@@ -110,12 +131,16 @@ private:
               const std::function<void(const control::Reply&)>& answer);
     control::Reply signal_slots(const control::request::Signal& request, const Origin& origin);
     // upgrading.cpp: ctl upgrade hands everything to a new image of preforkctl, same pid (SPEC §14).
-    /// The refusal, or nothing: the new image answers (on origin.client_fd).
-    std::optional<control::Reply> upgrade(const control::request::Upgrade& request, const Origin& origin);
+    /// Starts the new binary's check; the refusal when it cannot begin (the check's outcome answers later).
+    std::optional<control::Reply> upgrade(const control::request::Upgrade& request, const Origin& origin,
+                                          const control::Respond& respond);
     /// Why an upgrade cannot happen now, or "".
     [[nodiscard]] std::string upgrade_blocker() const;
-    /// Runs `binary` check-only on a copy of `state`: "" when it accepts it, else why not.
-    std::string check_new_image(const std::string& binary, const upgrade::State& state);
+    void read_check_output();
+    /// Called when the check's output has ended and its exit was reaped (or it timed out).
+    void check_finished();
+    /// Hands everything over and execve()s; returns only when that failed.
+    std::string execute_upgrade(PendingUpgrade& pending);
     [[nodiscard]] upgrade::State capture_state(const logrelay::RelayHandover& relay) const;
     // restoring.cpp: the new image takes over what the previous one handed over.
     Status restore_control_plane(const upgrade::State& state);
@@ -178,6 +203,7 @@ private:
     Reread reread_;
     Invocation invocation_;
     std::optional<upgrade::State> restored_;  // handed over by the previous image; used up by run()
+    std::unique_ptr<PendingUpgrade> upgrading_;  // ctl upgrade: the new binary's check is running
     std::vector<net::Listener> retiring_listeners_;  // removed by a reload: closed when its rolling restart ends
     net::ListenerSet& listeners_;
     int workdir_fd_;

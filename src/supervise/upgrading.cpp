@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 
 #include "supervise/scaling_policy.hpp"
@@ -133,26 +134,12 @@ upgrade::State Supervisor::capture_state(const logrelay::RelayHandover& relay) c
     return state;
 }
 
-std::string Supervisor::check_new_image(const std::string& binary, const upgrade::State& state) {
-    auto copy = sys::write_memfd(upgrade::encode(state));
-    if (!copy) return copy.error().message;
-    std::vector<std::string> argv{binary, "--upgrade-check=" + std::to_string(copy->get())};
-    argv.insert(argv.end(), invocation_.args.begin(), invocation_.args.end());
-    // The check reads the config file from the directory preforkctl started in, as the new image will.
-    std::vector<int> keep{copy->get()};
-    if (state.workdir_fd >= 0) keep.push_back(state.workdir_fd);
-    auto run = sys::run_check(argv, keep, kCheckTimeout);
-    if (!run) return run.error().message;
-    if (run->status == 0 && run->output.find(std::string(upgrade::kCheckAccepted)) != std::string::npos) return "";
-    const std::string said = last_line(run->output);
-    if (run->status == -1) return binary + " did not finish its check within " + std::to_string(kCheckTimeout.count() / 1000) + " s";
-    if (run->status == 0) return binary + " does not take over a preforkctl (its check said nothing)";
-    return binary + " refused the state (exit " + std::to_string(run->status) + (said.empty() ? "" : ": " + said) + ")";
-}
-
-std::optional<control::Reply> Supervisor::upgrade(const control::request::Upgrade& request, const Origin& origin) {
-    // From here the loop is away (the check runs synchronously) until the new image's first event.
-    const std::int64_t began = sys::monotonic_ns();
+// The check-only run: `binary --upgrade-check=FD ARGS...` on a copy of the state as it would be handed over
+// now. It reads the state, makes the plan from the command line and config file, and must print
+// upgrade::kCheckAccepted and exit 0. The loop goes on meanwhile.
+std::optional<control::Reply> Supervisor::upgrade(const control::request::Upgrade& request, const Origin& origin,
+                                                  const control::Respond& respond) {
+    if (upgrading_) return control::refused("an upgrade to " + upgrading_->binary + " is under way");
     if (const std::string blocker = upgrade_blocker(); !blocker.empty()) return control::refused(blocker);
     const std::string binary = request.binary.value_or(invocation_.executable);
     if (binary.empty()) return control::refused("the executable of this preforkctl is unknown: give --binary PATH");
@@ -160,27 +147,92 @@ std::optional<control::Reply> Supervisor::upgrade(const control::request::Upgrad
     if (::access(binary.c_str(), X_OK) != 0) {
         return control::refused("cannot execute " + binary + ": " + std::strerror(errno));
     }
-    // The check runs on what would be handed over now, from a copy: nothing here is touched by it.
-    if (const std::string refused = check_new_image(binary, capture_state(relay_.hand_over(Millis{0}))); !refused.empty()) {
-        return control::refused(refused);
+    const upgrade::State state = capture_state(relay_.hand_over(Millis{0}));
+    auto copy = sys::write_memfd(upgrade::encode(state));
+    if (!copy) return control::refused(copy.error().message);
+    std::vector<std::string> argv{binary, "--upgrade-check=" + std::to_string(copy->get())};
+    argv.insert(argv.end(), invocation_.args.begin(), invocation_.args.end());
+    // The check reads the config file from the directory preforkctl started in, as the new image will.
+    std::vector<int> keep{copy->get()};
+    if (state.workdir_fd >= 0) keep.push_back(state.workdir_fd);
+    auto child = sys::start_check(argv, keep);
+    if (!child) return control::refused(child.error().message);
+    upgrading_ = std::make_unique<PendingUpgrade>(io_, child->pid,
+                                                  asio::posix::stream_descriptor(io_, child->output.release()));
+    upgrading_->binary = binary;
+    upgrading_->origin_text = origin.text;
+    upgrading_->client_fd = origin.client_fd;
+    upgrading_->respond = respond;
+    upgrading_->began_ns = sys::monotonic_ns();
+    upgrading_->timer.expires_after(kCheckTimeout);
+    upgrading_->timer.async_wait([this, pending = upgrading_.get()](const boost::system::error_code& error) {
+        if (error || upgrading_.get() != pending) return;
+        pending->timed_out = true;
+        ::kill(pending->pid, SIGKILL);  // reaped as usual; its output then ends
+    });
+    read_check_output();
+    return std::nullopt;
+}
+
+void Supervisor::read_check_output() {
+    PendingUpgrade* pending = upgrading_.get();
+    pending->output.async_read_some(
+        asio::buffer(pending->buffer), [this, pending](const boost::system::error_code& error, std::size_t n) {
+            if (upgrading_.get() != pending) return;
+            if (n > 0 && pending->said.size() < 64 * 1024) pending->said.append(pending->buffer.data(), n);
+            if (!error) {
+                read_check_output();
+                return;
+            }
+            pending->output_done = true;
+            check_finished();
+        });
+}
+
+void Supervisor::check_finished() {
+    PendingUpgrade& pending = *upgrading_;
+    if (!pending.output_done || !pending.status) return;
+    const std::unique_ptr<PendingUpgrade> done = std::move(upgrading_);
+    const std::string& binary = pending.binary;
+    std::string refused;
+    const std::string said = last_line(pending.said);
+    if (pending.timed_out) {
+        refused = binary + " did not finish its check within " + std::to_string(kCheckTimeout.count() / 1000) + " s";
+    } else if (*pending.status != 0) {
+        refused = binary + " refused the state (exit " + (*pending.status < 0 ? std::string("by a signal")
+                                                                            : std::to_string(*pending.status)) +
+                  (said.empty() ? "" : ": " + said) + ")";
+    } else if (pending.said.find(std::string(upgrade::kCheckAccepted)) == std::string::npos) {
+        refused = binary + " does not take over a preforkctl (its check said nothing)";
+    } else if (const std::string blocker = upgrade_blocker(); !blocker.empty()) {
+        refused = blocker;  // something began while the check ran
+    } else {
+        refused = execute_upgrade(pending);  // returns only when the execve failed
     }
-    spdlog::info("{}: upgrading in place to {} (pid {} stays, {} untouched; its check took {} ms)", origin.text,
-                 binary, ::getpid(), workers_text(live_slots()), (sys::monotonic_ns() - began) / 1'000'000);
-    // The point of no return: from here the state must not change before execve. The loop does not run, so
-    // a worker that dies now stays a zombie with its SIGCHLD pending, for the new image to reap.
+    spdlog::info("{}: refused: {}", pending.origin_text, refused);
+    if (pending.respond) pending.respond(control::refused(refused));
+}
+
+// The point of no return: from here the state must not change before execve. The loop does not run, so a
+// worker that dies now stays a zombie with its SIGCHLD pending, for the new image to reap.
+std::string Supervisor::execute_upgrade(PendingUpgrade& pending) {
+    const std::int64_t away_from = sys::monotonic_ns();
+    spdlog::info("{}: upgrading in place to {} (pid {} stays, {} untouched; its check took {} ms)",
+                 pending.origin_text, pending.binary, ::getpid(), workers_text(live_slots()),
+                 (away_from - pending.began_ns) / 1'000'000);
     upgrade::State state = capture_state(relay_.hand_over(kOutputFlushLimit));
-    state.client_fd = origin.client_fd;
-    state.taken_at_ns = began;
+    state.client_fd = pending.client_fd;
+    state.taken_at_ns = away_from;
     auto memfd = sys::write_memfd(upgrade::encode(state));
-    if (!memfd) return control::refused(memfd.error().message);
-    std::vector<std::string> argv{binary, "--upgrade-state=" + std::to_string(memfd->get())};
+    if (!memfd) return memfd.error().message;
+    std::vector<std::string> argv{pending.binary, "--upgrade-state=" + std::to_string(memfd->get())};
     argv.insert(argv.end(), invocation_.args.begin(), invocation_.args.end());
     std::vector<int> keep = upgrade::descriptors(state);
     keep.push_back(memfd->get());
     const Error failed = sys::exec_keeping(argv, keep);
     // Still here: execve failed, and this image goes on as it was (what was queued is still queued).
-    spdlog::error("{}: upgrade failed: {}", origin.text, failed.message);
-    return control::refused("upgrade failed, still running " PREFORKCTL_VERSION ": " + failed.message);
+    spdlog::error("{}: upgrade failed: {}", pending.origin_text, failed.message);
+    return "upgrade failed, still running " PREFORKCTL_VERSION ": " + failed.message;
 }
 
 }  // namespace preforkctl::supervise

@@ -1,9 +1,7 @@
 #include "sys/reexec.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,10 +53,9 @@ Result<std::string> read_whole_fd(int fd) {
     }
 }
 
-Result<CheckRun> run_check(const std::vector<std::string>& argv, const std::vector<int>& keep,
-                           std::chrono::milliseconds timeout) {
+Result<CheckChild> start_check(const std::vector<std::string>& argv, const std::vector<int>& keep) {
     int output[2];
-    if (::pipe2(output, O_CLOEXEC) != 0) return errno_error("cannot create a pipe");
+    if (::pipe2(output, O_CLOEXEC | O_NONBLOCK) != 0) return errno_error("cannot create a pipe");
     Fd read_end(output[0]);
     Fd write_end(output[1]);
     std::vector<char*> args = c_argv(argv);
@@ -73,34 +70,14 @@ Result<CheckRun> run_check(const std::vector<std::string>& argv, const std::vect
         if (null >= 0) ::dup2(null, 0);
         ::dup2(write_end.get(), 1);
         ::dup2(write_end.get(), 2);
+        ::fcntl(1, F_SETFL, 0);  // dup2 shares the description: blocking writes for the child
         for (const int fd : keep) ::fcntl(fd, F_SETFD, 0);
         ::execve(args[0], args.data(), environ);
         const char* why = std::strerror(errno);
         (void)!::write(2, why, std::strlen(why));
         ::_exit(127);
     }
-    write_end.reset();
-    CheckRun run;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    char buffer[4096];
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) break;
-        pollfd readable{read_end.get(), POLLIN, 0};
-        const int ready = ::poll(&readable, 1, static_cast<int>(left.count()));
-        if (ready < 0 && errno == EINTR) continue;
-        if (ready <= 0) break;
-        const ssize_t n = ::read(read_end.get(), buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        if (run.output.size() < 64 * 1024) run.output.append(buffer, static_cast<std::size_t>(n));
-    }
-    int status = 0;
-    if (std::chrono::steady_clock::now() >= deadline) ::kill(pid, SIGKILL);
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    run.status = WIFEXITED(status) && std::chrono::steady_clock::now() < deadline ? WEXITSTATUS(status) : -1;
-    return run;
+    return CheckChild{pid, std::move(read_end)};
 }
 
 Error exec_keeping(const std::vector<std::string>& argv, const std::vector<int>& keep) {

@@ -2,7 +2,6 @@
 // The system side of `ctl upgrade` (SPEC §14): the state travels in a memfd, the new image is tried on a copy
 // of it first, and then replaces this one with execve (same pid, the kept descriptors stay open).
 
-#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,16 +17,15 @@ Result<Fd> write_memfd(std::string_view bytes);
 /// Everything in `fd` from offset 0 (a memfd handed over).
 Result<std::string> read_whole_fd(int fd);
 
-/// What the check-only run of the new image said.
-struct CheckRun {
-    int status = -1;     // exit status, -1: killed or timed out
-    std::string output;  // stdout and stderr together
+/// The check-only run of the new image, started: its pid and the read end of its stdout and stderr.
+struct CheckChild {
+    int pid = -1;
+    Fd output;  // non-blocking, close-on-exec
 };
 
-/// Runs `argv` (argv[0] the executable's path) with `keep` inherited at their numbers, stdin from /dev/null
-/// and stdout and stderr into a pipe, for up to `timeout` (then SIGKILL). Waits for exactly that child.
-Result<CheckRun> run_check(const std::vector<std::string>& argv, const std::vector<int>& keep,
-                           std::chrono::milliseconds timeout);
+/// Starts `argv` (argv[0] the executable's path) with `keep` inherited at their numbers, stdin from
+/// /dev/null, stdout and stderr into one pipe, and no signal blocked. The caller reaps it.
+Result<CheckChild> start_check(const std::vector<std::string>& argv, const std::vector<int>& keep);
 
 /// Clears close-on-exec on `keep` and replaces this image by `argv[0]` with `argv` and the current
 /// environment. Returns only when execve failed: close-on-exec is set again and the error says why.

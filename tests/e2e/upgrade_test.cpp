@@ -288,3 +288,29 @@ TEST(Upgrade, ReuseportSocketsMetricsAndTheControlSocketAreTakenOver) {
     }));
     EXPECT_THAT(http_get(metrics, "/metrics"), HasSubstr("preforkctl_upgrades_total 1"));
 }
+
+TEST(Upgrade, WhileTheCheckRunsTheLoopGoesOnAndASecondUpgradeIsRefused) {
+    TempDir dir;
+    Process run(preforkctl({"--name", "slowcheck", "-n", "1", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
+    ASSERT_TRUE(wait_until([&] { return all_ready(status_of("slowcheck"), 1); })) << run.err();
+    // A new binary whose check takes a second (it then passes the check on to the real one).
+    const std::string slow = dir.path() + "/preforkctl-slow";
+    write_script(slow, "#!/bin/sh\ncase \"$1\" in --upgrade-check=*) touch " + dir.path() +
+                           "/checking; sleep 1;; esac\nexec " PREFORKCTL_BIN " \"$@\"\n");
+    CtlResult first;
+    std::thread upgrader([&] { first = upgrade("slowcheck", {"--binary", slow}); });
+    ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(dir.path() + "/checking"); }));
+    // The event loop answers meanwhile, and serves; a second upgrade is refused.
+    const json status = status_of("slowcheck");
+    EXPECT_TRUE(status.is_object());
+    EXPECT_EQ(status["upgrades"], 0);
+    EXPECT_GT(pid_in_body(http_get(listening_port(run.err()))), 0);
+    const CtlResult second = upgrade("slowcheck");
+    EXPECT_EQ(second.status, 1);
+    EXPECT_THAT(second.err, HasSubstr("an upgrade to " + slow + " is under way"));
+    upgrader.join();
+    EXPECT_EQ(first.status, 0) << first.err << run.err();
+    EXPECT_THAT(first.out, HasSubstr("upgraded in place"));
+    EXPECT_EQ(status_of("slowcheck")["upgrades"], 1);
+    EXPECT_EQ(zombie_children(run.pid()), 0);
+}
