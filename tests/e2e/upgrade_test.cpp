@@ -4,7 +4,10 @@
 // worker that dies while no image is looking is reaped and restarted by the new one.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -313,4 +316,87 @@ TEST(Upgrade, WhileTheCheckRunsTheLoopGoesOnAndASecondUpgradeIsRefused) {
     EXPECT_THAT(first.out, HasSubstr("upgraded in place"));
     EXPECT_EQ(status_of("slowcheck")["upgrades"], 1);
     EXPECT_EQ(zombie_children(run.pid()), 0);
+}
+
+namespace {
+
+// A TCP socket listening on 127.0.0.1 at an ephemeral port, as a socket unit would pass it.
+int listening_socket(int& port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd, 64);
+    socklen_t length = sizeof address;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+    port = ntohs(address.sin_port);
+    return fd;
+}
+
+}  // namespace
+
+TEST(Upgrade, ASocketFromSystemdIsTakenOverWithItsName) {
+    int port = 0;
+    const int passed = listening_socket(port);
+    Options options{{"LISTEN_FDS=1", "LISTEN_FDNAMES=web"}};
+    options.pass_fds = {passed};
+    options.prefix = {"sh", "-c", "export LISTEN_PID=$$; exec \"$@\"", "sh"};
+    Process run(preforkctl({"--name", "activated", "-n", "2", "--", HELLO_SERVER_BIN}), options);
+    ::close(passed);
+    json status;
+    ASSERT_TRUE(wait_until([&] { return all_ready(status = status_of("activated"), 2); })) << run.err();
+    const auto workers = worker_pids(status);
+    const CtlResult result = upgrade("activated");
+    ASSERT_EQ(result.status, 0) << result.err << run.err();
+    status = status_of("activated");
+    EXPECT_EQ(worker_pids(status), workers);
+    ASSERT_EQ(status["listeners"].size(), 1u);
+    EXPECT_EQ(status["listeners"][0]["name"], "web");
+    EXPECT_EQ(status["listeners"][0]["address"], "127.0.0.1:" + std::to_string(port));
+    const int served = pid_in_body(http_get(port));
+    EXPECT_TRUE(served == workers.at(0) || served == workers.at(1)) << served;
+    // A worker started by the new image gets the same socket as fd 3, and LISTEN_FDNAMES=web.
+    ::kill(workers.at(0), SIGKILL);
+    ASSERT_TRUE(wait_until([&] {
+        status = status_of("activated");
+        return all_ready(status, 2) && worker_pids(status).at(0) != workers.at(0);
+    })) << run.err();
+    const int replacement = worker_pids(status).at(0);
+    EXPECT_EQ(environment_of(replacement, "LISTEN_FDNAMES"), "web");
+    EXPECT_EQ(fd_target(replacement, 3), fd_target(workers.at(1), 3));
+}
+
+TEST(Upgrade, AConfigFileWhoseListenersChangedIsRefusedUntilAReloadAppliedIt) {
+    TempDir dir;
+    const std::string path = dir.path() + "/preforkctl.toml";
+    const auto config = [&](const std::string& listen) {
+        std::ofstream(path, std::ios::trunc) << "name = \"configured\"\nworkers = 2\nlisten = [" + listen +
+                                                    "]\ncommand = [\"" HELLO_SERVER_BIN "\"]\n";
+    };
+    config("\"127.0.0.1:0,name=api\"");
+    Process run(preforkctl({"-c", path}));
+    json status;
+    ASSERT_TRUE(wait_until([&] { return all_ready(status = status_of("configured"), 2); })) << run.err();
+    const std::string address = status["listeners"][0]["address"];
+    // The same file: taken over, port 0 keeps the port it has.
+    CtlResult result = upgrade("configured");
+    ASSERT_EQ(result.status, 0) << result.err << run.err();
+    EXPECT_EQ(status_of("configured")["listeners"][0]["address"], address);
+    // A file that drops the listener cannot be taken over by an upgrade: nothing changes.
+    const int other = free_tcp_port();
+    config("\"127.0.0.1:" + std::to_string(other) + ",name=web\"");
+    result = upgrade("configured");
+    EXPECT_EQ(result.status, 1);
+    EXPECT_THAT(result.err, HasSubstr("ctl reload first, then upgrade"));
+    EXPECT_EQ(status_of("configured")["upgrades"], 1);
+    // After the reload has applied it, the upgrade goes through.
+    ASSERT_EQ(ctl({"--name", "configured", "reload"}).status, 0) << run.err();
+    result = upgrade("configured");
+    EXPECT_EQ(result.status, 0) << result.err << run.err();
+    status = status_of("configured");
+    ASSERT_EQ(status["listeners"].size(), 1u);
+    EXPECT_EQ(status["listeners"][0]["name"], "web");
+    EXPECT_EQ(status["upgrades"], 2);
+    EXPECT_GT(pid_in_body(http_get(other)), 0);
 }
