@@ -38,7 +38,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     std::string scale_up_after, scale_down_after, max_rss, max_lifetime, lifetime_jitter, watchdog;
     std::int64_t max_restarts = 0;
     std::int64_t max_line = 0;
-    std::vector<std::string> listen, env, command, rewrite_signal;
+    std::vector<std::string> listen, env, env_file, command, rewrite_signal;
     bool affinity = false;
     bool preload = false;
     bool fd_store = false;
@@ -147,7 +147,11 @@ CommandLine parse_command_line(int argc, char** argv) {
                                      "(:PORT = every interface)");
     auto* o_chdir = app.add_option("--chdir", chdir, "Working directory of the workers (relative: to where "
                                   "preforkctl started; default: there); must exist");
-    auto* o_env = app.add_option("-e,--env", env, "Extra worker environment K=V, repeatable");
+    auto* o_env = app.add_option("-e,--env", env, "Extra worker environment K=V, repeatable; wins over --env-file");
+    auto* o_env_file = app.add_option("--env-file", env_file,
+                                      "Worker environment from a file of KEY=VALUE lines, as docker --env-file and "
+                                      "systemd EnvironmentFile= read them (relative: to where preforkctl started); "
+                                      "repeatable, a later file wins; read again on SIGHUP and ctl reload");
     app.add_flag("--print-plan", print_plan, "Print the resolved plan and exit");
     app.add_option("-c,--config", config_file,
                    "TOML config file (keys = long options; the command line wins); read again on SIGHUP and ctl reload");
@@ -242,6 +246,7 @@ CommandLine parse_command_line(int argc, char** argv) {
     text(o_control, control, s.control);
     text(o_metrics, metrics, s.metrics);
     for (const std::string& value : env) s.env.push_back({value, o_env->get_name()});
+    for (const std::string& value : env_file) s.env_file.push_back({value, o_env_file->get_name()});
     if (!command.empty()) s.command = config::Setting<std::vector<std::string>>{command, "command line"};
     s.print_plan = print_plan;
     s.verbosity = verbose - quiet;

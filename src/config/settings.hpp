@@ -59,14 +59,15 @@ struct Settings {
     std::optional<Setting<std::string>> control;       // control socket: PATH, "auto" or "none"
     std::optional<Setting<std::string>> metrics;       // Prometheus endpoint HOST:PORT
     std::vector<Setting<std::string>> env;             // "K=V"
+    std::vector<Setting<std::string>> env_file;        // paths of KEY=VALUE files, read at plan time
     std::optional<Setting<std::vector<std::string>>> command;
     bool print_plan = false;
     int verbosity = 0;                                 // -v: +1, -q: -1
     std::optional<std::string> config_file;
 };
 
-/// Values of `overrides` replace those of `base`; `env` entries accumulate (later wins per key at plan
-/// time); `listen`, `rewrite_signal` and `command` from `overrides` replace the base lists when given.
+/// Values of `overrides` replace those of `base`; `env` and `env_file` entries accumulate (later wins per key
+/// at plan time); `listen`, `rewrite_signal` and `command` from `overrides` replace the base lists when given.
 Settings merge(Settings base, const Settings& overrides);
 
 }  // namespace preforkctl::config

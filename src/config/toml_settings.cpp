@@ -58,6 +58,7 @@ Settings merge(Settings base, const Settings& overrides) {
     take(base.control, overrides.control);
     take(base.metrics, overrides.metrics);
     base.env.insert(base.env.end(), overrides.env.begin(), overrides.env.end());
+    base.env_file.insert(base.env_file.end(), overrides.env_file.begin(), overrides.env_file.end());
     take(base.command, overrides.command);
     base.print_plan = base.print_plan || overrides.print_plan;
     base.verbosity += overrides.verbosity;
@@ -354,6 +355,7 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     if (key == "control") return text(key, node, s.control);
     if (key == "metrics") return text(key, node, s.metrics);
     if (key == "env") return env(key, node);
+    if (key == "env-file") return strings(key, node, "a string or an array of strings", s.env_file);
     if (key == "verbose") return verbosity(key, node, +1);
     if (key == "quiet") return verbosity(key, node, -1);
     if (key == "print-plan") {

@@ -1,6 +1,7 @@
 #pragma once
 // HostFacts: what the machine says, gathered once before planning (sys::gather_host_facts).
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -59,6 +60,16 @@ struct ExecutableFacts {
     bool set_id = false;      // setuid or setgid bit
 };
 
+/// One --env-file as read from disk (its KEY=VALUE lines are parsed by make_plan).
+struct EnvFileText {
+    std::string text;
+    int error = 0;  // errno of reading it (ENOENT, EACCES, EISDIR, EFBIG above kMaxEnvFileBytes), 0 when read
+};
+
+/// The largest env file preforkctl reads: far above any environment execve takes, and a guard against
+/// --env-file /dev/zero.
+constexpr std::size_t kMaxEnvFileBytes = 1024 * 1024;
+
 struct HostFacts {
     CpuFacts cpus;
     CommandLookup command;
@@ -70,6 +81,7 @@ struct HostFacts {
     unsigned egid = 0;
     bool can_switch_user = true;             // CAP_SETUID and CAP_SETGID are effective (root, usually)
     int chdir_error = 0;                     // errno of --chdir (stat from the starting directory; ENOTDIR)
+    std::vector<EnvFileText> env_files;      // one per --env-file, in order (read from the starting directory)
     FdLimits fd_limits;
     int tcp_migrate_req = -1;                // net.ipv4.tcp_migrate_req, -1 when unknown
     std::optional<PreloadLookup> preload;    // present when --preload was given

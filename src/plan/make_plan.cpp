@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "plan/env_file.hpp"
 #include "plan/planners.hpp"
 #include "plan/setting_values.hpp"
 
@@ -91,6 +92,23 @@ Status plan_environment(const config::Settings& settings, const HostFacts& facts
         if (!is_ours(entry)) {
             plan.environment.push_back(entry);
         }
+    }
+    // Every file in order, then every --env: a later file wins over an earlier one, and --env over them all.
+    for (std::size_t i = 0; i < settings.env_file.size(); ++i) {
+        const config::Setting<std::string>& file = settings.env_file[i];
+        if (file.value.empty()) return setting_error(file, "env-file", "must not be empty");
+        if (i >= facts.env_files.size()) return Error{"env file " + file.value + " was not read"};
+        if (const int error = facts.env_files[i].error; error != 0) {
+            return setting_error(file, "env-file", "cannot read '" + file.value + "': " + std::strerror(error));
+        }
+        auto assignments = parse_env_file(facts.env_files[i].text, file.value);
+        if (!assignments) return assignments.error();
+        for (const EnvAssignment& assignment : *assignments) {
+            const std::string entry = assignment.name + "=" + assignment.value;
+            set_variable(plan.environment, entry);
+            plan.env_added.push_back(entry);
+        }
+        plan.env_files.push_back(file.value);
     }
     for (const auto& entry : settings.env) {
         const std::size_t eq = entry.value.find('=');

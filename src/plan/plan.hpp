@@ -193,7 +193,8 @@ struct Plan {
     ControlSpec control;
     std::optional<std::string> chdir;
     std::vector<std::string> environment;  // base environment of every worker (no LISTEN_*, no PREFORK_*)
-    std::vector<std::string> env_added;    // the --env entries, as given (part of `environment`)
+    std::vector<std::string> env_added;    // the --env-file and --env entries, in order (part of `environment`)
+    std::vector<std::string> env_files;    // the --env-file paths, as given, in order
     std::optional<std::string> notify_socket;  // preforkctl's own NOTIFY_SOCKET (run by systemd), never the workers'
     std::optional<std::uint64_t> worker_fd_limit;  // RLIMIT_NOFILE soft limit workers get back (preforkctl raised its own)
     std::uint64_t fd_limit = 0;                    // preforkctl's own RLIMIT_NOFILE soft limit after raising it

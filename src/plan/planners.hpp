@@ -34,7 +34,8 @@ Status plan_output(const config::Settings& settings, const HostFacts& facts, Pla
 /// --control and --metrics (§11); needs the name planned (plan_output).
 Status plan_control(const config::Settings& settings, const HostFacts& facts, Plan& plan);
 
-/// The workers' --chdir (checked to be a directory) and environment (§3).
+/// The workers' --chdir (checked to be a directory) and environment (§3): preforkctl's own, then the
+/// --env-file variables, then --env.
 Status plan_environment(const config::Settings& settings, const HostFacts& facts, Plan& plan);
 
 /// --preload: the library's path (not found: an error), and warnings for a static or set-id command.

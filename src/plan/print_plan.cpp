@@ -221,6 +221,11 @@ std::string describe_plan(const Plan& plan) {
     if (plan.chdir) {
         out << "directory:    " << *plan.chdir << "\n";
     }
+    if (!plan.env_files.empty()) {
+        std::string files;
+        for (const std::string& file : plan.env_files) files += (files.empty() ? "" : ", ") + file;
+        out << "env files:    " << files << " (a later file wins, --env over them all)\n";
+    }
     out << "control:      " << (plan.control.socket ? *plan.control.socket : std::string("none (--control none)"));
     if (plan.control.socket && !plan.control.socket_required) out << " (if no other preforkctl holds it)";
     out << "\n";

@@ -56,9 +56,10 @@ ReloadPlan plan_reload(const Plan& running, const Plan& reread) {
                   next.command = reread.command;
                   next.executable = reread.executable;
               });
-    take_over(reread.environment != running.environment, "--env", reload, [&] {
+    take_over(reread.environment != running.environment, "--env/--env-file", reload, [&] {
         next.environment = reread.environment;
         next.env_added = reread.env_added;
+        next.env_files = reread.env_files;
     });
     take_over(reread.user != running.user, "--user", reload, [&] { next.user = reread.user; });
     take_over(reread.chdir != running.chdir, "--chdir", reload, [&] { next.chdir = reread.chdir; });

@@ -1,6 +1,7 @@
 #include "sys/host.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -19,6 +20,7 @@
 
 #include "plan/elf_header.hpp"
 #include "plan/user.hpp"
+#include "sys/fd.hpp"
 #include "sys/host_cpus.hpp"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX leaves it undeclared
@@ -212,6 +214,21 @@ int check_directory(const std::string& path) {
     return S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
 }
 
+plan::EnvFileText read_env_file(const std::string& path) {
+    plan::EnvFileText file;
+    const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd.valid()) return {"", errno};
+    std::array<char, 64 * 1024> buffer{};
+    for (;;) {
+        const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return {"", errno};  // EISDIR for a directory
+        if (n == 0) return file;
+        file.text.append(buffer.data(), static_cast<std::size_t>(n));
+        if (file.text.size() > plan::kMaxEnvFileBytes) return {"", EFBIG};
+    }
+}
+
 namespace {
 
 constexpr const char* kPreloadName = "libpreforkctl-preload.so";
@@ -276,6 +293,7 @@ plan::HostFacts gather_host_facts(const config::Settings& settings, const plan::
     facts.egid = ::getegid();
     facts.can_switch_user = can_switch_user();
     if (settings.chdir && !settings.chdir->value.empty()) facts.chdir_error = check_directory(settings.chdir->value);
+    for (const auto& env_file : settings.env_file) facts.env_files.push_back(read_env_file(env_file.value));
     facts.fd_limits = fd_limits;
     facts.tcp_migrate_req = read_tcp_migrate_req();
     if (settings.preload && settings.preload->value) {

@@ -32,6 +32,10 @@ bool can_switch_user();
 /// 0 when `path` (relative: to the current directory) is a directory, else the errno (ENOTDIR for a file).
 int check_directory(const std::string& path);
 
+/// The text of `path` (relative: to the current directory), or the errno of opening or reading it; a file
+/// larger than plan::kMaxEnvFileBytes is EFBIG.
+plan::EnvFileText read_env_file(const std::string& path);
+
 /// Candidates for libpreforkctl-preload.so: beside this executable (/proc/self/exe), the install tree
 /// relative to it (BIN/../lib/preforkctl), then the path it was built to be installed at.
 plan::PreloadLookup find_preload_library();
@@ -40,7 +44,7 @@ plan::PreloadLookup find_preload_library();
 plan::ExecutableFacts inspect_executable(const std::string& path);
 
 /// Everything make_plan needs to know about this machine and process for `settings` (the command, --user,
-/// --chdir); `fd_limits` is what raise_fd_limit returned.
+/// --chdir, the --env-file texts); `fd_limits` is what raise_fd_limit returned.
 plan::HostFacts gather_host_facts(const config::Settings& settings, const plan::FdLimits& fd_limits);
 
 }  // namespace preforkctl::sys

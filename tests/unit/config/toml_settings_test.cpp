@@ -212,3 +212,33 @@ TEST(MergeSettings, ElasticRecycleAndWatchdogValuesOfTheCommandLineWin) {
     EXPECT_EQ(merged.max_lifetime->origin, "--max-lifetime");
     EXPECT_EQ(merged.watchdog->value, "10s");
 }
+
+TEST_F(TomlFile, EnvFileIsAStringOrAnArrayOfStringsEachWithItsPosition) {
+    auto one = load_toml_settings(write("env-file = \"app.env\"\n"));
+    ASSERT_TRUE(one) << one.error().message;
+    ASSERT_EQ(one->env_file.size(), 1u);
+    EXPECT_EQ(one->env_file[0].value, "app.env");
+    EXPECT_EQ(one->env_file[0].origin, path_ + ":1:12");
+
+    auto two = load_toml_settings(write("env_file = [\"base.env\",\n  \"local.env\"]\n"));
+    ASSERT_TRUE(two) << two.error().message;
+    ASSERT_EQ(two->env_file.size(), 2u);
+    EXPECT_EQ(two->env_file[1].value, "local.env");
+    EXPECT_EQ(two->env_file[1].origin, path_ + ":2:3");
+
+    auto wrong = load_toml_settings(write("env-file = [\"a.env\", 1]\n"));
+    ASSERT_FALSE(wrong);
+    EXPECT_EQ(wrong.error().message, path_ + ":1:22: 'env-file element' must be a string, not an integer");
+    EXPECT_EQ(wrong.error().exit, ExitCode::config);
+}
+
+TEST(MergeSettings, EnvFilesOfTheCommandLineComeAfterThoseOfTheFile) {
+    Settings file;
+    file.env_file.push_back({"base.env", "f:1:12"});
+    Settings cli;
+    cli.env_file.push_back({"local.env", "--env-file"});
+    const Settings merged = merge(file, cli);
+    ASSERT_EQ(merged.env_file.size(), 2u);
+    EXPECT_EQ(merged.env_file[0].value, "base.env");
+    EXPECT_EQ(merged.env_file[1].value, "local.env");
+}

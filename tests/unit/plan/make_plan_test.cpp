@@ -33,6 +33,7 @@ config::Settings settings_with(std::vector<std::pair<std::string, std::string>> 
         else if (key == "cpus") s.cpus = setting;
         else if (key == "listen") s.listen.push_back(setting);
         else if (key == "env") s.env.push_back(setting);
+        else if (key == "env-file") s.env_file.push_back(setting);
         else if (key == "backoff") s.backoff = setting;
         else if (key == "name") s.name = setting;
         else if (key == "log-overflow") s.log_overflow = setting;
@@ -122,6 +123,47 @@ TEST(MakePlan, WorkerEnvironmentDropsInheritedListenVariablesAndAppliesEnvOverri
     ASSERT_TRUE(plan);
     EXPECT_EQ(plan->environment, (std::vector<std::string>{"PATH=/usr/bin", "HOME=/srv", "EXTRA=1"}));
     EXPECT_FALSE(make_plan(settings_with({{"env", "NOEQUALS"}}), eight_cpu_host()));
+}
+
+TEST(MakePlan, EnvFileVariablesComeAfterPreforkctlsEnvironmentALaterFileWinsAndEnvWinsOverEveryFile) {
+    HostFacts facts = eight_cpu_host();
+    facts.env_files = {{"HOME=/home/app\nA=base\nB=base\n# comment\n", 0}, {"B=local\nC='local'\n", 0}};
+    auto plan = make_plan(settings_with({{"env-file", "base.env"}, {"env-file", "local.env"}, {"env", "A=flag"}}),
+                          facts);
+    ASSERT_TRUE(plan) << plan.error().message;
+    EXPECT_EQ(plan->environment,
+              (std::vector<std::string>{"PATH=/usr/bin", "HOME=/home/app", "A=flag", "B=local", "C=local"}));
+    EXPECT_EQ(plan->env_files, (std::vector<std::string>{"base.env", "local.env"}));
+    const std::string text = describe_plan(*plan);
+    EXPECT_THAT(text, HasSubstr("env files:    base.env, local.env (a later file wins, --env over them all)\n"));
+    EXPECT_THAT(text, HasSubstr("  env:        HOME=/home/app A=flag B=local C=local PREFORK_SLOT=0 "));
+}
+
+TEST(MakePlan, AnEnvFileThatCannotBeReadNamesTheOptionOrTheConfigKeyAndABadLineNamesFileAndLine) {
+    HostFacts facts = eight_cpu_host();
+    facts.env_files = {{"", ENOENT}};
+    auto missing = make_plan(settings_with({{"env-file", "app.env"}}), facts);
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().message, "--env-file: cannot read 'app.env': No such file or directory");
+    EXPECT_EQ(missing.error().exit, ExitCode::usage);
+
+    config::Settings from_file = settings_with({});
+    from_file.env_file.push_back({"app.env", "prefork.toml:4:12"});
+    auto missing_from_file = make_plan(from_file, facts);
+    ASSERT_FALSE(missing_from_file);
+    EXPECT_EQ(missing_from_file.error().message,
+              "prefork.toml:4:12: env-file: cannot read 'app.env': No such file or directory");
+    EXPECT_EQ(missing_from_file.error().exit, ExitCode::config);
+
+    facts.env_files = {{"A=1\nB\n", 0}};
+    auto bad_line = make_plan(settings_with({{"env-file", "app.env"}}), facts);
+    ASSERT_FALSE(bad_line);
+    EXPECT_EQ(bad_line.error().message, "app.env:2: expected KEY=VALUE, found no '='");
+    EXPECT_EQ(bad_line.error().exit, ExitCode::config);
+
+    auto empty = make_plan(settings_with({{"env-file", ""}}), facts);
+    ASSERT_FALSE(empty);
+    EXPECT_EQ(empty.error().message, "--env-file: must not be empty");
 }
 
 TEST(MakePlan, SlotEnvironmentCarriesSlotWorkersCpusAndListenNames) {

@@ -55,7 +55,7 @@ TEST(PlanReload, TheCountEnvironmentCommandAndPoliciesAreTakenOver) {
     changed.affinity = config::Setting<bool>{true, "--affinity"};
     const Plan running = planned(base());
     const ReloadPlan reload = plan_reload(running, planned(changed));
-    EXPECT_THAT(reload.applied, ElementsAre("--workers", "the command", "--env", "--affinity/--cpus",
+    EXPECT_THAT(reload.applied, ElementsAre("--workers", "the command", "--env/--env-file", "--affinity/--cpus",
                                             "--stop-signal/--stop-timeout"));
     EXPECT_THAT(reload.kept, IsEmpty());
     EXPECT_TRUE(reload.workers_changed);
@@ -109,4 +109,19 @@ TEST(PlanReload, ElasticBoundsKeepTheirValue) {
     const ReloadPlan reload = plan_reload(planned(elastic), planned(wider));
     EXPECT_THAT(reload.kept, ElementsAre("--workers (elastic bounds)"));
     EXPECT_FALSE(reload.workers_changed);
+}
+
+TEST(PlanReload, AnEnvFileWhoseTextChangedIsTakenOverAndAnUnchangedOneChangesNothing) {
+    config::Settings settings = base();
+    settings.env_file.push_back({"app.env", "--env-file"});
+    HostFacts before = host();
+    before.env_files = {{"GREETING=one\n", 0}};
+    HostFacts after = before;
+    after.env_files = {{"GREETING=two\n", 0}};
+    const Plan running = *make_plan(settings, before);
+    EXPECT_THAT(plan_reload(running, *make_plan(settings, before)).applied, IsEmpty());
+    const ReloadPlan reload = plan_reload(running, *make_plan(settings, after));
+    EXPECT_THAT(reload.applied, ElementsAre("--env/--env-file"));
+    EXPECT_EQ(reload.next.environment, (std::vector<std::string>{"PATH=/usr/bin", "GREETING=two"}));
+    EXPECT_EQ(reload.next.env_added, (std::vector<std::string>{"GREETING=two"}));
 }
