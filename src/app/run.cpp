@@ -104,12 +104,13 @@ void log_listeners(const plan::Plan& plan, const net::ListenerSet& listeners) {
     }
 }
 
-// The settings and plan a reload re-reads: nullopt without a config file, as at start otherwise.
+// The settings and plan a reload re-reads: nullopt without a config file or an env file (nothing could have
+// changed), as at start otherwise.
 Result<std::optional<plan::Plan>> reread_plan(int argc, char** argv, plan::FdLimits fd_limits) {
     std::optional<int> exit_now;
     auto settings = load_settings(argc, argv, exit_now);
     if (!settings) return settings.error();
-    if (!settings->config_file) return std::optional<plan::Plan>();
+    if (!settings->config_file && settings->env_file.empty()) return std::optional<plan::Plan>();
     auto plan = plan::make_plan(*settings, sys::gather_host_facts(*settings, fd_limits));
     if (!plan) return plan.error();
     return std::optional<plan::Plan>(std::move(*plan));

@@ -1,6 +1,7 @@
-// A reload (SIGHUP, `ctl reload`) re-reads the config file before its rolling restart (SPEC §14): an invalid
-// file changes nothing; otherwise the running plan takes over what can change live (plan::plan_reload), the
-// rolling restart starts every worker with it, and a changed worker count is scaled to afterwards.
+// A reload (SIGHUP, `ctl reload`) re-reads the config file and the env files before its rolling restart
+// (SPEC §14): an invalid file changes nothing; otherwise the running plan takes over what can change live
+// (plan::plan_reload), the rolling restart starts every worker with it, and a changed worker count is scaled
+// to afterwards.
 #include <spdlog/spdlog.h>
 
 #include <string>
@@ -70,9 +71,9 @@ std::optional<control::Reply> Supervisor::reread_configuration(const Origin& ori
     if (!reread_ || stopping_) return std::nullopt;
     auto reread = reread_();
     if (!reread) {
-        return control::refused("the config file was not reloaded, nothing changed: " + reread.error().message);
+        return control::refused("the settings were not reloaded, nothing changed: " + reread.error().message);
     }
-    if (!*reread) return std::nullopt;  // no config file: a reload is the rolling restart alone
+    if (!*reread) return std::nullopt;  // no config or env file: a reload is the rolling restart alone
     const plan::Plan& reread_plan = **reread;
     plan::ReloadPlan reload = plan::plan_reload(plan_, reread_plan);
     // A new address is bound first: one that cannot be bound refuses the reload, and nothing changes.
@@ -80,7 +81,7 @@ std::optional<control::Reply> Supervisor::reread_configuration(const Origin& ori
     for (const std::size_t index : reload.listeners_added) {
         auto listener = net::bind_shared(reread_plan.listeners[index]);
         if (!listener) {
-            return control::refused("the config file was not reloaded, nothing changed: " + listener.error().message);
+            return control::refused("the settings were not reloaded, nothing changed: " + listener.error().message);
         }
         added.push_back(std::move(*listener));
     }
@@ -90,9 +91,9 @@ std::optional<control::Reply> Supervisor::reread_configuration(const Origin& ori
                      origin.text, kept);
     }
     if (reload.applied.empty()) {
-        spdlog::info("{}: config file re-read; nothing in it changed that a reload applies", origin.text);
+        spdlog::info("{}: settings re-read; nothing in them changed that a reload applies", origin.text);
     } else {
-        spdlog::info("{}: config file re-read; new {}", origin.text, joined(reload.applied));
+        spdlog::info("{}: settings re-read; new {}", origin.text, joined(reload.applied));
     }
     plan_ = std::move(reload.next);
     change_listeners(reread_plan, reload, std::move(added));

@@ -15,7 +15,8 @@
 namespace preforkctl::supervise {
 
 /// Re-reads the settings for a reload (SIGHUP, `ctl reload`): the plan they make now, nullopt when there is
-/// no config file to re-read, or the error (file:line:col) that leaves everything as it is.
+/// neither a config file nor an env file to re-read, or the error (file:line[:col]) that leaves everything as
+/// it is.
 using Reread = std::function<Result<std::optional<plan::Plan>>()>;
 
 /// How preforkctl was started: what `ctl upgrade` executes again (SPEC §14).

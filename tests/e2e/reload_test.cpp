@@ -84,7 +84,7 @@ TEST_F(Reload, AReloadTakesOverTheFilesWorkerCountAndEnvironment) {
     run.signal(SIGHUP);
     ASSERT_TRUE(wait_until([&] { return workers_greet(run, 3, "two"); })) << run.err();
     for (pid_t old : before) EXPECT_FALSE(is_alive(old)) << "a worker of the old settings is still there";
-    EXPECT_TRUE(wait_until([&] { return !lines_with(run.err(), "config file re-read; new --workers, --env").empty(); }))
+    EXPECT_TRUE(wait_until([&] { return !lines_with(run.err(), "settings re-read; new --workers, --env/--env-file").empty(); }))
         << run.err();
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
