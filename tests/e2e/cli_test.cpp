@@ -33,6 +33,16 @@ std::string man_page_source() {
     return man.str();
 }
 
+// The rows of the README's option table, "| `-n, --workers N` | ... |".
+std::string readme_option_rows() {
+    std::ifstream in(README_FILE);
+    std::string rows;
+    for (std::string line; std::getline(in, line);) {
+        if (line.starts_with("| `-")) rows += line + "\n";
+    }
+    return rows;
+}
+
 // Every distinct --long-option that `text` mentions.
 std::set<std::string> long_options_in(const std::string& text) {
     const std::regex long_option(R"(--[a-z][a-z-]+)");
@@ -216,6 +226,26 @@ TEST(Cli, ManPageDocumentsEveryLongOptionOfHelp) {
     EXPECT_GT(options.size(), 20u);
     for (const std::string& option : options) {
         EXPECT_THAT(man, HasSubstr("*" + option + "*")) << option << " is missing from the man page";
+    }
+}
+
+TEST(Cli, ReadmeOptionTableListsEveryOptionOfHelp) {
+    Process help(preforkctl({"--help"}));
+    ASSERT_EQ(help.wait(), 0);
+    // The options themselves: the first word of each option line ("  -e,--env TEXT ...  Extra ..."), not the
+    // ones descriptions and the footer mention (`ctl --socket`).
+    std::string declared;
+    std::istringstream lines(help.out());
+    for (std::string line; std::getline(lines, line);) {
+        const std::size_t start = line.find_first_not_of(' ');
+        if (start != std::string::npos && start > 0 && line[start] == '-') {
+            declared += line.substr(start, line.find(' ', start) - start) + "\n";
+        }
+    }
+    const std::set<std::string> listed = long_options_in(readme_option_rows());
+    EXPECT_GT(long_options_in(declared).size(), 40u) << help.out();
+    for (const std::string& option : long_options_in(declared)) {
+        EXPECT_TRUE(listed.contains(option)) << option << " is missing from the README's option table";
     }
 }
 
