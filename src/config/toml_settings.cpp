@@ -367,25 +367,15 @@ Status Reader::read_key(const std::string& key, const toml::source_region& key_s
     return config_error(where(path_, key_source), "unknown key '" + key + "'");
 }
 
-}  // namespace
+// A syntax error toml++ threw, as an Error "NAME:LINE:COL: what".
+Error syntax_error(const std::string& name, const toml::parse_error& error) {
+    return config_error(where(name, error.source()), std::string(error.description()));
+}
 
-Result<Settings> load_toml_settings(const std::string& path) {
-    toml::table table;
-    try {
-        table = toml::parse_file(path);
-    } catch (const toml::parse_error& error) {
-        const auto& begin = error.source().begin;
-        if (begin.line == 0) {
-            // toml++ reports a file it cannot open at 0:0.
-            return Error{"cannot read config file " + path + ": " + std::string(error.description()), 0,
-                         ExitCode::config};
-        }
-        return config_error(where(path, error.source()), std::string(error.description()));
-    }
-
+// Reads the keys of a parsed file into Settings; `name` is the file name errors and origins carry.
+Result<Settings> read_settings(const toml::table& table, const std::string& name) {
     Settings settings;
-    settings.config_file = path;
-    Reader reader(path, settings);
+    Reader reader(name, settings);
     for (auto&& [raw_key, node] : table) {
         std::string key(raw_key.str());
         for (char& c : key) {
@@ -398,6 +388,39 @@ Result<Settings> load_toml_settings(const std::string& path) {
         }
     }
     return settings;
+}
+
+}  // namespace
+
+// toml::parse_file is toml::parse of the file's bytes once the file is open; it stays here so that a file it
+// cannot open or size is reported as before.
+Result<Settings> load_toml_settings(const std::string& path) {
+    toml::table table;
+    try {
+        table = toml::parse_file(path);
+    } catch (const toml::parse_error& error) {
+        if (error.source().begin.line == 0) {
+            // toml++ reports a file it cannot open at 0:0.
+            return Error{"cannot read config file " + path + ": " + std::string(error.description()), 0,
+                         ExitCode::config};
+        }
+        return syntax_error(path, error);
+    }
+    auto settings = read_settings(table, path);
+    if (settings) {
+        settings->config_file = path;
+    }
+    return settings;
+}
+
+Result<Settings> load_toml_settings_text(std::string_view text, const std::string& name) {
+    toml::table table;
+    try {
+        table = toml::parse(text, name);
+    } catch (const toml::parse_error& error) {
+        return syntax_error(name, error);
+    }
+    return read_settings(table, name);
 }
 
 }  // namespace preforkctl::config

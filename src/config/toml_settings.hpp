@@ -2,6 +2,7 @@
 // Reads a TOML config file into Settings (toml++ is included in the .cpp only).
 
 #include <string>
+#include <string_view>
 
 #include "config/settings.hpp"
 #include "sys/result.hpp"
@@ -12,5 +13,9 @@ namespace preforkctl::config {
 /// tables `[[listen]] address = "..." name = "..." backlog = N mode = "0660"`. Unknown keys, wrong types
 /// and syntax errors give an Error "FILE:LINE:COL: ..." with exit code `config`.
 Result<Settings> load_toml_settings(const std::string& path);
+
+/// Parses `text` as load_toml_settings() parses a file's content, with `name` in place of the file name in
+/// errors and origins ("NAME:LINE:COL"). Leaves Settings::config_file unset.
+Result<Settings> load_toml_settings_text(std::string_view text, const std::string& name);
 
 }  // namespace preforkctl::config

@@ -3,7 +3,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
 #include <set>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace preforkctl::upgrade {
 
@@ -79,6 +83,39 @@ json to_json(const SlotState& slot) {
     return value;
 }
 
+// The element type of a list or map field, void for any other.
+template <class T>
+struct Element {
+    using type = void;
+};
+template <class T>
+struct Element<std::vector<T>> {
+    using type = T;
+};
+template <class Key, class T>
+struct Element<std::map<Key, T>> {
+    using type = T;
+};
+
+// Whether get<T>() reads `value` exactly. nlohmann-json converts any number to any integer type with a
+// static_cast: 1e300 into an int is undefined behaviour, 25.7 would read as 25 and 4294967299 as 3 (an fd).
+// Other kinds of value are left to get<T>(), which throws on a wrong one.
+template <class T>
+bool reads_exactly(const json& value) {
+    using Item = typename Element<T>::type;
+    if constexpr (!std::is_void_v<Item>) {
+        if (!value.is_array() && !value.is_object()) return true;
+        return std::all_of(value.begin(), value.end(), [](const json& item) { return reads_exactly<Item>(item); });
+    } else if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        // nlohmann-json parses a number without a fraction or exponent as unsigned when it is not negative.
+        if (value.is_number_unsigned()) return std::in_range<T>(value.get<std::uint64_t>());
+        if (value.is_number_integer()) return std::in_range<T>(value.get<std::int64_t>());
+        return !value.is_number();
+    } else {
+        return true;
+    }
+}
+
 // Reading: every field must be there with its type; the first one that is not names itself.
 class Reader {
 public:
@@ -89,6 +126,7 @@ public:
         if (!error_.empty()) return false;
         const auto found = object.find(key);
         if (found == object.end()) return fail(std::string(key) + " is missing");
+        if (!reads_exactly<T>(*found)) return fail(std::string(key) + " is not an integer in range");
         try {
             into = found->get<T>();
         } catch (const json::exception&) {

@@ -51,6 +51,7 @@ A = "1"
     EXPECT_EQ(settings->listen[1].value, "unix:/run/a.sock,mode=0660,name=admin");
     EXPECT_EQ(settings->command->value, (std::vector<std::string>{"./server", "--flag"}));
     EXPECT_EQ(settings->env.at(0).value, "A=1");
+    EXPECT_EQ(settings->config_file, path_);
 }
 
 TEST_F(TomlFile, SteerIsReadWithItsPositionAndTheCommandLineOverridesIt) {
@@ -99,6 +100,25 @@ TEST_F(TomlFile, AMissingFileIsAConfigError) {
     ASSERT_FALSE(missing);
     EXPECT_THAT(missing.error().message, HasSubstr("cannot read config file /nonexistent/prefork.toml"));
     EXPECT_EQ(missing.error().exit, ExitCode::config);
+}
+
+TEST(TomlText, IsReadLikeAFileWithTheNameInOriginsAndErrors) {
+    auto settings = load_toml_settings_text("workers = 4\nlisten = \":8080\"\n", "inline.toml");
+    ASSERT_TRUE(settings) << settings.error().message;
+    EXPECT_EQ(settings->workers->value, "4");
+    EXPECT_EQ(settings->workers->origin, "inline.toml:1:11");
+    EXPECT_EQ(settings->listen.at(0).value, ":8080");
+    EXPECT_FALSE(settings->config_file);
+
+    auto unknown = load_toml_settings_text("workers = 1\n  colour = \"red\"\n", "inline.toml");
+    ASSERT_FALSE(unknown);
+    EXPECT_EQ(unknown.error().message, "inline.toml:2:3: unknown key 'colour'");
+    EXPECT_EQ(unknown.error().exit, ExitCode::config);
+
+    auto syntax = load_toml_settings_text("workers = = 2\n", "inline.toml");
+    ASSERT_FALSE(syntax);
+    EXPECT_THAT(syntax.error().message, HasSubstr("inline.toml:1:"));
+    EXPECT_EQ(syntax.error().exit, ExitCode::config);
 }
 
 TEST(MergeSettings, CommandLineValuesReplaceFileValuesAndEnvAccumulates) {

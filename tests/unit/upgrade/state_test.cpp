@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "upgrade/state.hpp"
 
@@ -100,6 +102,41 @@ TEST(UpgradeState, AMissingOrMistypedFieldIsRefusedByName) {
 
     EXPECT_FALSE(decode("not json"));
     EXPECT_FALSE(decode("[1, 2]"));
+}
+
+// Found with tests/fuzz/upgrade_state_fuzz: nlohmann-json casts any number to the field's type, which for 1e300
+// into an int is undefined behaviour, and would read 25.7 as 25 and 4294967299 as fd 3.
+TEST(UpgradeState, ANumberItsFieldCannotHoldExactlyIsRefusedByName) {
+    const std::string text = encode(sample());
+    const auto with = [&](const std::string& field, const std::string& value) {
+        const std::size_t at = text.find(field);
+        EXPECT_NE(at, std::string::npos) << field;
+        const std::size_t end = text.find_first_of(",}", at);
+        return decode(std::string(text).replace(at, end - at, field + value));
+    };
+    // Out of range for the field's type, or no integer at all.
+    const std::vector<std::pair<std::string, std::string>> numbers = {
+        {"\"client_fd\":", "1e300"},      {"\"client_fd\":", "25.7"},
+        {"\"client_fd\":", "4294967299"}, {"\"version\":", "1.0"},
+        {"\"fd_soft_limit\":", "-1"},     {"\"port\":", "70000"},
+        {"\"restarts_total\":", "-7"},    {"\"taken_at_ns\":", "9223372036854775808"}};
+    for (const auto& [field, value] : numbers) {
+        auto decoded = with(field, value);
+        ASSERT_FALSE(decoded) << field << value;
+        EXPECT_THAT(decoded.error().message,
+                    HasSubstr(field.substr(1, field.size() - 3) + " is not an integer in range"));
+    }
+
+    auto in_a_list = decode(std::string(text).replace(text.find("[4000,4001]"), 11, "[4000,1e300]"));
+    ASSERT_FALSE(in_a_list);
+    EXPECT_THAT(in_a_list.error().message, HasSubstr("draining is not an integer in range"));
+    auto in_a_map = decode(std::string(text).replace(text.find("\"crash\":5"), 9, "\"crash\":-5"));
+    ASSERT_FALSE(in_a_map);
+    EXPECT_THAT(in_a_map.error().message, HasSubstr("restarts_by_reason is not an integer in range"));
+
+    auto largest = with("\"taken_at_ns\":", "9223372036854775807");
+    ASSERT_TRUE(largest) << largest.error().message;
+    EXPECT_EQ(largest->taken_at_ns, 9223372036854775807);
 }
 
 TEST(UpgradeState, TheDescriptorsToKeepAreEveryOneTheStateNamesOnce) {
