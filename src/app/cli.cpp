@@ -25,7 +25,10 @@ constexpr const char* kFooter =
 
 }  // namespace
 
-CommandLine parse_command_line(int argc, char** argv) {
+namespace {
+
+// Defines every option, then parses argv, or (with `table`) only lists the options for the completion scripts.
+CommandLine parse(int argc, char** argv, std::vector<OptionEntry>* table) {
     CLI::App app(kDescription, "preforkctl");
     app.footer(kFooter);
     app.set_version_flag("-V,--version", std::string("preforkctl ") + PREFORKCTL_VERSION);
@@ -158,6 +161,15 @@ CommandLine parse_command_line(int argc, char** argv) {
     app.add_flag("-v,--verbose", verbose, "More diagnostics (repeatable)");
     app.add_flag("-q,--quiet", quiet, "Only warnings and errors");
     app.add_option("command", command, "The server command and its arguments, after --");
+    if (table != nullptr) {
+        for (const CLI::Option* option : app.get_options()) {
+            if (option->get_lnames().empty()) continue;  // the command
+            table->push_back(describe_option(option->get_lnames().front(),
+                                             option->get_snames().empty() ? "" : option->get_snames().front(),
+                                             option->get_description(), option->get_expected_min() > 0));
+        }
+        return {};
+    }
 
     // Everything after the first "--" is the command, verbatim: CLI11 alone would still match a command
     // argument such as "-c" (sh -c) against preforkctl's own options.
@@ -252,6 +264,26 @@ CommandLine parse_command_line(int argc, char** argv) {
     s.verbosity = verbose - quiet;
     if (!config_file.empty()) s.config_file = config_file;
     return result;
+}
+
+}  // namespace
+
+CommandLine parse_command_line(int argc, char** argv) { return parse(argc, argv, nullptr); }
+
+std::vector<OptionEntry> option_table() {
+    std::vector<OptionEntry> table;
+    parse(0, nullptr, &table);
+    return table;
+}
+
+int run_completion(int argc, char** argv) {
+    const auto shell = argc == 2 ? shell_from_name(argv[1]) : std::nullopt;
+    if (!shell) {
+        std::fprintf(stderr, "preforkctl: error: usage: preforkctl completion bash|zsh|fish\n");
+        return to_int(ExitCode::usage);
+    }
+    std::fputs(completion_script(*shell, option_table()).c_str(), stdout);
+    return 0;
 }
 
 }  // namespace preforkctl::app

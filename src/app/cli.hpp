@@ -4,6 +4,9 @@
 #include <optional>
 #include <string>
 
+#include <vector>
+
+#include "app/completion.hpp"
 #include "config/settings.hpp"
 
 namespace preforkctl::app {
@@ -17,5 +20,11 @@ struct CommandLine {
 
 /// Parses argv. Errors print one "preforkctl: error: ..." line and set exit_now to 2.
 CommandLine parse_command_line(int argc, char** argv);
+
+/// Every option of --help, in its order (the completion scripts are made from it).
+std::vector<OptionEntry> option_table();
+
+/// `preforkctl completion bash|zsh|fish` (argv[0] is "completion"): prints the script; 2 for anything else.
+int run_completion(int argc, char** argv);
 
 }  // namespace preforkctl::app
