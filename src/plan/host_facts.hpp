@@ -88,6 +88,7 @@ struct HostFacts {
     ExecutableFacts executable;              // looked at only with --preload
     std::vector<std::string> environment;  // preforkctl's own environment, "K=V"
     int pid = 0;                           // preforkctl's pid
+    std::string working_directory;         // where preforkctl was started: relative paths are taken from there
 };
 
 }  // namespace preforkctl::plan

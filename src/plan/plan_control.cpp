@@ -43,7 +43,11 @@ Status plan_control(const config::Settings& settings, const HostFacts& facts, Pl
     } else if (choice.empty()) {
         return setting_error(*settings.control, "control", "must be a socket path, auto or none");
     } else {
-        plan.control.socket = choice;
+        // preforkctl moves to / before it listens: a relative path means the directory it was started in, as
+        // every other path does.
+        plan.control.socket = choice.front() == '/' || facts.working_directory.empty()
+                                  ? choice
+                                  : facts.working_directory + "/" + choice;
         plan.control.socket_required = true;
     }
     if (settings.metrics) {

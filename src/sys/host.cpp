@@ -304,6 +304,8 @@ plan::HostFacts gather_host_facts(const config::Settings& settings, const plan::
         facts.environment.emplace_back(*entry);
     }
     facts.pid = static_cast<int>(::getpid());
+    char directory[4096];
+    if (::getcwd(directory, sizeof directory) != nullptr) facts.working_directory = directory;
     return facts;
 }
 

@@ -1,8 +1,10 @@
 // The command line and config file (SPEC §2, §9): errors are one clear line and nothing starts.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -49,6 +51,26 @@ std::set<std::string> long_options_in(const std::string& text) {
     std::set<std::string> options;
     for (auto it = std::sregex_iterator(text.begin(), text.end(), long_option); it != std::sregex_iterator(); ++it) {
         options.insert(it->str());
+    }
+    return options;
+}
+
+std::string file_text(const char* path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// The long options `--help` declares: the option lines ("  -n,--workers TEXT ..."), not the footer, which
+// also names options of `preforkctl ctl` (--socket).
+std::set<std::string> declared_long_options(const std::string& help) {
+    const std::regex option_line(R"(^ +(?:-[a-zA-Z],)?--([a-z][a-z-]+))");
+    std::set<std::string> options;
+    std::istringstream lines(help);
+    for (std::string line; std::getline(lines, line);) {
+        std::smatch match;
+        if (std::regex_search(line, match, option_line)) options.insert(match[1].str());
     }
     return options;
 }
@@ -246,6 +268,53 @@ TEST(Cli, ReadmeOptionTableListsEveryOptionOfHelp) {
     EXPECT_GT(long_options_in(declared).size(), 40u) << help.out();
     for (const std::string& option : long_options_in(declared)) {
         EXPECT_TRUE(listed.contains(option)) << option << " is missing from the README's option table";
+    }
+}
+
+// preforkctl.toml(5) has a key heading ("*stop-timeout*::") for every long option of --help, except the options
+// that are no keys, which it names in OPTIONS THAT ARE NOT KEYS.
+TEST(Cli, ConfigPageDocumentsEveryKey) {
+    Process help(preforkctl({"--help"}));
+    ASSERT_EQ(help.wait(), 0);
+    const std::string page = file_text(CONFIG_PAGE_SOURCE);
+    ASSERT_FALSE(page.empty());
+    const std::set<std::string> options = declared_long_options(help.out());
+    EXPECT_GT(options.size(), 40u) << help.out();
+    const std::set<std::string> not_keys = {"config", "help", "version"};
+    for (const std::string& option : options) {
+        if (not_keys.contains(option)) {
+            EXPECT_THAT(page, HasSubstr("*--" + option + "*")) << "--" << option << " is not named as no key";
+        } else {
+            EXPECT_THAT(page, HasSubstr("\n*" + option + "*::\n")) << option << " has no key heading";
+        }
+    }
+    EXPECT_THAT(page, HasSubstr("\n*command*::\n"));
+}
+
+// The full example of preforkctl.toml(5) is examples/preforkctl.toml: every key in it is accepted and makes a
+// plan. "myserver" stands for the user's server; here it is the example server, found on PATH as the file
+// expects.
+TEST(Cli, ExampleConfigFileIsAcceptedAndShownInTheConfigPage) {
+    TempDir dir;
+    ASSERT_EQ(::symlink(HELLO_SERVER_BIN, (dir.path() + "/myserver").c_str()), 0);
+    Options options;
+    options.prefix = {"env", "PATH=" + dir.path() + ":" + std::getenv("PATH")};
+    Process run(preforkctl({"-c", EXAMPLE_CONFIG, "--print-plan"}), options);
+    ASSERT_EQ(run.wait(), 0) << run.err();
+    EXPECT_EQ(run.err(), "");
+    EXPECT_THAT(run.out(), HasSubstr("workers:      4 (set by " EXAMPLE_CONFIG ":"));
+    EXPECT_THAT(run.out(), HasSubstr("LISTEN_FDNAMES=http"));
+    EXPECT_THAT(run.out(), HasSubstr("APP_ENV=production"));
+
+    // The page shows the same file: every line of it but the leading comment.
+    const std::string page = file_text(CONFIG_PAGE_SOURCE);
+    std::istringstream lines(file_text(EXAMPLE_CONFIG));
+    bool header = true;
+    for (std::string line; std::getline(lines, line);) {
+        header = header && (line.empty() || line.starts_with("#"));
+        if (!header && !line.empty()) {
+            EXPECT_THAT(page, HasSubstr("\n" + line + "\n")) << "missing from the page";
+        }
     }
 }
 

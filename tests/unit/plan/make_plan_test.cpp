@@ -447,6 +447,10 @@ TEST(MakePlan, TheControlSocketIsNamedAfterTheServerUnderTheRuntimeDirectory) {
     EXPECT_EQ(make_plan(settings_with({{"control", "/srv/ctl.sock"}}), facts)->control.socket, "/srv/ctl.sock");
     EXPECT_FALSE(make_plan(settings_with({{"control", "none"}}), facts)->control.socket.has_value());
     EXPECT_EQ(control_socket_path("..", 0, "relative/ignored"), "/run/preforkctl/_.sock");
+    // preforkctl moves to / before it listens: a relative path is taken from where it was started.
+    facts.working_directory = "/srv/app";
+    EXPECT_EQ(make_plan(settings_with({{"control", "run/ctl.sock"}}), facts)->control.socket, "/srv/app/run/ctl.sock");
+    EXPECT_EQ(make_plan(settings_with({{"control", "/srv/ctl.sock"}}), facts)->control.socket, "/srv/ctl.sock");
 }
 
 TEST(MakePlan, MetricsTakesTheListenAddressFormsAndRefusesTheRestNamingTheOption) {
