@@ -362,3 +362,19 @@ TEST(Cli, VersionPrintsTheProjectVersion) {
     EXPECT_EQ(run.wait(), 0);
     EXPECT_THAT(run.out(), StartsWith("preforkctl 0."));
 }
+
+// man/prebuilt/ is what an install without asciidoctor gets: the pages this build made from the AsciiDoc
+// sources, the dates in them aside (asciidoctor writes the source file's).
+TEST(Cli, PrebuiltManPagesAreTheBuiltOnes) {
+    const std::regex date(R"(\d{4}-\d{2}-\d{2})");
+    int compared = 0;
+    for (const std::string page : {"preforkctl.1", "preforkctl.toml.5"}) {
+        const std::string built = file_text((std::string(MAN_BUILD_DIR) + "/" + page).c_str());
+        if (built.empty()) continue;  // no asciidoctor in this build
+        const std::string prebuilt = file_text((std::string(MAN_PREBUILT_DIR) + "/" + page).c_str());
+        EXPECT_EQ(std::regex_replace(prebuilt, date, "DATE"), std::regex_replace(built, date, "DATE"))
+            << "man/prebuilt/" << page << " is behind its source: run man/update-prebuilt.sh";
+        ++compared;
+    }
+    if (compared == 0) GTEST_SKIP() << "asciidoctor did not build the man pages";
+}
