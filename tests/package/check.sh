@@ -16,7 +16,7 @@ echo "package check: $(basename "$deb") holds:" >&2
 (cd "$root" && find . -type f | sort) >&2
 libdir=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 for file in usr/bin/preforkctl "usr/lib/$libdir/preforkctl/libpreforkctl-preload.so" \
-            usr/share/man/man1/preforkctl.1.gz usr/share/man/man5/preforkctl.toml.5.gz \
+            usr/share/man/man1/preforkctl.1 usr/share/man/man5/preforkctl.toml.5 \
             usr/share/bash-completion/completions/preforkctl usr/share/zsh/site-functions/_preforkctl \
             usr/share/fish/vendor_completions.d/preforkctl.fish usr/lib/systemd/system/preforkctl@.service; do
     [ -e "$root/$file" ] || fail "missing /$file"
