@@ -22,13 +22,8 @@ port=18995
 log=$(mktemp -d)
 command -v wrk >/dev/null || { echo "wrk is missing (package wrk)" >&2; exit 1; }
 pf=
-stop() {
-    [ -n "$pf" ] || return 0
-    kill -TERM "$pf" 2>/dev/null || true
-    wait "$pf" 2>/dev/null || true
-    pf=
-}
-trap 'stop; rm -rf "$log"' EXIT
+source tests/bench/lib.sh  # stop_example
+trap 'stop_example; rm -rf "$log"' EXIT
 
 # start VARIANT: preforkctl with the server in that variant; waits until every worker serves.
 start() {
@@ -56,7 +51,7 @@ rate() {
     start "$1"
     wrk -t2 -c32 -d"${duration}s" -H 'Connection: close' "http://127.0.0.1:$port/" 2>&1 |
         awk '/Requests\/sec/ {print $2}'
-    stop
+    stop_example
 }
 
 variants=(inherited preload inherited-nb preload-nb)

@@ -20,13 +20,8 @@ log=$(mktemp -d)
 export XDG_RUNTIME_DIR="$log"
 command -v wrk >/dev/null || { echo "wrk is missing (package wrk)" >&2; exit 1; }
 pf=
-stop() {
-    [ -n "$pf" ] || return 0
-    kill -TERM "$pf" 2>/dev/null || true
-    wait "$pf" 2>/dev/null || true
-    pf=
-}
-trap 'stop; rm -rf "$log"' EXIT
+source tests/bench/lib.sh  # stop_example
+trap 'stop_example; rm -rf "$log"' EXIT
 
 start() {
     "$preforkctl" --name "$name" -n "$1" -l "127.0.0.1:$port" -- "$server" >"$log/out" 2>"$log/err" &
@@ -48,7 +43,7 @@ away() {
         times+=("$("$preforkctl" ctl --name "$name" upgrade | sed -n 's/.*, \([0-9.]*\) ms away.*/\1/p')")
         sleep 0.1
     done
-    stop
+    stop_example
     printf '%s\n' "${times[@]}" | sort -g | awk -v n="$1" '
         { v[NR] = $1 }
         END { printf "n=%-3d loop away over %d upgrades: min %.1f ms, median %.1f ms, max %.1f ms\n",
@@ -67,7 +62,7 @@ latency() {
     [ -n "$upgrader" ] && { kill "$upgrader"; wait "$upgrader" 2>/dev/null || true; }
     local done_upgrades
     done_upgrades=$(grep -c 'upgraded in place from' "$log/err" || true)
-    stop
+    stop_example
     awk -v label="$2" -v u="$done_upgrades" '
         /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 } /Latency/ && !max { max = $4 }
         /requests in/ { requests = $1 } /Socket errors/ { errors = $0 } /Non-2xx/ { non2xx = $NF }

@@ -18,14 +18,6 @@ using ::testing::StartsWith;
 
 namespace {
 
-void expect_one_error_line(Process& run, int status, const std::string& message) {
-    EXPECT_EQ(run.wait(), status) << run.err();
-    const std::string err = run.err();
-    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
-    EXPECT_THAT(err, StartsWith("preforkctl: error: "));
-    EXPECT_THAT(err, HasSubstr(message));
-    EXPECT_EQ(run.out(), "");
-}
 
 // The man page's AsciiDoc source, where every option and metric name is written in bold: *--name*.
 std::string man_page_source() {

@@ -25,14 +25,6 @@ void write(const std::string& path, const std::string& content) {
     std::ofstream(path, std::ios::trunc) << content;
 }
 
-void expect_one_error_line(Process& run, int status, const std::string& message) {
-    EXPECT_EQ(run.wait(), status) << run.err();
-    const std::string err = run.err();
-    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
-    EXPECT_THAT(err, StartsWith("preforkctl: error: "));
-    EXPECT_THAT(err, HasSubstr(message));
-    EXPECT_EQ(run.out(), "");
-}
 
 // True when `run` has exactly `count` live workers and every one was started with NAME=`value`.
 bool workers_have(const Process& run, std::size_t count, const std::string& name, const std::string& value) {

@@ -646,4 +646,13 @@ void expect_preloaded_pair_serves(Process& run, const std::function<bool(int por
     EXPECT_EQ(run.wait(), 0) << run.err();
 }
 
+void expect_one_error_line(Process& run, int status, const std::string& message) {
+    EXPECT_EQ(run.wait(), status) << run.err();
+    const std::string err = run.err();
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    EXPECT_EQ(err.rfind("preforkctl: error: ", 0), 0u) << err;
+    EXPECT_NE(err.find(message), std::string::npos) << "no \"" << message << "\" in: " << err;
+    EXPECT_EQ(run.out(), "");
+}
+
 }  // namespace e2e

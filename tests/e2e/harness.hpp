@@ -219,4 +219,8 @@ bool serves_the_shared_socket(pid_t supervisor, pid_t pid);
 /// (the survivor SIGSTOPped); preforkctl then stops with status 0.
 void expect_preloaded_pair_serves(Process& run, const std::function<bool(int port)>& answers);
 
+/// preforkctl refused to start: it exits with `status`, its stderr is exactly one "preforkctl: error: ..."
+/// line that holds `message`, and it wrote nothing to stdout.
+void expect_one_error_line(Process& run, int status, const std::string& message);
+
 }  // namespace e2e

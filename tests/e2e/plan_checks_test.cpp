@@ -53,13 +53,6 @@ bool has_cpu(int cpu) {
     return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_ISSET(static_cast<std::size_t>(cpu), &set);
 }
 
-void expect_one_error_line(Process& run, int status, const std::string& message) {
-    EXPECT_EQ(run.wait(), status) << run.err();
-    const std::string err = run.err();
-    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
-    EXPECT_THAT(err, StartsWith("preforkctl: error: "));
-    EXPECT_THAT(err, HasSubstr(message));
-}
 
 }  // namespace
 
