@@ -73,8 +73,7 @@ json to_json(const SlotState& slot) {
                   {"last_exit", nullptr},
                   {"out", to_json(slot.out)},
                   {"err", to_json(slot.err)},
-                  {"notify_fd", slot.notify_fd},
-                  {"notify_address", slot.notify_address}};
+                  {"notify_fd", slot.notify_fd}};
     if (slot.last_exit) {
         value["last_exit"] = {{"signaled", slot.last_exit->signaled},
                               {"value", slot.last_exit->value},
@@ -186,8 +185,7 @@ bool read_slot(Reader& reader, const json& value, SlotState& slot) {
                         reader.take(value, "failure_reason", slot.failure_reason) &&
                         reader.take(value, "watchdog_interval_ms", slot.watchdog_interval_ms) &&
                         reader.take(value, "last_exit", last_exit) && read_pipe(reader, value, "out", slot.out) &&
-                        read_pipe(reader, value, "err", slot.err) && reader.take(value, "notify_fd", slot.notify_fd) &&
-                        reader.take(value, "notify_address", slot.notify_address);
+                        read_pipe(reader, value, "err", slot.err) && reader.take(value, "notify_fd", slot.notify_fd);
     if (!fields) return false;
     if (last_exit.is_null()) return true;
     ExitState exit;

@@ -75,7 +75,6 @@ struct SlotState {
     PipeState out;
     PipeState err;
     int notify_fd = -1;                         // the worker's NOTIFY_SOCKET (--ready notify, --watchdog)
-    std::string notify_address;
 
     bool operator==(const SlotState&) const = default;
 };

@@ -47,7 +47,6 @@ State sample() {
     slot.out = {20, 23, std::string("half a line \xc3", 13), true};
     slot.err = {21, 24, std::string("\x00\xff\n\x01", 4), false};
     slot.notify_fd = 22;
-    slot.notify_address = "@preforkctl/1/notify/3";
     state.slots = {slot, SlotState{}};
     state.control_fd = 5;
     state.control_path = "/run/preforkctl/web.sock";
