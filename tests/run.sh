@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds preforkctl and runs the whole test suite: unit, end-to-end, then the
-# integration tests with real servers (gunicorn, uvicorn, nginx, node; busybox httpd, redis, memcached and
-# socat under --preload) and Prometheus (promtool, a real scrape), all from Debian.
+# integration tests with real servers (the examples in examples/servers: gunicorn, uvicorn, nginx, node,
+# puma; busybox httpd, redis, memcached and socat under --preload) and Prometheus (promtool, a real scrape),
+# all from Debian.
 #   tests/run.sh              developer build (warnings as errors) in build/
 #   tests/run.sh --sanitize   ASan+UBSan build in build-sanitize/ (unit and end-to-end)
 set -euo pipefail
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 build_dir=build
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPREFORKCTL_DEVELOPER_MODE=ON)
-servers=(gunicorn python3-gunicorn uvicorn python3-uvicorn nginx-light prometheus busybox redis-server memcached socat)
+servers=(gunicorn python3-gunicorn uvicorn python3-uvicorn nginx-light puma prometheus busybox redis-server memcached socat)
 command -v node >/dev/null || servers+=(nodejs)
 sanitize=false
 if [ "${1:-}" = "--sanitize" ]; then

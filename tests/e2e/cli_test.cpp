@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -307,6 +309,38 @@ TEST(Cli, ExampleConfigFileIsAcceptedAndShownInTheConfigPage) {
         if (!header && !line.empty()) {
             EXPECT_THAT(page, HasSubstr("\n" + line + "\n")) << "missing from the page";
         }
+    }
+}
+
+// Every config file in examples/ (the server examples in examples/servers/ among them) is accepted as it is,
+// read from the top of the source tree as the examples say, so that none rots in a build without the
+// servers. --print-plan looks the command up: hello_server stands in for each program on PATH. The real
+// runs are the integration tests (tests/integration/servers_test.cpp).
+TEST(Cli, EveryExampleConfigIsAccepted) {
+    const std::filesystem::path examples = std::filesystem::path(EXAMPLE_CONFIG).parent_path();
+    const std::filesystem::path top = examples.parent_path();
+    std::vector<std::filesystem::path> configs;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(examples)) {
+        if (entry.path().extension() == ".toml") configs.push_back(entry.path());
+    }
+    std::sort(configs.begin(), configs.end());
+    EXPECT_GE(configs.size(), 6u) << "preforkctl.toml and one per server";
+    for (const auto& config : configs) {
+        SCOPED_TRACE(config.string());
+        std::istringstream lines(file_text(config.c_str()));
+        std::string program;
+        for (std::string line; program.empty() && std::getline(lines, line);) {
+            if (line.starts_with("command = [\"")) program = line.substr(12, line.find('"', 12) - 12);
+        }
+        ASSERT_FALSE(program.empty()) << "no command = [\"PROGRAM\", ...] line";
+        TempDir dir;
+        ASSERT_EQ(::symlink(HELLO_SERVER_BIN, (dir.path() + "/" + program).c_str()), 0);
+        Options options;
+        options.prefix = {"env", "-C", top.string(), "PATH=" + dir.path() + ":" + std::getenv("PATH")};
+        Process run(preforkctl({"-c", std::filesystem::relative(config, top).string(), "--print-plan"}), options);
+        ASSERT_EQ(run.wait(), 0) << run.err();
+        EXPECT_EQ(run.err(), "");
+        EXPECT_THAT(run.out(), HasSubstr("argv:       " + program));
     }
 }
 
