@@ -81,7 +81,10 @@ def check_dockerfile():
     stages = [text for keyword, text in instructions if keyword == "FROM"]
     if len(stages) < 2 or not stages[0].startswith("debian:12 ") or not stages[-1].startswith("debian:12-slim"):
         fail(kit, f"want a debian:12 build stage and a debian:12-slim runtime stage, found {stages}")
-    last = {keyword: text for keyword, text in instructions}
+    if "scratch AS static" not in stages:
+        fail(kit, "no `static` stage holding only the static binary")
+    runtime = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    last = {keyword: text for keyword, text in instructions[runtime:]}
     if not re.fullmatch(r"\d+(:\d+)?", last.get("USER", "")):
         fail(kit, f"USER is not numeric: {last.get('USER')}")
     if last.get("STOPSIGNAL") not in ("SIGTERM", "TERM"):
