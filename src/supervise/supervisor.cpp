@@ -163,7 +163,10 @@ Status Supervisor::open_control_plane() {
             control_ = std::move(*server);
             spdlog::debug("control socket {}", control_->path());
         } else if (!plan_.control.socket_required) {
-            spdlog::warn("running without a control socket ({}); give --name to have one", server.error().message);
+            // In use: another unnamed preforkctl of this command has it (--name tells them apart). Cannot be made: no
+            // writable /run or /tmp, as in a scratch image (--control names a place, or none says so).
+            spdlog::warn("running without a control socket ({}); give --name, or --control PATH or none",
+                         server.error().message);
         } else {
             return server.error();
         }
