@@ -10,13 +10,13 @@
 # On a shared machine wall time is noisy, so besides hyperfine's figures it prints what does not depend on
 # the load much: the launcher's own CPU time (perf stat --no-inherit, children not counted) and its system
 # calls per worker (strace -c, children not followed).
-# usage: tests/bench/spawn.sh [BUILD_DIR] [N] [RUNS]   (default build/, 512, 10)
+# usage: [PREFORKCTL=BINARY] tests/bench/spawn.sh [BUILD_DIR] [N] [RUNS]   (default build/, 512, 10)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build}"
 count="${2:-512}"
 runs="${3:-10}"
-preforkctl="$build/src/preforkctl"
+preforkctl="${PREFORKCTL:-$build/src/preforkctl}"  # PREFORKCTL=path: another binary (an older one, for a before/after)
 spawn_loop="$build/tests/spawn_loop"
 program=/bin/true
 log=$(mktemp -d)
