@@ -344,17 +344,6 @@ LaunchResult launch_with(const LaunchRequest& request, int devnull, const std::v
     sources[2] = request.stderr_fd;
     std::copy(request.listen_fds.begin(), request.listen_fds.end(), sources.begin() + 3);
     const bool staging = !staged.empty() && request.listen_fds.size() + 2 <= staged.size();
-    if (staging) {
-        for (int i = 1; i < count; ++i) {
-            const int to = staged[static_cast<std::size_t>(i - 1)].get();
-            if (::dup3(sources[static_cast<std::size_t>(i)], to, O_CLOEXEC) < 0) {
-                // Both descriptors are open, so EBADF means the target lies at or above a lowered
-                // RLIMIT_NOFILE: the process is out of descriptors, which is what EMFILE tells the user.
-                return {-1, LaunchError{LaunchStage::fds, errno == EBADF ? EMFILE : errno}};
-            }
-            sources[static_cast<std::size_t>(i)] = to;
-        }
-    }
     // Between launches the staged descriptors hold /dev/null again: a retired pipe must reach its end of file
     // once its last worker is gone, and a closed listener must really close.
     struct Unstage {
@@ -366,6 +355,18 @@ LaunchResult launch_with(const LaunchRequest& request, int devnull, const std::v
             for (const sys::Fd& fd : staged) ::dup3(devnull, fd.get(), O_CLOEXEC);
         }
     } unstage{staged, devnull, staging};
+
+    if (staging) {
+        for (int i = 1; i < count; ++i) {
+            const int to = staged[static_cast<std::size_t>(i - 1)].get();
+            if (::dup3(sources[static_cast<std::size_t>(i)], to, O_CLOEXEC) < 0) {
+                // Both descriptors are open, so EBADF means the target lies at or above a lowered
+                // RLIMIT_NOFILE: the process is out of descriptors, which is what EMFILE tells the user.
+                return {-1, LaunchError{LaunchStage::fds, errno == EBADF ? EMFILE : errno}};
+            }
+            sources[static_cast<std::size_t>(i)] = to;
+        }
+    }
 
     std::optional<sys::Pipe> report_pipe;
     if (!kSharesMemory) {
