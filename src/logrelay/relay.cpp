@@ -107,10 +107,10 @@ void Relay::Impl::wait_readable(Stream& stream) {
 // One read(2). Returns false when the stream cannot be read any more; `more` tells whether data may remain.
 bool Relay::Impl::read_once(Stream& stream, bool& more) {
     for (;;) {
-        const ssize_t n = ::read(stream.reader.native_handle(), buffer_.data(), buffer_.size());
+        const ssize_t n = ::read(stream.reader.native_handle(), buffer_.get(), kReadChunk);
         if (n > 0) {
             grow_pipe_after(stream, static_cast<std::size_t>(n));
-            relay_bytes(stream, std::string_view(buffer_.data(), static_cast<std::size_t>(n)));
+            relay_bytes(stream, std::string_view(buffer_.get(), static_cast<std::size_t>(n)));
             more = true;
             return true;
         }
@@ -242,13 +242,13 @@ bool Relay::Impl::drain(Stream& stream) {
     const std::string_view timestamp = timestamp_now();
     bool at_end = false;
     for (std::size_t total = 0; total < kDrainLimit;) {
-        const ssize_t n = ::read(stream.reader.native_handle(), buffer_.data(), buffer_.size());
+        const ssize_t n = ::read(stream.reader.native_handle(), buffer_.get(), kReadChunk);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             at_end = n == 0;
             break;
         }
-        stream.framer.feed(std::string_view(buffer_.data(), static_cast<std::size_t>(n)),
+        stream.framer.feed(std::string_view(buffer_.get(), static_cast<std::size_t>(n)),
                            std::chrono::steady_clock::now(),
                            [&](const Line& line) { add_line(stream, line, timestamp); });
         total += static_cast<std::size_t>(n);

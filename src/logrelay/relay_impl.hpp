@@ -116,7 +116,9 @@ public:
     Output* stderr_ = nullptr;
     std::vector<std::unique_ptr<Stream>> streams_;  // slot i: [2i] stdout, [2i+1] stderr
     std::vector<std::unique_ptr<Stream>> retired_;  // pipes a previous worker still writes to
-    std::array<char, kReadChunk> buffer_{};
+    // Not value-initialised: zeroing it would make all of it resident at start-up (a quarter of a MiB of
+    // anonymous memory) before any worker wrote a byte; a page becomes resident when a read first fills it.
+    std::unique_ptr<char[]> buffer_ = std::make_unique_for_overwrite<char[]>(kReadChunk);
     asio::steady_timer partial_timer_;
     bool partial_timer_armed_ = false;
     bool finishing_ = false;

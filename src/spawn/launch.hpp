@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,27 @@ struct LaunchResult {
     std::optional<LaunchError> failure;
 };
 LaunchResult launch(const LaunchRequest& request);
+
+/// launch() for a supervisor that starts many workers: what every start shares is set up once (stdin's
+/// /dev/null, the child's stack, the parent's pid), and the child does not copy the supervisor's descriptor
+/// table. A worker's descriptors are first duplicated into a few low descriptors reserved here; the child
+/// shares the table only until it unshares everything below them, so that neither the clone nor the
+/// execve handles the 4 pipe ends per slot the supervisor holds. Create it early, while descriptor numbers
+/// are still low, with the number of listening sockets a worker gets (a request with more, or a kernel
+/// without close_range(CLOSE_RANGE_UNSHARE), takes launch()'s way).
+class Launcher {
+public:
+    explicit Launcher(std::size_t listen_fds);
+    ~Launcher();
+    Launcher(const Launcher&) = delete;
+    Launcher& operator=(const Launcher&) = delete;
+
+    LaunchResult launch(const LaunchRequest& request);
+
+private:
+    struct Shared;
+    std::unique_ptr<Shared> shared_;
+};
 
 /// True when a retry would fail the same way: the command cannot run (not found, not executable, bad
 /// format), the directory cannot be entered (missing, not a directory, no permission, a symlink loop), the

@@ -29,9 +29,9 @@ RestartDecision decide_restart(const plan::RestartSpec& spec, RestartHistory& hi
         if (!exit || !spec.force.matches(exit->signaled, exit->value)) return {Verdict::stay_down, Millis{0}, policy};
         reason = "--restart-force";
     }
-    while (!history.recent.empty() && now - history.recent.front() >= spec.window) {
-        history.recent.pop_front();
-    }
+    const auto inside = std::find_if(history.recent.begin(), history.recent.end(),
+                                     [&](TimePoint at) { return now - at < spec.window; });
+    history.recent.erase(history.recent.begin(), inside);
     if (static_cast<int>(history.recent.size()) >= spec.max_restarts) {
         return {Verdict::threshold, Millis{0}, reason};
     }

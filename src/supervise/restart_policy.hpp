@@ -2,9 +2,9 @@
 // Restart policy (§6): whether a dead worker comes back, after how long, and when a slot gives up. Pure.
 
 #include <chrono>
-#include <deque>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "plan/plan.hpp"
 
@@ -28,7 +28,10 @@ struct ExitInfo {
 
 /// Per-slot memory of recent restarts and the next backoff delay.
 struct RestartHistory {
-    std::deque<TimePoint> recent;  // restart times inside the window
+    // Restart times inside the window, oldest first. A vector, not a deque: an empty one owns no memory
+    // (a deque allocates 576 bytes even then, per slot and per copy of the slot's state), and it never
+    // holds more than --max-restarts times.
+    std::vector<TimePoint> recent;
     Millis next_delay{0};          // 0 = not started yet (MIN is used)
 };
 

@@ -43,7 +43,7 @@ void Supervisor::spawn(SlotRuntime& slot) {
     request.fd_limit = plan_.worker_fd_limit;
     request.workdir_fd = workdir_fd_;
     request.chdir = plan_.chdir;
-    const spawn::LaunchResult result = spawn::launch(request);
+    const spawn::LaunchResult result = launcher_.launch(request);
     if (!result.failure) {
         relay_.worker_started(slot.spec.slot, result.pid);
         slot.generation = generation_;

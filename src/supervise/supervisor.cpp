@@ -56,7 +56,8 @@ Supervisor::Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int 
       socket_watch_(io_, listeners),
       elastic_timer_(io_),
       elastic_watch_(io_),
-      rss_timer_(io_) {
+      rss_timer_(io_),
+      launcher_(plan.listeners.size()) {
     set_identity();
 }
 

@@ -255,6 +255,8 @@ private:
     asio::posix::stream_descriptor elastic_watch_; // readable once a connection waits (watch_readable)
     // --max-rss, --lifetime-jitter
     asio::steady_timer rss_timer_;
+    // Made with the other start-up descriptors, before the slots' pipes: its staged descriptors stay low.
+    spawn::Launcher launcher_;
     std::mt19937_64 jitter_random_{std::random_device{}()};
 };
 
