@@ -105,7 +105,8 @@ Status check_elastic_listeners(const config::Setting<std::string>& workers, cons
 
 std::uint64_t estimate_descriptors(const Plan& plan, int workers) {
     // preforkctl's own: stdio, epoll, signalfd, the event loop's timer and wake-up fds, its stdout/stderr
-    // reopened for the relay, /dev/null and the report pipe of a launch, a /proc scan, systemd's socket.
+    // reopened for the relay, /dev/null (and under ASan the report pipe of a launch), a /proc scan, systemd's
+    // socket.
     constexpr std::uint64_t kOwn = 32;
     const auto listeners = static_cast<std::uint64_t>(plan.listeners.size());
     std::uint64_t per_slot = 0;
@@ -116,7 +117,9 @@ std::uint64_t estimate_descriptors(const Plan& plan, int workers) {
     if (plan.ready.mode == ReadyMode::notify || plan.watchdog) per_slot += 2;
     if (plan.socket_mode == SocketMode::reuseport) per_slot += listeners;
     const std::uint64_t shared = plan.socket_mode == SocketMode::shared ? listeners : 0;
-    return kOwn + shared + per_slot * static_cast<std::uint64_t>(workers);
+    // The launcher's staged descriptors (a worker's stdout, stderr and listeners are set there before a start).
+    const std::uint64_t staged = 2 + listeners;
+    return kOwn + shared + staged + per_slot * static_cast<std::uint64_t>(workers);
 }
 
 Status plan_cpus_and_workers(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
