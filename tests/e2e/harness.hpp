@@ -149,11 +149,9 @@ pid_t parent_of(pid_t pid);
 /// Process group of `pid`, or 0.
 pid_t group_of(pid_t pid);
 
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kSanitizedBuild = true;  // preforkctl and the fixtures run under ASan+UBSan
-#else
-inline constexpr bool kSanitizedBuild = false;
-#endif
+// Whether the preforkctl under test runs under ASan+UBSan (tests/run.sh --sanitize). The tests and fixtures
+// themselves are never instrumented, so this comes from the build (PREFORKCTL_SANITIZED), not the compiler.
+inline constexpr bool kSanitizedBuild = PREFORKCTL_SANITIZED;
 
 /// A "NAME:   N kB" line of /proc/PID/status (VmRSS, VmHWM, ...) in KiB, or -1.
 long status_kib(pid_t pid, const std::string& field);

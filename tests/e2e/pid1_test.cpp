@@ -34,11 +34,7 @@ namespace {
 
 // Under ASan the sanitizer runtime itself catches SIGSEGV, SIGBUS and SIGFPE (and then aborts), so what a
 // kill(2)ed fault signal does to preforkctl is only observable in a plain build.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kFaultSignalsReachTheProgram = false;
-#else
-constexpr bool kFaultSignalsReachTheProgram = true;
-#endif
+constexpr bool kFaultSignalsReachTheProgram = !kSanitizedBuild;
 
 enum class Mode { pid1, subreaper };
 
@@ -457,11 +453,8 @@ std::string read_text(const std::string& path) {
 // what it started and exits 0, in bounded time. As an ordinary process, a TERM sent before even that kills
 // it outright (143), which also starts nothing.
 constexpr int kTermRoundShards = 8;
-#if defined(__SANITIZE_ADDRESS__)
-constexpr int kTermRoundsPerShard = 10;  // an ASan start of preforkctl in a new PID namespace takes up to 1 s
-#else
-constexpr int kTermRoundsPerShard = 125;
-#endif
+// An ASan start of preforkctl in a new PID namespace takes up to 1 s.
+constexpr int kTermRoundsPerShard = kSanitizedBuild ? 10 : 125;
 
 class TermRounds : public testing::TestWithParam<std::tuple<Mode, int>> {
 protected:
