@@ -277,7 +277,7 @@ bool can_unshare_partly() {
 struct Launcher::Shared {
     sys::Fd devnull;
     std::vector<sys::Fd> staged;  // [0] stdout, [1] stderr, then the listeners; /dev/null between launches
-    int unshare_below = 0;        // 0: no staging (launch() copies the whole table)
+    int unshare_below = 0;        // 0: no staging (the child copies the whole table)
     ChildStack stack;
     pid_t self = ::getpid();
 };
@@ -435,15 +435,6 @@ LaunchResult Launcher::launch(const LaunchRequest& request) {
     }
     return launch_with(request, shared_->devnull.get(), shared_->staged, shared_->unshare_below, shared_->stack,
                        shared_->self);
-}
-
-LaunchResult launch(const LaunchRequest& request) {
-    sys::Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!devnull.valid()) {
-        return {-1, LaunchError{LaunchStage::devnull, errno}};
-    }
-    ChildStack stack;
-    return launch_with(request, devnull.get(), {}, 0, stack, ::getpid());
 }
 
 }  // namespace preforkctl::spawn

@@ -46,23 +46,22 @@ struct LaunchError {
     int error;
 };
 
-/// Forks and execs. On success the worker runs in its own process group (pgid = pid) with default
-/// signal dispositions, an empty mask, PR_SET_PDEATHSIG(SIGKILL), stdin from /dev/null, exactly fds
-/// 0..2 + listeners, and LISTEN_PID equal to its own pid. A failed child is reaped before returning.
+/// What Launcher::launch (fork and exec) gives. On success the worker runs in its own process group
+/// (pgid = pid) with default signal dispositions, an empty mask, PR_SET_PDEATHSIG(SIGKILL), stdin from
+/// /dev/null, exactly fds 0..2 + listeners, and LISTEN_PID equal to its own pid. A failed child is reaped before returning.
 /// Must be called from the thread that reaps (PDEATHSIG follows the forking thread).
 struct LaunchResult {
     pid_t pid = -1;
     std::optional<LaunchError> failure;
 };
-LaunchResult launch(const LaunchRequest& request);
 
-/// launch() for a supervisor that starts many workers: what every start shares is set up once (stdin's
-/// /dev/null, the child's stack, the parent's pid), and the child does not copy the supervisor's descriptor
-/// table. A worker's descriptors are first duplicated into a few low descriptors reserved here; the child
-/// shares the table only until it unshares everything below them, so that neither the clone nor the
-/// execve handles the 4 pipe ends per slot the supervisor holds. Create it early, while descriptor numbers
-/// are still low, with the number of listening sockets a worker gets (a request with more, or a kernel
-/// without close_range(CLOSE_RANGE_UNSHARE), takes launch()'s way).
+/// Starts workers as above. What every start shares is set up once (stdin's /dev/null, the child's stack,
+/// the parent's pid), and the child does not copy the supervisor's descriptor table. A worker's descriptors
+/// are first duplicated into a few low descriptors reserved here; the child shares the table only until it
+/// unshares everything below them, so that neither the clone nor the execve handles the 4 pipe ends per
+/// slot the supervisor holds. Create it early, while descriptor numbers are still low, with the number of
+/// listening sockets a worker gets (a request with more, or a kernel without
+/// close_range(CLOSE_RANGE_UNSHARE), has the child copy the whole table).
 class Launcher {
 public:
     explicit Launcher(std::size_t listen_fds);
