@@ -1,8 +1,11 @@
 #include "app/cli.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <string_view>
 
 #include "sys/exit_code.hpp"
 
@@ -202,7 +205,7 @@ CommandLine parse(int argc, char** argv, std::vector<OptionEntry>* table) {
         result.exit_now = app.exit(e);
         return result;
     } catch (const CLI::ParseError& e) {
-        std::fprintf(stderr, "preforkctl: error: %s\n", e.what());
+        spdlog::error("{}", e.what());
         result.exit_now = to_int(ExitCode::usage);
         return result;
     }
@@ -269,6 +272,20 @@ CommandLine parse(int argc, char** argv, std::vector<OptionEntry>* table) {
 }  // namespace
 
 CommandLine parse_command_line(int argc, char** argv) { return parse(argc, argv, nullptr); }
+
+std::string requested_log_format(const std::vector<std::string>& args) {
+    constexpr std::string_view kOption = "--log-format";
+    std::string format;
+    for (std::size_t i = 0; i < args.size() && args[i] != "--"; ++i) {
+        const std::string& arg = args[i];
+        if (arg == kOption) {
+            if (i + 1 < args.size() && args[i + 1] != "--") format = args[++i];
+        } else if (arg.size() > kOption.size() && arg.starts_with(kOption) && arg[kOption.size()] == '=') {
+            format = arg.substr(kOption.size() + 1);
+        }
+    }
+    return format;
+}
 
 std::vector<OptionEntry> option_table() {
     std::vector<OptionEntry> table;

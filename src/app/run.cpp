@@ -148,6 +148,9 @@ int run(int argc, char** argv) {
     sys::ensure_standard_fds_open();
     const plan::FdLimits fd_limits = sys::raise_fd_limit();
     set_up_logging();
+    if (requested_log_format(std::vector<std::string>(argv + 1, argv + argc)) == "json") {
+        spdlog::default_logger()->set_formatter(logrelay::own_message_formatter(logrelay::OwnFormat::json));
+    }
     if (handover.mode != HandoverMode::none) return take_over(handover, argc, argv, fd_limits);
     try {
         std::optional<int> exit_now;

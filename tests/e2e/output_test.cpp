@@ -648,6 +648,41 @@ TEST(Output, WithJsonPreforkctlsOwnMessagesAreJsonLinesToo) {
     }
 }
 
+// The errors that come before any setting is known are JSON lines too when the command line asks for json: a
+// usage error CLI11 finds, and a config file that is no TOML (its file:line:col in the line). Without
+// --log-format json, or with it after "--" (the server's argument), the same errors stay plain text.
+TEST(Output, WithJsonOnTheCommandLineUsageAndConfigFileErrorsAreJsonLines) {
+    TempDir dir;
+    const std::string bad_toml = dir.path() + "/bad.toml";
+    std::ofstream(bad_toml) << "workers = 2\nlisten = [\n";
+    struct Case {
+        std::vector<std::string> args;
+        int status;
+        std::string text;
+    };
+    const std::vector<Case> cases = {
+        {{"--log-format", "json", "--no-such-option", "--", "/bin/true"}, 2, "--no-such-option"},
+        {{"--log-format=json", "-n"}, 2, "--workers"},
+        {{"--log-format", "json", "-c", bad_toml}, 3, "bad.toml:2:"},
+    };
+    for (const Case& c : cases) {
+        Process bad(preforkctl(c.args));
+        EXPECT_EQ(bad.wait(), c.status) << bad.err();
+        const auto lines = split_lines(bad.err());
+        ASSERT_EQ(lines.size(), 1u) << bad.err();
+        std::map<std::string, std::string> fields;
+        ASSERT_TRUE(Json(lines[0]).parse_object(fields)) << "not a JSON object: " << lines[0];
+        EXPECT_EQ(fields["source"], "preforkctl") << lines[0];
+        EXPECT_EQ(fields["level"], "error") << lines[0];
+        EXPECT_THAT(fields["line"], HasSubstr(c.text)) << lines[0];
+        EXPECT_TRUE(bad.out().empty()) << bad.out();
+    }
+    Process plain(preforkctl({"--no-such-option", "--", "/bin/echo", "--log-format", "json"}));
+    EXPECT_EQ(plain.wait(), 2);
+    EXPECT_THAT(plain.err(), ::testing::StartsWith("preforkctl: error: ")) << plain.err();
+    EXPECT_EQ(split_lines(plain.err()).size(), 1u) << plain.err();
+}
+
 // s6-log's rule: a line without a newline is split at --max-line, and memory stays bounded. 20 MB: a relay
 // that held the whole line would grow by at least 19 MiB.
 TEST(Output, AHugeLineIsSplitAtMaxLineWithBoundedMemory) {
