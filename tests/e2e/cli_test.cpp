@@ -404,3 +404,16 @@ TEST(Cli, PrebuiltManPagesAreTheBuiltOnes) {
     }
     if (compared == 0) GTEST_SKIP() << "asciidoctor did not build the man pages";
 }
+
+// A list continuation ("+" alone on a line) must start the line in the source; indented, asciidoctor keeps
+// it as text and the page shows a stray "+" where a new paragraph should begin.
+TEST(Cli, ManPagesShowNoStrayContinuationMarks) {
+    for (const std::string page : {"preforkctl.1", "preforkctl.toml.5"}) {
+        std::istringstream roff(file_text((std::string(MAN_PREBUILT_DIR) + "/" + page).c_str()));
+        int lines = 0;
+        for (std::string line; std::getline(roff, line); ++lines) {
+            EXPECT_FALSE(line == "+" || line.ends_with(" +")) << page << " line " << lines + 1 << ": " << line;
+        }
+        EXPECT_GT(lines, 100) << page;
+    }
+}
