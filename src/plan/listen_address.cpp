@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <vector>
 
@@ -99,8 +100,11 @@ Result<ListenSpec> parse_listen(std::string_view text) {
         const std::string_view key = option.substr(0, eq);
         const std::string_view value = option.substr(eq + 1);
         if (key == "name") {
-            if (value.empty() || value.find(':') != std::string_view::npos) {
-                return bad("name must be non-empty and contain no ':'");
+            // systemd's rule for LISTEN_FDNAMES and FDNAME=: what it would refuse to store or pass on.
+            const bool printable = std::all_of(value.begin(), value.end(),
+                                               [](char c) { return c >= ' ' && c < 127 && c != ':'; });
+            if (value.empty() || value.size() > 255 || !printable) {
+                return bad("name must be 1 to 255 printable ASCII characters other than ':'");
             }
             spec.name = std::string(value);
         } else if (key == "backlog") {

@@ -27,10 +27,14 @@ TEST(ParseListen, AcceptsHostPortAnyPortBracketedV6AndUnixPaths) {
     ASSERT_TRUE(unix_socket);
     EXPECT_EQ(unix_socket->kind, ListenSpec::Kind::unix_path);
     EXPECT_EQ(*unix_socket->mode, 0660u);
+    auto spaced = parse_listen(":80,name=web api");  // systemd takes any printable ASCII but ':'
+    ASSERT_TRUE(spaced);
+    EXPECT_EQ(spaced->name, "web api");
+    ASSERT_TRUE(parse_listen(":80,name=" + std::string(255, 'n')));
 }
 
 TEST(ParseListen, RejectsBadAddressesWithAReason) {
-    const std::pair<const char*, const char*> cases[] = {
+    const std::pair<std::string, const char*> cases[] = {
         {"8080", "expected HOST:PORT"},
         {"host.example:80", "not a numeric IPv4 address"},
         {"1.2.3.4:65536", "port must be a number"},
@@ -43,6 +47,11 @@ TEST(ParseListen, RejectsBadAddressesWithAReason) {
         {":80,backlog=0", "backlog must be a positive number"},
         {":80,colour=red", "unknown option 'colour'"},
         {":80,name", "needs a value"},
+        {":80,name=", "1 to 255 printable ASCII characters other than ':'"},
+        {":80,name=a:b", "other than ':'"},
+        {":80,name=caf\xc3\xa9", "printable ASCII"},
+        {":80,name=tab\there", "printable ASCII"},
+        {":80,name=" + std::string(256, 'n'), "1 to 255"},
     };
     for (const auto& [text, why] : cases) {
         auto spec = parse_listen(text);
