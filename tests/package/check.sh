@@ -16,7 +16,7 @@ echo "package check: $(basename "$deb") holds:" >&2
 (cd "$root" && find . -type f | sort) >&2
 libdir=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
 for file in usr/bin/preforkctl "usr/lib/$libdir/preforkctl/libpreforkctl-preload.so" \
-            usr/share/man/man1/preforkctl.1 usr/share/man/man5/preforkctl.toml.5 \
+            usr/share/man/man1/preforkctl.1.gz usr/share/man/man5/preforkctl.toml.5.gz \
             usr/share/bash-completion/completions/preforkctl usr/share/zsh/site-functions/_preforkctl \
             usr/share/fish/vendor_completions.d/preforkctl.fish usr/lib/systemd/system/preforkctl@.service; do
     [ -e "$root/$file" ] || fail "missing /$file"
@@ -31,7 +31,9 @@ dpkg -i "$deb" >/dev/null
 trap 'dpkg -r preforkctl >/dev/null 2>&1 || true; rm -rf "$root"' EXIT
 [ "$(command -v preforkctl)" = /usr/bin/preforkctl ] || fail "preforkctl is not /usr/bin/preforkctl"
 preforkctl -V | grep -qx "preforkctl $(dpkg-deb -f "$deb" Version)" || fail "preforkctl -V: $(preforkctl -V)"
+gzip -t "$root/usr/share/man/man1/preforkctl.1.gz" || fail "preforkctl.1.gz is no gzip file"
 man -w preforkctl >/dev/null || fail "man -w preforkctl finds nothing"
+man preforkctl 2>/dev/null | grep -q -- "--stop-timeout" || fail "man preforkctl does not show the page"
 man -w 5 preforkctl.toml >/dev/null || fail "man -w 5 preforkctl.toml finds nothing"
 [ -f /usr/share/bash-completion/completions/preforkctl ] || fail "no bash completion"
 bash --norc -c 'source /usr/share/bash-completion/completions/preforkctl; COMP_WORDS=(preforkctl --sock);
