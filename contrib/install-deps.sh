@@ -6,8 +6,8 @@ packages=(g++ cmake ninja-build pkg-config libboost-dev libcli11-dev libspdlog-d
           libtomlplusplus-dev nlohmann-json3-dev libgtest-dev libgmock-dev asciidoctor util-linux curl)
 # For the end-to-end tests: faketime moves the wall clock under preforkctl, systemd ships
 # systemd-socket-activate (sockets handed over as systemd does), python3 runs a script worker and, with
-# python3-yaml, checks the container kits of contrib/.
-packages+=(faketime systemd python3 python3-yaml)
+# python3-yaml, checks the container kits of contrib/; zsh and fish load the completion scripts.
+packages+=(faketime systemd python3 python3-yaml zsh fish)
 # More on request (tests/run.sh: the real servers; CI: clang).
 packages+=("$@")
 

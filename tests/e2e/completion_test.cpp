@@ -1,9 +1,10 @@
 // `preforkctl completion bash|zsh|fish`, driven as the shells drive it: bash's completion function with the
-// words of a command line typed so far, and the other two shells' own syntax check where they are installed.
+// words of a command line typed so far, fish's own `complete -C`, and zsh's compinit binding the script.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -30,6 +31,15 @@ std::vector<std::string> bash_offers(const std::vector<std::string>& words, cons
         if (!line.empty()) offers.push_back(line);
     }
     return offers;
+}
+
+// Writes `preforkctl completion SHELL` to `path` and checks that SHELL parses it (-n).
+void write_script(const std::string& shell, const std::string& path) {
+    Process print({PREFORKCTL_BIN, "completion", shell});
+    ASSERT_EQ(print.wait(), 0);
+    std::ofstream(path) << print.out();
+    Process syntax({shell, "-n", path});
+    EXPECT_EQ(syntax.wait(), 0) << shell << ": " << syntax.err();
 }
 
 }  // namespace
@@ -59,20 +69,39 @@ TEST(Completion, BashCompletesPathsAndTheServerCommand) {
     EXPECT_THAT(bash_offers({"preforkctl", "--", "cat", "web.t"}, dir.path()), ElementsAre("web.toml"));
 }
 
-TEST(Completion, ZshAndFishReadTheirScripts) {
-    int checked = 0;
-    for (const std::string shell : {"zsh", "fish"}) {
-        if (!on_path(shell)) continue;
-        TempDir dir;
-        const std::string path = dir.path() + "/preforkctl." + shell;
-        Process print({PREFORKCTL_BIN, "completion", shell});
-        ASSERT_EQ(print.wait(), 0);
-        std::ofstream(path) << print.out();
-        Process check({shell, "-n", path});
-        EXPECT_EQ(check.wait(), 0) << shell << ": " << check.err();
-        ++checked;
-    }
-    if (checked == 0) GTEST_SKIP() << "neither zsh nor fish is installed";
+// fish completes as bash does: its own `complete -C` lists what it would offer for a command line.
+TEST(Completion, FishCompletesOptionsValuesAndCtlCommands) {
+    if (!on_path("fish")) GTEST_SKIP() << "fish is not installed (contrib/install-deps.sh installs it)";
+    TempDir dir;
+    const std::string path = dir.path() + "/preforkctl.fish";
+    ASSERT_NO_FATAL_FAILURE(write_script("fish", path));
+    auto offers = [&](const std::string& line) {
+        Process fish({"fish", "--no-config", "-c", "source " + path + "; complete -C '" + line + "'"});
+        EXPECT_EQ(fish.wait(), 0) << fish.err();
+        std::vector<std::string> words;
+        for (const std::string& offer : lines_with(fish.out(), "")) {
+            if (!offer.empty()) words.push_back(offer.substr(0, offer.find('\t')));
+        }
+        std::sort(words.begin(), words.end());
+        return words;
+    };
+    EXPECT_THAT(offers("preforkctl --sock"), ElementsAre("--socket-mode"));
+    EXPECT_THAT(offers("preforkctl --socket-mode "), ElementsAre("child", "reuseport", "shared"));
+    EXPECT_THAT(offers("preforkctl ctl up"), ElementsAre("upgrade"));
+    EXPECT_THAT(offers("preforkctl completion f"), ElementsAre("fish"));
+}
+
+// zsh: the script parses, and compinit finds it on $fpath by its #compdef line and binds it to preforkctl.
+TEST(Completion, ZshLoadsTheScriptForPreforkctl) {
+    if (!on_path("zsh")) GTEST_SKIP() << "zsh is not installed (contrib/install-deps.sh installs it)";
+    TempDir dir;
+    const std::string path = dir.path() + "/_preforkctl";
+    ASSERT_NO_FATAL_FAILURE(write_script("zsh", path));
+    Process bind({"zsh", "-f", "-c",
+                  "fpath=(" + dir.path() + " $fpath); autoload -U compinit; compinit -u -D; "
+                  "print -r -- ${_comps[preforkctl]}"});
+    EXPECT_EQ(bind.wait(), 0) << bind.err();
+    EXPECT_EQ(bind.out(), "_preforkctl\n") << bind.err();
 }
 
 TEST(Completion, AnUnknownShellIsAUsageError) {
