@@ -196,6 +196,7 @@ struct Plan {
     std::vector<std::string> env_added;    // the --env-file and --env entries, in order (part of `environment`)
     std::vector<std::string> env_files;    // the --env-file paths, as given, in order
     std::optional<std::string> notify_socket;  // preforkctl's own NOTIFY_SOCKET (run by systemd), never the workers'
+    std::string notify_directory;  // where the workers' NOTIFY_SOCKET files go (--ready notify, --watchdog); else ""
     std::optional<std::uint64_t> worker_fd_limit;  // RLIMIT_NOFILE soft limit workers get back (preforkctl raised its own)
     std::uint64_t fd_limit = 0;                    // preforkctl's own RLIMIT_NOFILE soft limit after raising it
     std::uint64_t fds_needed = 0;                  // descriptors preforkctl needs for its workers (estimate)

@@ -31,7 +31,22 @@ std::string control_socket_path(const std::string& name, unsigned euid, const st
     return control_directory(euid, xdg_runtime_dir) + "/" + file + ".sock";
 }
 
+std::string notify_directory(unsigned euid, const std::string& xdg_runtime_dir, int pid, bool workers_as_other_user) {
+    std::string base = "/tmp";
+    if (euid == 0) {
+        base = "/run";
+    } else if (!workers_as_other_user && !xdg_runtime_dir.empty() && xdg_runtime_dir.front() == '/') {
+        base = xdg_runtime_dir;
+    }
+    return base + "/preforkctl-notify." + std::to_string(pid);
+}
+
 Status plan_control(const config::Settings& settings, const HostFacts& facts, Plan& plan) {
+    if (plan.ready.mode == ReadyMode::notify || plan.watchdog) {
+        const bool other_user = plan.user && plan.user->uid != facts.euid;
+        plan.notify_directory =
+            notify_directory(facts.euid, xdg_runtime_dir(facts.environment), facts.pid, other_user);
+    }
     const std::string choice = settings.control ? settings.control->value : "auto";
     if (choice == "none") {
         plan.control.socket.reset();

@@ -258,7 +258,7 @@ std::string describe_plan(const Plan& plan) {
             env.emplace_back("LISTEN_PID=<worker pid>");
         }
         if (plan.ready.mode == ReadyMode::notify || plan.watchdog) {
-            env.emplace_back("NOTIFY_SOCKET=<the worker's own>");
+            env.emplace_back("NOTIFY_SOCKET=<the worker's own, in " + plan.notify_directory + ">");
         }
         out << "  env:        " << quoted_join(env) << " (+ preforkctl's environment)\n";
     }

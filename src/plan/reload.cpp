@@ -77,6 +77,7 @@ ReloadPlan plan_reload(const Plan& running, const Plan& reread) {
     take_over(reread.recycle != running.recycle, "--max-rss/--max-lifetime", reload,
               [&] { next.recycle = reread.recycle; });
     take_over(reread.watchdog != running.watchdog, "--watchdog", reload, [&] { next.watchdog = reread.watchdog; });
+    next.notify_directory = reread.notify_directory;  // follows --ready, --watchdog and --user
     take_over(reread.preload_library != running.preload_library, "--preload", reload,
               [&] { next.preload_library = reread.preload_library; });
     take_over(reread.fd_env != running.fd_env, "--fd-env", reload, [&] { next.fd_env = reread.fd_env; });

@@ -127,6 +127,8 @@ Status Supervisor::restore_slots(const upgrade::State& state) {
         if (saved.notify_fd >= 0) {
             ::fcntl(saved.notify_fd, F_SETFD, FD_CLOEXEC);
             slot.notify = std::make_unique<asio::posix::stream_descriptor>(io_, saved.notify_fd);
+            slot.notify_file = sys::SocketFile(sys::socket_file_of(saved.notify_fd));
+            notify_directory_.adopt(slot.notify_file.path());
         }
         slots_.push_back(std::move(runtime));
         if (machine.phase == Phase::waiting_restart && saved.restart_in_ms >= 0) {

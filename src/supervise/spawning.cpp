@@ -17,14 +17,19 @@ void Supervisor::spawn(SlotRuntime& slot) {
     const bool notify_mode = plan_.ready.mode == plan::ReadyMode::notify;
     if (notify_mode || plan_.watchdog) {
         // Each worker gets a socket of its own, so a READY=1 or WATCHDOG=1 always names the worker it came from.
-        auto notify = sys::bind_notify_socket();
+        auto notify = notify_directory_.bind(plan_.notify_directory);
         if (!notify) {
             slot.failure_reason = "spawn_failure";
             slot.last_exit_at = Clock::now();
             apply(slot, event::SpawnFailed{notify.error().message});
             return;
         }
+        if (!notify->fallback.empty()) {
+            spdlog::warn("{}; workers get abstract NOTIFY_SOCKET addresses ('@...'), which some clients cannot "
+                         "reach", notify->fallback);
+        }
         slot.notify = std::make_unique<asio::posix::stream_descriptor>(io_, notify->fd.release());
+        slot.notify_file = std::move(notify->file);  // the previous worker's socket file goes
         request.env.push_back("NOTIFY_SOCKET=" + notify->address);  // WATCHDOG_USEC: see slot_environment
     }
     request.listen_fds = listeners_.fds_for_slot(slot.spec.slot);

@@ -29,6 +29,7 @@
 #include "supervise/slot.hpp"
 #include "supervise/socket_watch.hpp"
 #include "supervise/supervisor.hpp"
+#include "sys/notify.hpp"
 #include "sys/signals.hpp"
 
 namespace preforkctl::supervise {
@@ -53,6 +54,7 @@ struct SlotRuntime {
     asio::steady_timer watchdog_timer; // --watchdog: the current worker's next WATCHDOG=1 is due
     Millis watchdog_interval{0};       // --watchdog, or what the worker asked for with WATCHDOG_USEC=
     std::unique_ptr<asio::posix::stream_descriptor> notify;  // --ready notify: the newest worker's NOTIFY_SOCKET
+    sys::SocketFile notify_file;                             // ...and its file, removed with it
     bool removing = false;  // scaled down: the slot goes away once its worker has stopped
 
     // What `ctl status` and the metrics report about the slot.
@@ -213,6 +215,7 @@ private:
     asio::steady_timer stop_timer_;
     logrelay::Relay relay_;  // slots' output pipes and preforkctl's stdout/stderr
     SocketWatch socket_watch_;  // re-arms a listening socket that a worker shut down
+    sys::NotifyDirectory notify_directory_;  // before slots_: removed after their socket files
     std::vector<std::unique_ptr<SlotRuntime>> slots_;
     std::unique_ptr<control::ControlServer> control_;   // --control
     std::unique_ptr<metrics::MetricsServer> metrics_;   // --metrics

@@ -1,7 +1,9 @@
 #include "sys/notify.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -64,8 +66,57 @@ std::optional<std::vector<pid_t>> ancestors_of(pid_t pid) {
 
 }  // namespace
 
-Result<NotifySocket> bind_notify_socket() {
-    static std::atomic<unsigned> counter{0};
+SocketFile& SocketFile::operator=(SocketFile&& other) noexcept {
+    if (this != &other) {
+        if (!path_.empty()) ::unlink(path_.c_str());
+        path_ = std::exchange(other.path_, {});
+    }
+    return *this;
+}
+
+SocketFile::~SocketFile() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+}
+
+NotifyDirectory::~NotifyDirectory() {
+    if (!prepared_.empty()) ::rmdir(prepared_.c_str());  // fails while a socket file is left: then it stays
+}
+
+namespace {
+
+// Removes the entries of `directory` (socket files a dead process with this pid left there).
+void remove_entries(const std::string& directory) {
+    DIR* dir = ::opendir(directory.c_str());
+    if (dir == nullptr) return;
+    while (const dirent* entry = ::readdir(dir)) {
+        const std::string name = entry->d_name;
+        if (name != "." && name != "..") ::unlinkat(::dirfd(dir), name.c_str(), 0);
+    }
+    ::closedir(dir);
+}
+
+}  // namespace
+
+Status NotifyDirectory::prepare(const std::string& directory) {
+    const bool made = ::mkdir(directory.c_str(), 0711) == 0;
+    if (!made && errno != EEXIST) return Error{std::string("cannot create it: ") + std::strerror(errno)};
+    struct stat info {};
+    if (::lstat(directory.c_str(), &info) != 0) return Error{std::string("cannot check it: ") + std::strerror(errno)};
+    if (!S_ISDIR(info.st_mode)) return Error{"it is not a directory"};
+    if (info.st_uid != ::geteuid()) return Error{"it belongs to uid " + std::to_string(info.st_uid)};
+    if ((info.st_mode & 022) != 0) return Error{"others may write to it"};
+    // The umask may have taken the others' search bit that a worker of another user needs.
+    if ((info.st_mode & 07777) != 0711 && ::chmod(directory.c_str(), 0711) != 0) {
+        return Error{std::string("cannot make it 0711: ") + std::strerror(errno)};
+    }
+    if (!made && fresh_) remove_entries(directory);
+    prepared_ = directory;
+    return Ok{};
+}
+
+namespace {
+
+Result<Fd> make_notify_fd() {
     Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd.valid()) return Error{std::string("cannot create a notification socket: ") + std::strerror(errno)};
     const int one = 1;
@@ -73,15 +124,70 @@ Result<NotifySocket> bind_notify_socket() {
         return Error{std::string("cannot ask for senders' credentials on a notification socket: ") +
                      std::strerror(errno)};
     }
+    return fd;
+}
+
+// Binds `fd` to the next free name in `directory` and opens it to every user: the path, or why not. A name
+// taken by a live socket (handed over by an upgrade, whose count started where this one does) is skipped,
+// never removed.
+Result<std::string> bind_file(int fd, const std::string& directory, unsigned& next_name) {
+    for (int attempt = 0; attempt < 1024; ++attempt) {
+        const std::string path = directory + "/" + std::to_string(next_name++);
+        sockaddr_un addr{};
+        socklen_t length = 0;
+        if (!make_address(path, addr, length)) return Error{"the path " + path + " is too long for a unix socket"};
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), length) == 0) {
+            if (::chmod(path.c_str(), 0666) != 0) {
+                const int error = errno;
+                ::unlink(path.c_str());
+                return Error{"cannot open " + path + " to workers: " + std::strerror(error)};
+            }
+            return path;
+        }
+        if (errno != EADDRINUSE) return Error{"cannot bind " + path + ": " + std::strerror(errno)};
+    }
+    return Error{"no free name in " + directory};
+}
+
+}  // namespace
+
+Result<NotifySocket> NotifyDirectory::bind(const std::string& directory) {
+    auto fd = make_notify_fd();
+    if (!fd) return fd.error();
+    std::string fallback;
+    if (!directory.empty() && directory != refused_) {
+        auto bound = directory == prepared_ ? Status(Ok{}) : prepare(directory);
+        std::optional<Result<std::string>> path;
+        if (bound) path = bind_file(fd->get(), directory, next_name_);
+        if (path && *path) return NotifySocket{std::move(*fd), **path, SocketFile(**path), {}};
+        refused_ = directory;
+        fallback = "cannot use " + directory + " for the workers' notification sockets: " +
+                   (bound ? (*path).error().message : bound.error().message);
+    }
+    static std::atomic<unsigned> counter{0};
     const std::string address =
         "@preforkctl/" + std::to_string(::getpid()) + "/notify/" + std::to_string(counter.fetch_add(1));
     sockaddr_un addr{};
     socklen_t length = 0;
     make_address(address, addr, length);
-    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), length) != 0) {
+    if (::bind(fd->get(), reinterpret_cast<const sockaddr*>(&addr), length) != 0) {
         return Error{"cannot bind notification socket " + address + ": " + std::strerror(errno)};
     }
-    return NotifySocket{std::move(fd), address};
+    return NotifySocket{std::move(*fd), address, SocketFile{}, std::move(fallback)};
+}
+
+void NotifyDirectory::adopt(const std::string& socket_file) {
+    const std::size_t slash = socket_file.rfind('/');
+    if (prepared_.empty() && slash != std::string::npos && slash > 0) prepared_ = socket_file.substr(0, slash);
+}
+
+std::string socket_file_of(int fd) {
+    sockaddr_un addr{};
+    socklen_t length = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0 || addr.sun_family != AF_UNIX) return {};
+    const std::size_t offset = offsetof(sockaddr_un, sun_path);
+    if (length <= offset || addr.sun_path[0] == '\0') return {};
+    return std::string(addr.sun_path, ::strnlen(addr.sun_path, length - offset));
 }
 
 bool send_notify(const std::string& address, std::string_view message) {

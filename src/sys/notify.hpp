@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sys/fd.hpp"
@@ -15,15 +16,68 @@
 
 namespace preforkctl::sys {
 
-/// A bound notification socket and the NOTIFY_SOCKET value that reaches it ("@name": abstract namespace).
+/// A socket file that is removed when this goes; empty (moved from, or an abstract socket): nothing to remove.
+class SocketFile {
+public:
+    SocketFile() = default;
+    explicit SocketFile(std::string path) : path_(std::move(path)) {}
+    SocketFile(const SocketFile&) = delete;
+    SocketFile& operator=(const SocketFile&) = delete;
+    SocketFile(SocketFile&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+    SocketFile& operator=(SocketFile&& other) noexcept;
+    ~SocketFile();
+
+    [[nodiscard]] const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+/// A bound notification socket, the NOTIFY_SOCKET value that reaches it ("/dir/N", or "@name" in the abstract
+/// namespace) and its file.
 struct NotifySocket {
     Fd fd;
     std::string address;
+    SocketFile file;
+    std::string fallback;  // why the socket is abstract although a directory was asked for; "" otherwise
 };
 
-/// Binds a non-blocking datagram socket in the abstract namespace under a name unique to this process, with
-/// SO_PASSCRED: every datagram arrives with its sender's pid and uid, as the kernel vouches for them.
-Result<NotifySocket> bind_notify_socket();
+/// The directory of the workers' notification sockets (plan::notify_directory), made when the first one is
+/// bound and removed when this goes (once empty). Binding there, not in the abstract namespace as before,
+/// is what systemd does, and what clients that take NOTIFY_SOCKET for a path (Ruby's sd_notify gem, which
+/// puma uses) need.
+class NotifyDirectory {
+public:
+    /// `fresh`: preforkctl has just started, so any socket file already in the directory is left by a dead
+    /// process that had the same pid and is removed. After an upgrade, the files are the live sockets it
+    /// handed over.
+    explicit NotifyDirectory(bool fresh) : fresh_(fresh) {}
+    NotifyDirectory(const NotifyDirectory&) = delete;
+    NotifyDirectory& operator=(const NotifyDirectory&) = delete;
+    ~NotifyDirectory();
+
+    /// Binds a non-blocking datagram socket with SO_PASSCRED (every datagram arrives with its sender's pid and
+    /// uid, as the kernel vouches for them) as a file in `directory`, mode 0666 so that a worker running as
+    /// another user can send. The directory is created 0711 (others can enter it, not list it); one that
+    /// exists must be a directory of this uid that nobody else can write to. When `directory` is "" or cannot
+    /// be used (a read-only /run or /tmp), the socket goes in the abstract namespace, and `fallback` says why.
+    Result<NotifySocket> bind(const std::string& directory);
+
+    /// Takes over the directory of a socket file handed over by an upgrade, to remove it at the end.
+    void adopt(const std::string& socket_file);
+
+private:
+    Status prepare(const std::string& directory);
+
+    bool fresh_;
+    std::string prepared_;  // the directory made or checked, "" before the first bind
+    std::string refused_;   // a directory that could not be used: reported once, not tried again
+    unsigned next_name_ = 0;
+};
+
+/// The file a bound unix socket's address names ("" for an abstract or unbound socket): how the image an
+/// upgrade execs finds the files of the notification sockets it took over.
+std::string socket_file_of(int fd);
 
 /// Sends `message` ("READY=1\nSTATUS=...") to NOTIFY_SOCKET `address` ("/path" or "@abstract").
 /// Returns false when it could not be sent; callers log that once.

@@ -176,7 +176,9 @@ TEST(Systemd, ReadyIsSentOnceEveryWorkerIsReadyAndReloadAndStopAreAnnounced) {
                 {{"NOTIFY_SOCKET=" + systemd.path()}});
     ASSERT_TRUE(wait_until([&] { return started(run.out()).size() == 2; })) << run.err();
     for (const Started& worker : started(run.out())) {
-        EXPECT_THAT(worker.notify, ::testing::StartsWith("@preforkctl/")) << "systemd's socket must not leak";
+        EXPECT_NE(worker.notify, systemd.path()) << "systemd's socket must not leak";
+        EXPECT_THAT(worker.notify, ::testing::HasSubstr("/preforkctl-notify." + std::to_string(run.pid()) + "/"))
+            << "a socket file of preforkctl's own";
     }
     // Both workers' first lines have been relayed, so a READY=1 sent at the start would have arrived by now.
     EXPECT_EQ(systemd.count("READY=1"), 0) << "READY=1 before the workers";

@@ -1,9 +1,10 @@
-// --ready notify (SPEC §7, §12): a worker's NOTIFY_SOCKET is an abstract address that any process of the
-// network namespace can reach; only the worker's own process tree may report it ready.
+// --ready notify (SPEC §7, §12): a worker's NOTIFY_SOCKET is a socket file of its own, as systemd's is, that
+// other processes can reach too; only the worker's own process tree may report it ready.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "harness.hpp"
 
@@ -84,7 +86,7 @@ TEST(Notify, ReadyFromAProcessOutsideTheWorkersTreeDoesNotMakeItReady) {
     ASSERT_TRUE(wait_until([&] { return started(run.out()).size() == 1; })) << run.err();
     const auto [worker, address] = started(run.out())[0];
 
-    // This test process is no part of the worker's tree, yet it can reach the worker's abstract address.
+    // This test process is no part of the worker's tree, yet it can reach the worker's socket.
     ASSERT_TRUE(send_datagram(address, "READY=1"));
     const std::string rejected = "slot 0: ignored a notification from pid " + std::to_string(::getpid());
     ASSERT_TRUE(wait_until([&] { return !lines_with(run.err(), rejected).empty(); })) << run.err();
@@ -148,6 +150,90 @@ TEST(Notify, SystemdNotifyFromAShellWorkerCounts) {
     ASSERT_TRUE(wait_until([&] { return systemd.ready_count() == 1; })) << run.out() << run.err();
     EXPECT_TRUE(wait_until([&] { return !lines_with(run.out(), "| notified").empty(); })) << run.out() << run.err();
     EXPECT_TRUE(lines_with(run.err(), "ignored a notification").empty()) << run.err();
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+}
+
+// A client that takes NOTIFY_SOCKET for a path, as Ruby's sd_notify gem (puma's) and a plain Python connect()
+// do, is heard: the worker's socket is a file, in a directory of this preforkctl's that workers of another
+// user can enter (they run as nobody here). A replaced worker's file goes with its socket, and the directory
+// goes when preforkctl does.
+TEST(Notify, AClientThatTakesNotifySocketForAPathIsHeardAndTheFilesGoWithTheirWorkers) {
+    if (::geteuid() != 0) GTEST_SKIP() << "--user needs root";
+    if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "/usr/bin/python3 is not installed";
+    TempDir dir;
+    FakeSystemd systemd(dir.path() + "/notify");
+    const std::string client =
+        "import os, socket, time\n"
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+        "s.connect(os.environ['NOTIFY_SOCKET'])\n"
+        "s.send(b'READY=1')\n"
+        "print('notified', os.getpid(), os.environ['NOTIFY_SOCKET'], flush=True)\n"
+        "time.sleep(60)\n";
+    Process run(preforkctl({"-n", "2", "--user", "nobody", "--ready", "notify", "--ready-timeout", "20s", "--",
+                            "/usr/bin/python3", "-c", client}),
+                {{"NOTIFY_SOCKET=" + systemd.path()}});
+    ASSERT_TRUE(wait_until([&] { return systemd.ready_count() == 1; }, 20s)) << run.out() << run.err();
+    const std::string directory = "/run/preforkctl-notify." + std::to_string(run.pid());
+    auto notified = [&] {
+        std::vector<std::pair<pid_t, std::string>> found;
+        for (const std::string& line : lines_with(run.out(), "| notified ")) {
+            std::istringstream words(line.substr(line.find("| notified ") + 11));
+            pid_t pid = 0;
+            std::string address;
+            words >> pid >> address;
+            found.emplace_back(pid, address);
+        }
+        return found;
+    };
+    const auto first = notified();
+    ASSERT_EQ(first.size(), 2u) << run.out();
+    struct stat info {};
+    ASSERT_EQ(::stat(directory.c_str(), &info), 0) << directory;
+    EXPECT_EQ(info.st_mode & 07777, 0711u);
+    for (const auto& [pid, address] : first) {
+        EXPECT_EQ(address.rfind(directory + "/", 0), 0u) << address;
+        ASSERT_EQ(::stat(address.c_str(), &info), 0) << address;
+        EXPECT_TRUE(S_ISSOCK(info.st_mode)) << address;
+    }
+    EXPECT_TRUE(lines_with(run.err(), "ignored a notification").empty()) << run.err();
+
+    ::kill(first[0].first, SIGKILL);
+    ASSERT_TRUE(wait_until([&] { return notified().size() == 3; }, 20s)) << run.out() << run.err();
+    const std::string replacement = notified()[2].second;
+    EXPECT_NE(replacement, first[0].second);
+    EXPECT_TRUE(wait_until([&] { return ::access(first[0].second.c_str(), F_OK) != 0; }))
+        << "the dead worker's socket file is still there";
+    EXPECT_EQ(::access(replacement.c_str(), F_OK), 0);
+    EXPECT_EQ(::access(first[1].second.c_str(), F_OK), 0);
+
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_NE(::access(directory.c_str(), F_OK), 0) << directory << " is left behind";
+}
+
+// Where the directory cannot be made (here: in the tests' $XDG_RUNTIME_DIR, root's, for a preforkctl that runs
+// as nobody), the workers' sockets are abstract as before, readiness still works, and preforkctl says why once.
+TEST(Notify, WithoutAUsableDirectoryTheSocketsAreAbstractAndPreforkctlSaysSoOnce) {
+    if (::geteuid() != 0) GTEST_SKIP() << "setpriv --reuid needs root";
+    TempDir dir;
+    ::chmod(dir.path().c_str(), 0755);
+    const std::string own = dir.path() + "/nobody";  // the control socket's directory: nobody's, 0700
+    ASSERT_EQ(::mkdir(own.c_str(), 0700), 0);
+    ASSERT_EQ(::chown(own.c_str(), 65534, 65534), 0);
+    const std::string control = own + "/ctl.sock";
+    Options options;
+    options.prefix = {"setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"};
+    Process run(preforkctl({"--control", control, "-n", "2", "--ready", "notify", "--", NOTIFY_WORKER_BIN}),
+                options);
+    ASSERT_TRUE(wait_until([&] {
+        return ctl({"--socket", control, "status"}).out.find("(2 ready)") != std::string::npos;
+    })) << ctl({"--socket", control, "status"}).out << run.err();
+    const auto workers = started(run.out());
+    ASSERT_EQ(workers.size(), 2u) << run.out();
+    for (const auto& [pid, address] : workers) EXPECT_EQ(address.rfind("@preforkctl/", 0), 0u) << address;
+    const std::string directory = std::string(std::getenv("XDG_RUNTIME_DIR")) + "/preforkctl-notify.";
+    EXPECT_EQ(lines_with(run.err(), "cannot use " + directory).size(), 1u) << run.err();
     run.signal(SIGTERM);
     EXPECT_EQ(run.wait(), 0) << run.err();
 }

@@ -131,6 +131,49 @@ TEST(Upgrade, TenUpgradesKeepThePidTheWorkersTheCountersAndEveryDescriptor) {
     EXPECT_EQ(zombie_children(run.pid()), 0);
 }
 
+// The workers' NOTIFY_SOCKET files stay where they are across an upgrade (the new image runs with the same pid,
+// so in the same directory), and the new image removes them as the old one would have: a replaced worker's
+// at once, the rest and the directory at the end.
+TEST(Upgrade, TheWorkersNotifySocketFilesAreTakenOverAndRemovedByTheNewImage) {
+    Process run(preforkctl({"--name", "upnotify", "-n", "2", "--ready", "notify", "--backoff", "20ms..1s", "--",
+                            NOTIFY_WORKER_BIN}));
+    json status;
+    ASSERT_TRUE(wait_until([&] { return all_ready(status = status_of("upnotify"), 2); })) << run.err();
+    const std::map<int, int> workers = worker_pids(status);
+    // "worker pid=P ... notify=ADDRESS", one line per worker started.
+    auto socket_of = [&](int pid) {
+        for (const std::string& line : lines_with(run.out(), "| worker pid=" + std::to_string(pid) + " ")) {
+            const std::size_t at = line.find(" notify=");
+            if (at != std::string::npos) return line.substr(at + 8, line.find(' ', at + 8) - at - 8);
+        }
+        return std::string();
+    };
+    const std::string first = socket_of(workers.at(0));
+    const std::string second = socket_of(workers.at(1));
+    ASSERT_EQ(first.rfind('/', 0), 0u) << "a socket file: " << first << "\n" << run.out();
+    const std::string directory = first.substr(0, first.rfind('/'));
+    EXPECT_EQ(directory, second.substr(0, second.rfind('/')));
+
+    const CtlResult result = upgrade("upnotify");
+    ASSERT_EQ(result.status, 0) << result.err << run.err();
+    EXPECT_EQ(::access(first.c_str(), F_OK), 0);
+    EXPECT_EQ(::access(second.c_str(), F_OK), 0);
+
+    ::kill(workers.at(0), SIGKILL);
+    ASSERT_TRUE(wait_until([&] {
+        status = status_of("upnotify");
+        return all_ready(status, 2) && worker_pids(status).at(0) != workers.at(0);
+    })) << run.err();
+    const std::string replacement = socket_of(worker_pids(status).at(0));
+    EXPECT_EQ(replacement.substr(0, replacement.rfind('/')), directory);
+    EXPECT_NE(::access(first.c_str(), F_OK), 0) << "the replaced worker's file is left: " << first;
+    EXPECT_EQ(::access(replacement.c_str(), F_OK), 0);
+
+    run.signal(SIGTERM);
+    EXPECT_EQ(run.wait(), 0) << run.err();
+    EXPECT_NE(::access(directory.c_str(), F_OK), 0) << directory << " is left behind";
+}
+
 TEST(Upgrade, NoRequestFailsWhileUpgradesHappenUnderLoad) {
     Process run(preforkctl({"--name", "busy", "-n", "2", "-l", "127.0.0.1:0", "--", HELLO_SERVER_BIN}));
     ASSERT_TRUE(wait_until([&] { return all_ready(status_of("busy"), 2); })) << run.err();

@@ -153,6 +153,11 @@ TEST(Servers, NodeExampleListensOnFd3) {
 TEST(Servers, PumaExampleServesTheActivatedSocket) {
     if (!have("puma")) GTEST_SKIP() << "puma is not installed";
     Process run = run_example("puma", 18976);
+    // The example has ready = "notify": both copies count as ready only because puma's sd_notify gem reached
+    // their NOTIFY_SOCKET, which it takes for a file name.
+    ASSERT_TRUE(wait_until([&] {
+        return ctl({"--name", "puma", "status"}).out.find("(2 ready)") != std::string::npos;
+    }, 20s)) << ctl({"--name", "puma", "status"}).out << run.err();
     expect_serves_and_survives_a_kill(run, 18976);
     EXPECT_THAT(run.out(), HasSubstr("Activated tcp://127.0.0.1:18976"));  // puma logs to stdout
 }

@@ -453,6 +453,28 @@ TEST(MakePlan, TheControlSocketIsNamedAfterTheServerUnderTheRuntimeDirectory) {
     EXPECT_EQ(make_plan(settings_with({{"control", "/srv/ctl.sock"}}), facts)->control.socket, "/srv/ctl.sock");
 }
 
+// The workers' NOTIFY_SOCKET files: only with --ready notify or --watchdog, named after preforkctl's pid, under
+// /run for root, $XDG_RUNTIME_DIR (absolute) for others, and /tmp when that is not set or the workers run as
+// another user, who could not enter it.
+TEST(MakePlan, NotifySocketsGoInADirectoryOfThisPreforkctlThatTheWorkersCanEnter) {
+    HostFacts facts = eight_cpu_host();
+    facts.pid = 4242;
+    EXPECT_EQ(make_plan(settings_with({}), facts)->notify_directory, "") << "no notify socket, no directory";
+    EXPECT_EQ(make_plan(settings_with({{"ready", "notify"}}), facts)->notify_directory, "/run/preforkctl-notify.4242");
+    EXPECT_EQ(make_plan(settings_with({{"watchdog", "5s"}}), facts)->notify_directory, "/run/preforkctl-notify.4242");
+    facts.user = UserLookup{};
+    EXPECT_EQ(make_plan(settings_with({{"ready", "notify"}, {"user", "12345:12345"}}), facts)->notify_directory,
+              "/run/preforkctl-notify.4242");
+    facts.user.reset();
+    facts.euid = 1000;
+    EXPECT_EQ(make_plan(settings_with({{"ready", "notify"}}), facts)->notify_directory, "/tmp/preforkctl-notify.4242");
+    facts.environment.push_back("XDG_RUNTIME_DIR=/run/user/1000");
+    EXPECT_EQ(make_plan(settings_with({{"ready", "notify"}}), facts)->notify_directory,
+              "/run/user/1000/preforkctl-notify.4242");
+    EXPECT_EQ(notify_directory(1000, "/run/user/1000", 7, true), "/tmp/preforkctl-notify.7");
+    EXPECT_EQ(notify_directory(1000, "relative/ignored", 7, false), "/tmp/preforkctl-notify.7");
+}
+
 TEST(MakePlan, MetricsTakesTheListenAddressFormsAndRefusesTheRestNamingTheOption) {
     auto any = make_plan(settings_with({{"metrics", ":9100"}}), eight_cpu_host());
     ASSERT_TRUE(any) << any.error().message;
@@ -653,7 +675,7 @@ TEST(MakePlan, WatchdogMustBeAboveZeroAndGivesEachWorkerWatchdogUsecAndANotifySo
     EXPECT_EQ(std::count(env.begin(), env.end(), "WATCHDOG_USEC=30000000"), 1);
     const auto watchdog_entries = [](const std::string& entry) { return entry.starts_with("WATCHDOG_"); };
     EXPECT_EQ(std::count_if(env.begin(), env.end(), watchdog_entries), 1);
-    EXPECT_THAT(describe_plan(*plan), HasSubstr("NOTIFY_SOCKET=<the worker's own>"));
+    EXPECT_THAT(describe_plan(*plan), HasSubstr("NOTIFY_SOCKET=<the worker's own, in /run/preforkctl-notify."));
     auto without = make_plan(settings_with({{"workers", "1"}}), eight_cpu_host());
     ASSERT_TRUE(without);
     EXPECT_GT(plan->fds_needed, without->fds_needed) << "the worker's own notify socket";

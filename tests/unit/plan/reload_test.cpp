@@ -69,6 +69,18 @@ TEST(PlanReload, TheCountEnvironmentCommandAndPoliciesAreTakenOver) {
                 reload.next.environment.end());
 }
 
+// --ready notify taken over by a reload brings the directory of the notify sockets with it.
+TEST(PlanReload, ReadyNotifyTakenOverBringsItsSocketDirectory) {
+    config::Settings notify = base();
+    notify.ready = config::Setting<std::string>{"notify", "--ready"};
+    const Plan running = planned(base());
+    ASSERT_EQ(running.notify_directory, "");
+    const ReloadPlan reload = plan_reload(running, planned(notify));
+    EXPECT_THAT(reload.applied, ElementsAre("--ready"));
+    EXPECT_EQ(reload.next.notify_directory, planned(notify).notify_directory);
+    EXPECT_NE(reload.next.notify_directory, "");
+}
+
 TEST(PlanReload, WhatIsBoundOrSetUpOnceKeepsItsOldValue) {
     config::Settings reuseport = base();
     reuseport.socket_mode = config::Setting<std::string>{"reuseport", "--socket-mode"};
