@@ -158,6 +158,12 @@ Process::~Process() {
     if (!exited_) {
         ::kill(pid_, SIGKILL);
         wait(5s);
+        // A preforkctl killed so removes nothing: its workers' notify socket directory stays (the next one with
+        // this pid would clear it). The tests leave none behind.
+        std::error_code ignored;
+        for (const char* base : {"/run", "/tmp"}) {
+            std::filesystem::remove_all(std::string(base) + "/preforkctl-notify." + std::to_string(pid_), ignored);
+        }
     }
     // Workers die with preforkctl (PDEATHSIG); their pipes then close and the readers finish.
     if (out_reader_.joinable()) out_reader_.join();
