@@ -84,13 +84,21 @@ NotifyDirectory::~NotifyDirectory() {
 
 namespace {
 
-// Removes the entries of `directory` (socket files a dead process with this pid left there).
-void remove_entries(const std::string& directory) {
+// Removes the socket files of `directory` that nobody is bound to any more: left by a dead process that had
+// this pid. A live one (another preforkctl with this pid, in another PID namespace on the same /run) stays.
+void remove_stale_entries(const std::string& directory) {
     DIR* dir = ::opendir(directory.c_str());
     if (dir == nullptr) return;
     while (const dirent* entry = ::readdir(dir)) {
         const std::string name = entry->d_name;
-        if (name != "." && name != "..") ::unlinkat(::dirfd(dir), name.c_str(), 0);
+        if (name == "." || name == "..") continue;
+        sockaddr_un addr{};
+        socklen_t length = 0;
+        Fd probe(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+        if (!probe.valid() || !make_address(directory + "/" + name, addr, length)) continue;
+        if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), length) != 0 && errno == ECONNREFUSED) {
+            ::unlinkat(::dirfd(dir), name.c_str(), 0);
+        }
     }
     ::closedir(dir);
 }
@@ -109,7 +117,7 @@ Status NotifyDirectory::prepare(const std::string& directory) {
     if ((info.st_mode & 07777) != 0711 && ::chmod(directory.c_str(), 0711) != 0) {
         return Error{std::string("cannot make it 0711: ") + std::strerror(errno)};
     }
-    if (!made && fresh_) remove_entries(directory);
+    if (!made && fresh_) remove_stale_entries(directory);
     prepared_ = directory;
     return Ok{};
 }
@@ -156,6 +164,9 @@ Result<NotifySocket> NotifyDirectory::bind(const std::string& directory) {
     if (!fd) return fd.error();
     std::string fallback;
     if (!directory.empty() && directory != refused_) {
+        // Made again if it went: another preforkctl with this pid (PID namespaces sharing a /run) that found it
+        // empty at its exit removed it.
+        if (directory == prepared_ && ::access(directory.c_str(), F_OK) != 0) prepared_.clear();
         auto bound = directory == prepared_ ? Status(Ok{}) : prepare(directory);
         std::optional<Result<std::string>> path;
         if (bound) path = bind_file(fd->get(), directory, next_name_);
