@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <string_view>
 
 #include "app/cli.hpp"
 #include "app/fd_store.hpp"
@@ -35,12 +36,20 @@ void set_up_logging() {
 
 }  // namespace
 
+namespace {
+
+void use_log_format(std::string_view format) {
+    if (format == "json") {
+        spdlog::default_logger()->set_formatter(logrelay::own_message_formatter(logrelay::OwnFormat::json));
+    }
+}
+
+}  // namespace
+
 // With --log-format json they are JSON lines from the moment the settings are known (the relay, which
 // takes over while workers run, writes them the same way), so that a log collector reads one format.
 void set_log_format(const config::Settings& settings) {
-    if (settings.log_format && settings.log_format->value == "json") {
-        spdlog::default_logger()->set_formatter(logrelay::own_message_formatter(logrelay::OwnFormat::json));
-    }
+    if (settings.log_format) use_log_format(settings.log_format->value);
 }
 
 void set_verbosity(int verbosity) {
@@ -148,9 +157,7 @@ int run(int argc, char** argv) {
     sys::ensure_standard_fds_open();
     const plan::FdLimits fd_limits = sys::raise_fd_limit();
     set_up_logging();
-    if (requested_log_format(std::vector<std::string>(argv + 1, argv + argc)) == "json") {
-        spdlog::default_logger()->set_formatter(logrelay::own_message_formatter(logrelay::OwnFormat::json));
-    }
+    use_log_format(requested_log_format(std::vector<std::string>(argv + 1, argv + argc)));
     if (handover.mode != HandoverMode::none) return take_over(handover, argc, argv, fd_limits);
     try {
         std::optional<int> exit_now;
