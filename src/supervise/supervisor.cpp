@@ -54,7 +54,6 @@ Supervisor::Supervisor(const plan::Plan& plan, net::ListenerSet& listeners, int 
       stop_timer_(io_),
       relay_(io_, relay_options(plan)),
       socket_watch_(io_, listeners),
-      notify_directory_(!restored_.has_value()),
       elastic_timer_(io_),
       elastic_watch_(io_),
       rss_timer_(io_),

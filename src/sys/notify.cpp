@@ -117,7 +117,7 @@ Status NotifyDirectory::prepare(const std::string& directory) {
     if ((info.st_mode & 07777) != 0711 && ::chmod(directory.c_str(), 0711) != 0) {
         return Error{std::string("cannot make it 0711: ") + std::strerror(errno)};
     }
-    if (!made && fresh_) remove_stale_entries(directory);
+    if (!made) remove_stale_entries(directory);
     prepared_ = directory;
     return Ok{};
 }
@@ -159,21 +159,25 @@ Result<std::string> bind_file(int fd, const std::string& directory, unsigned& ne
 
 }  // namespace
 
+Result<std::string> NotifyDirectory::bind_in(int fd, const std::string& directory) {
+    // Made again if it went: another preforkctl with this pid (PID namespaces sharing a /run) that found it
+    // empty at its exit removed it.
+    if (directory == prepared_ && ::access(directory.c_str(), F_OK) != 0) prepared_.clear();
+    if (directory != prepared_) {
+        if (auto prepared = prepare(directory); !prepared) return prepared.error();
+    }
+    return bind_file(fd, directory, next_name_);
+}
+
 Result<NotifySocket> NotifyDirectory::bind(const std::string& directory) {
     auto fd = make_notify_fd();
     if (!fd) return fd.error();
     std::string fallback;
     if (!directory.empty() && directory != refused_) {
-        // Made again if it went: another preforkctl with this pid (PID namespaces sharing a /run) that found it
-        // empty at its exit removed it.
-        if (directory == prepared_ && ::access(directory.c_str(), F_OK) != 0) prepared_.clear();
-        auto bound = directory == prepared_ ? Status(Ok{}) : prepare(directory);
-        std::optional<Result<std::string>> path;
-        if (bound) path = bind_file(fd->get(), directory, next_name_);
-        if (path && *path) return NotifySocket{std::move(*fd), **path, SocketFile(**path), {}};
+        auto path = bind_in(fd->get(), directory);
+        if (path) return NotifySocket{std::move(*fd), *path, SocketFile(*path), {}};
         refused_ = directory;
-        fallback = "cannot use " + directory + " for the workers' notification sockets: " +
-                   (bound ? (*path).error().message : bound.error().message);
+        fallback = "cannot use " + directory + " for the workers' notification sockets: " + path.error().message;
     }
     static std::atomic<unsigned> counter{0};
     const std::string address =

@@ -48,10 +48,10 @@ struct NotifySocket {
 /// puma uses) need.
 class NotifyDirectory {
 public:
-    /// `fresh`: preforkctl has just started, so any socket file already in the directory is left by a dead
-    /// process that had the same pid and is removed. After an upgrade, the files are the live sockets it
-    /// handed over.
-    explicit NotifyDirectory(bool fresh) : fresh_(fresh) {}
+    /// A socket file already in an existing directory that nobody is bound to was left by a dead process
+    /// with this pid, and is removed; a live one (handed over by an upgrade, or another preforkctl with this
+    /// pid in another PID namespace) stays.
+    NotifyDirectory() = default;
     NotifyDirectory(const NotifyDirectory&) = delete;
     NotifyDirectory& operator=(const NotifyDirectory&) = delete;
     ~NotifyDirectory();
@@ -68,8 +68,9 @@ public:
 
 private:
     Status prepare(const std::string& directory);
+    /// Binds `fd` in `directory`, made or checked first unless it is the one prepared: its path, or why not.
+    Result<std::string> bind_in(int fd, const std::string& directory);
 
-    bool fresh_;
     std::string prepared_;  // the directory made or checked, "" before the first bind
     std::string refused_;   // a directory that could not be used: reported once, not tried again
     unsigned next_name_ = 0;

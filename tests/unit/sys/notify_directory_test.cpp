@@ -1,4 +1,4 @@
-// NotifyDirectory on a real directory: what a fresh start clears, what it leaves, and the files' lifetimes.
+// NotifyDirectory on a real directory: what preparing it clears, what it leaves, and the files' lifetimes.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,7 +27,7 @@ Fd bound_at(const std::string& path) {
 
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
-// A fresh start empties the directory of sockets nobody is bound to (a dead process with this pid left them)
+// Preparing an existing directory empties it of sockets nobody is bound to (a dead process with this pid left them)
 // but leaves a live one (another preforkctl with this pid, in another PID namespace), and skips its name.
 TEST(NotifyDirectory, AFreshStartRemovesStaleSocketsKeepsLiveOnesAndRemovesItsOwnAtTheEnd) {
     char base[] = "/tmp/notify-directory-test.XXXXXX";
@@ -38,7 +38,7 @@ TEST(NotifyDirectory, AFreshStartRemovesStaleSocketsKeepsLiveOnesAndRemovesItsOw
     Fd live = bound_at(directory + "/1");
     std::string first_path;
     {
-        NotifyDirectory notify(/*fresh=*/true);
+        NotifyDirectory notify;
         auto first = notify.bind(directory);
         ASSERT_TRUE(first) << first.error().message;
         EXPECT_EQ(first->fallback, "");
@@ -66,7 +66,7 @@ TEST(NotifyDirectory, AFreshStartRemovesStaleSocketsKeepsLiveOnesAndRemovesItsOw
 
 // A directory that cannot be used gives abstract sockets, with the reason once.
 TEST(NotifyDirectory, AnUnusableDirectoryGivesAbstractSocketsAndSaysWhyOnce) {
-    NotifyDirectory notify(true);
+    NotifyDirectory notify;
     auto first = notify.bind("/proc/preforkctl-notify.1");
     ASSERT_TRUE(first) << first.error().message;
     EXPECT_EQ(first->address.rfind("@preforkctl/", 0), 0u) << first->address;
